@@ -1,0 +1,119 @@
+"The built-in corpus and the data layer (issue: corpus and data pipeline)."
+import hashlib, json, subprocess, sys
+from pathlib import Path
+import numpy as np, pytest, soundfile as sf, torch
+from muq.corpus import CorpusConfig, build_corpus, read_manifest, chroma, KEYS, estimate_key, split_of
+from muq.data import (CropDataset, WindowDataset, CaptionDataset, SkipCounter, make_loader, manifest_from_folder,
+                      gtzan_manifest, giantsteps_manifest, mtt_manifest, nsynth_manifest)
+
+ARGS = dict(minutes=1.5, notes=12, seed=7)
+
+@pytest.fixture(scope="module")
+def corpus_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("corpus")
+    build_corpus(CorpusConfig(**ARGS), d, verbose=False)
+    return d
+
+def all_items(d, kind="clips"):
+    return sum([read_manifest(d / f"{kind}_{s}.jsonl") for s in ("train", "valid", "test")], [])
+
+def digest(d, kind):
+    return {Path(it["path"]).name: hashlib.sha1(Path(it["path"]).read_bytes()).hexdigest() for it in all_items(d, kind)}
+
+def test_cli_renders_the_same_corpus_in_another_process(corpus_dir, tmp_path):
+    out = tmp_path / "c2"
+    r = subprocess.run([sys.executable, "-m", "muq.corpus", "--minutes", "1.5", "--notes", "12", "--seed", "7", "--out", str(out)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert digest(out, "clips") == digest(corpus_dir, "clips") and len(digest(out, "clips")) == 9
+    assert digest(out, "notes") == digest(corpus_dir, "notes")
+    r2 = subprocess.run([sys.executable, "-m", "muq.corpus", "--minutes", "-1", "--out", str(out)], capture_output=True, text=True)
+    assert r2.returncode != 0 and "--minutes must be positive" in r2.stderr
+
+def test_labels_agree_with_the_audio(corpus_dir):
+    clips = all_items(corpus_dir)
+    shifts = []
+    for it in clips:
+        x, sr = sf.read(it["path"], dtype="float32")
+        assert sr == 24000 and len(x) == it["num_samples"] == 240000
+        c = chroma(x)
+        shifts.append(int(np.argmax([np.corrcoef(np.roll(it["pc_hist"], s), c)[0, 1] for s in range(12)])))
+        assert KEYS[estimate_key(it["pc_hist"])[0]] == it["key"] and it["key_corr"] >= 0.8
+        assert -21 < 10 * np.log10(np.mean(x.astype(np.float64) ** 2)) < -19     # loudness normalised to -20 dBFS
+    assert np.mean(np.array(shifts) == 0) >= 0.85, shifts                       # chroma lines up with the labelled notes
+    notes = all_items(corpus_dir, "notes")
+    hits = [int(np.argmax(chroma(sf.read(n["path"], dtype="float32")[0]))) == n["pitch"] % 12 for n in notes]
+    assert len(notes) == 12 and np.mean(hits) >= 0.75, hits
+
+def test_splits_disjoint_by_work(corpus_dir):
+    works = {s: {it["work"] for it in read_manifest(corpus_dir / f"clips_{s}.jsonl")} for s in ("train", "valid", "test")}
+    assert not works["train"] & works["valid"] and not works["train"] & works["test"] and not works["valid"] & works["test"]
+    assert all(split_of(it["work"]) == it["split"] for it in all_items(corpus_dir))
+    assert all(len(it["captions"]) == 4 and it["instrument"] in it["captions"][0] for it in all_items(corpus_dir))
+
+def test_rerun_does_no_work(corpus_dir):
+    before = {p: p.stat().st_mtime_ns for p in corpus_dir.rglob("*.flac")}
+    s = build_corpus(CorpusConfig(**ARGS), corpus_dir, verbose=False)
+    assert s["clips"] == 9 and {p: p.stat().st_mtime_ns for p in corpus_dir.rglob("*.flac")} == before
+
+def test_broken_files_are_skipped_and_counted(corpus_dir, tmp_path):
+    items = all_items(corpus_dir)[:9]
+    bad = tmp_path / "bad.flac"; bad.write_bytes(b"\x00" * 100)
+    items = items + [dict(path=str(bad), num_samples=240000, sample_rate=24000)]       # 10% broken
+    for workers in (0, 2):
+        skips, n = SkipCounter(), 0
+        for b in make_loader(CropDataset(items, seconds=2.0), batch_size=3, num_workers=workers, drop_last=False):
+            skips.update(b); n += len(b["wav"])
+            assert torch.isfinite(b["wav"]).all() and b["wav"].shape[1] == 48000
+        assert (n, skips.count) == (9, 1)
+
+def test_distributed_shards_disjoint_and_cover(corpus_dir):
+    ds = CropDataset(all_items(corpus_dir) * 2, seconds=0.5)     # 18 items over 3 ranks
+    seen = []
+    for rank in range(3):
+        loader = make_loader(ds, batch_size=2, rank=rank, world_size=3, drop_last=False)
+        loader.sampler.set_epoch(1)
+        seen.append([i for b in loader for i in b["idx"].tolist()])
+    assert all(len(s) == 6 for s in seen)
+    assert sorted(sum(seen, [])) == list(range(18))
+
+def test_window_and_caption_datasets(corpus_dir):
+    items = all_items(corpus_dir)
+    w = WindowDataset(items[:2], seconds=4.0)
+    assert len(w) == 4 and w[1]["wav"].shape == (96000,) and w[1]["window"] == 1
+    c = CaptionDataset(items[:2], seconds=2.0)
+    assert c[0]["caption"] in items[0]["captions"]
+
+def _wav(p, seconds=1.0, sr=22050, fmt=None):
+    p.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(p, np.random.default_rng(0).normal(0, 0.1, int(seconds * sr)).astype(np.float32), sr, format=fmt)
+
+def test_adapters_on_generated_fixtures(tmp_path):
+    # GTZAN
+    for g in ("blues", "jazz"):
+        for k in range(2): _wav(tmp_path / "gtzan" / g / f"{g}.0000{k}.wav")
+    gz = gtzan_manifest(tmp_path / "gtzan")
+    assert [e["genre"] for e in gz] == ["blues", "blues", "jazz", "jazz"] and gz[0]["num_samples"] == 22050
+    # GiantSteps key
+    gs = tmp_path / "gs"
+    for name, key in [("a", "Db major"), ("b", "e minor")]:
+        _wav(gs / "audio" / f"{name}.mp3", sr=44100, fmt="MP3")
+        (gs / "annotations" / "key").mkdir(parents=True, exist_ok=True); (gs / "annotations" / "key" / f"{name}.key").write_text(key)
+    assert [(e["key"], e["key_index"]) for e in giantsteps_manifest(gs)] == [("C# major", 1), ("E minor", 16)]
+    # MagnaTagATune
+    mtt = tmp_path / "mtt"
+    rows = [["clip_id", "guitar", "rock", "quiet", "mp3_path"], ["1", "1", "0", "1", "f/a.mp3"], ["2", "1", "1", "0", "f/b.mp3"]]
+    for r in rows[1:]: _wav(mtt / r[-1], sr=16000, fmt="MP3")
+    (mtt / "annotations_final.csv").write_text("\n".join("\t".join(r) for r in rows) + "\n")
+    m = mtt_manifest(mtt, n_top=2)
+    assert [e["tags"] for e in m] == [["guitar", "quiet"], ["guitar"]]
+    # NSynth
+    ns = tmp_path / "nsynth"
+    ex = {"guitar_acoustic_000-060-100": dict(pitch=60, velocity=100, instrument_family_str="guitar")}
+    (ns / "nsynth-valid").mkdir(parents=True); (ns / "nsynth-valid" / "examples.json").write_text(json.dumps(ex))
+    _wav(ns / "nsynth-valid" / "audio" / "guitar_acoustic_000-060-100.wav", seconds=4.0, sr=16000)
+    n = nsynth_manifest(ns)
+    assert n[0]["pitch"] == 60 and n[0]["split"] == "valid" and n[0]["num_samples"] == 64000
+    # generic folder, with one broken file skipped
+    (tmp_path / "gtzan" / "jazz" / "broken.wav").write_bytes(b"RIFF....")
+    assert len(manifest_from_folder(tmp_path / "gtzan")) == 4
