@@ -1,0 +1,85 @@
+"""Build parity fixtures from the OFFICIAL MuQ implementation (PyPI `muq==0.1.0`), offline, random weights.
+
+The official package has the same import name as ours, so it is installed into its own folder
+(default ~/.cache/muq-official, with `pip install --target`, never into the project's environment) and this script
+re-runs itself with that folder first on PYTHONPATH, from a directory where our `muq` is not importable.
+It reuses torch/torchaudio/numpy/einops/safetensors from the running interpreter.
+
+    .venv/bin/python tools/make_official_fixtures.py            # writes tests/fixtures/official_*.safetensors + official_muq_tiny/
+"""
+import json, os, subprocess, sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "tests" / "fixtures"
+PKGS = ["muq==0.1.0", "transformers==4.57.6", "tokenizers>=0.22,<0.23", "huggingface_hub>=0.34,<1.0", "easydict",
+        "x_clip", "ftfy", "regex", "pyyaml", "beartype", "wcwidth", "torchvision==0.29.1"]
+STAT = {"melspec_2048_mean": 6.768444971712967, "melspec_2048_std": 18.417922652295623}
+# the encoder reads only these keys (MUQ_SPEC §9); tiny sizes so the fixture is small
+W2V2 = dict(position_embeddings_type="rotary", rotary_embedding_base=10000, num_attention_heads=4, intermediate_size=128,
+            hidden_act="swish", activation_dropout=0.1, hidden_dropout=0.1, attention_dropout=0.1, conformer_conv_dropout=0.1,
+            conv_depthwise_kernel_size=31, num_conv_pos_embeddings=128, num_conv_pos_embedding_groups=16,
+            feat_extract_activation="gelu", layer_norm_eps=1e-5, layerdrop=0.0)
+TINY = dict(label_rate=25, num_codebooks=1, codebook_dim=16, codebook_size=8192, conv_dim=32, encoder_dim=64, encoder_depth=2,
+            use_rvq_target=True, rvq_n_codebooks=8, stat=STAT, w2v2_config=W2V2)
+
+def ensure_env(env: Path):
+    if (env / "muq" / "muq" / "muq.py").exists(): return
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--target", str(env), "--no-deps", *PKGS], check=True)
+
+def randomize_norms(model, torch):
+    "BatchNorm/LayerNorm start as identities; give them random stats/affines so parity tests see them."
+    g = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.LayerNorm)):
+            m.weight.data.copy_(1 + torch.randn(m.weight.shape, generator=g) * 0.1)
+            m.bias.data.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+
+def inside():
+    import numpy as np, torch, muq
+    from safetensors.torch import save_file
+    assert "muq-official" in muq.__file__ or "site-packages" in muq.__file__, muq.__file__
+    from muq import MuQ, MuQConfig
+    torch.manual_seed(0)
+    model = MuQ(MuQConfig(**TINY)).eval()
+    with torch.no_grad(): randomize_norms(model, torch)
+    OUT.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(OUT / "official_muq_tiny"))
+    # input: a harmonic tone plus noise, 2 s (a multiple of 960 samples, as the official target path needs)
+    g = torch.Generator().manual_seed(0); t = torch.arange(48000) / 24000
+    wav = torch.stack([0.3 * torch.sin(2 * np.pi * 220 * t) + 0.05 * torch.randn(48000, generator=g),
+                       0.2 * torch.sin(2 * np.pi * 330 * t) + 0.1 * torch.randn(48000, generator=g)])
+    att = torch.ones(2, 48000, dtype=torch.long); att[1, 30000:] = 0
+    with torch.no_grad():
+        out = model(wav, output_hidden_states=True)
+        out_m = model(wav, attention_mask=att, output_hidden_states=True)
+        mm = model.model
+        x = mm.rearrange(mm.normalize(mm.preprocessing(wav, features=mm.features)))["melspec_2048"]   # (b, t, 512)
+        q, codes, _, commit, cb, _ = mm.rvq(x.permute(0, 2, 1))                                      # eval: (b, 8, t)
+        targets, _ = mm.get_targets(wav)
+        torch.manual_seed(123)
+        mx, masked_indices = mm.masking(wav)
+        logits, _ = mm.get_predictions(mx)
+        losses, accs = mm.get_loss(logits, dict(targets), masked_indices)
+    token_mask = torch.zeros(2, codes.shape[-1], dtype=torch.bool); token_mask[tuple(masked_indices.t())] = True
+    t_ = {"wav": wav, "attention_mask": att, "rvq_input": x.contiguous(), "rvq_codes": codes, "rvq_recon": q.permute(0, 2, 1).contiguous(),
+          "rvq_commitment": commit.reshape(1), "rvq_codebook": cb.reshape(1), "targets_flat": targets["melspec_2048"],
+          "masked_wav": mx, "token_mask": token_mask, "loss": losses["melspec_2048"].reshape(1), "accuracy": accs["melspec_2048"].reshape(1)}
+    for i, h in enumerate(out.hidden_states): t_[f"hidden_{i}"] = h.contiguous()
+    for i, h in enumerate(out_m.hidden_states): t_[f"hidden_masked_{i}"] = h.contiguous()
+    save_file({k: v.contiguous() for k, v in t_.items()}, str(OUT / "official_muq_tiny_io.safetensors"))
+    keys = sorted(model.state_dict())
+    (OUT / "official_muq_tiny_keys.json").write_text(json.dumps(keys, indent=0))
+    print(f"wrote fixtures to {OUT}: {len(keys)} state-dict keys, {len(out.hidden_states)} hidden states, "
+          f"loss {losses['melspec_2048'].item():.4f}")
+
+if __name__ == "__main__":
+    if "--inside" in sys.argv: inside(); sys.exit(0)
+    env = Path(os.environ.get("MUQ_OFFICIAL_ENV", Path.home() / ".cache" / "muq-official"))
+    ensure_env(env)
+    envv = {**os.environ, "PYTHONPATH": str(env)}
+    # run from / so neither the repo's muq/ nor an editable install of ours shadows the official package
+    subprocess.run([sys.executable, "-P", str(Path(__file__).resolve()), "--inside"], env=envv, cwd="/", check=True)
