@@ -1,0 +1,73 @@
+"The MuQ model: masking, loss, gradients, checkpoints, bad input (issue: MuQ itself)."
+import math
+import pytest, torch
+from muq import MuQ, MuQConfig
+from muq.masking import block_mask, token_mask, mask_waveform
+from muq.conformer import ConformerConfig, ConformerEncoder, lengths_to_mask
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0); return MuQ(MuQConfig.preset("tiny"))
+
+def wavs(b=2, seconds=4.0, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    t = torch.arange(int(24000 * seconds)) / 24000
+    return (0.2 * torch.sin(2 * math.pi * 220 * (1 + torch.rand(b, 1, generator=g)) * t) + 0.02 * torch.randn(b, len(t), generator=g))
+
+def test_mask_statistics_and_alignment():
+    g = torch.Generator().manual_seed(0)
+    blocks = block_mask(2000, 720000, generator=g)
+    assert blocks.shape == (2000, 75) and abs(blocks.float().mean().item() - 0.6) < 0.01
+    tm = token_mask(blocks, 750)
+    assert torch.equal(tm.view(2000, 75, 10), blocks[..., None].expand(2000, 75, 10))
+    w = torch.ones(3, 96000); bl = block_mask(3, 96000, generator=g); mw = mask_waveform(w, bl, generator=g)
+    assert torch.equal(mw.view(3, 10, 9600)[~bl], w.view(3, 10, 9600)[~bl]) and (mw.view(3, 10, 9600)[bl] != 1).all()
+
+def test_loss_at_init_is_ln_codebook_size():
+    torch.manual_seed(1)
+    m = MuQ(MuQConfig.preset("tiny", rvq=dict(codebook_size=1024)))
+    with torch.no_grad():
+        for p in m.model.linear.parameters(): p.mul_(0.01)          # near-uniform predictions
+        o = m.train_forward(wavs(), generator=torch.Generator().manual_seed(0))
+    assert abs(o["loss"].item() - math.log(1024)) < 0.05
+
+def test_no_gradient_from_unmasked_frames(tiny):
+    w = wavs(); blocks = torch.zeros(2, w.shape[1] // 9600, dtype=torch.bool)
+    tiny.zero_grad(); o = tiny.train_forward(w, blocks=blocks); o["loss"].backward()
+    assert o["loss"].item() == 0 and all(p.grad is None or p.grad.abs().sum() == 0 for p in tiny.parameters())
+    blocks[0, 3] = True; tiny.zero_grad(); o = tiny.train_forward(w, blocks=blocks); o["loss"].backward()
+    assert o["tokens"].item() == 10 and tiny.model.linear.weight.grad.abs().sum() > 0
+
+def test_tokenizer_is_frozen(tiny):
+    assert not any(p.requires_grad for p in tiny.model.rvq.parameters())
+    assert tiny.tokenize(wavs()).shape == (2, 8, 100)
+
+def test_overfit_one_batch():
+    torch.manual_seed(0); m = MuQ(MuQConfig.preset("tiny"))
+    w = wavs(seed=3); targets = m.tokenize(w); blocks = block_mask(2, w.shape[1], generator=torch.Generator().manual_seed(0))
+    opt = torch.optim.AdamW(m.parameters(), lr=2e-3)
+    for _ in range(100):   # same mask and same noise every step: a fixed batch to memorise
+        o = m.train_forward(w, targets, blocks, generator=torch.Generator().manual_seed(0)); opt.zero_grad(); o["loss"].backward(); opt.step()
+    assert o["acc"].item() > 0.9 and o["acc_per_codebook"].shape == (8,)
+
+def test_save_load_round_trip_exact(tiny, tmp_path):
+    tiny.save_pretrained(tmp_path / "ck")
+    m2 = MuQ.from_pretrained(tmp_path / "ck")
+    w = wavs()
+    with torch.no_grad():
+        a, b = tiny.eval()(w), m2(w)
+    assert len(a.hidden_states) == 3 and all(torch.equal(x, y) for x, y in zip(a.hidden_states, b.hidden_states))
+    assert torch.equal(tiny.tokenize(w), m2.tokenize(w)) and m2.config == tiny.config
+
+@pytest.mark.parametrize("bad,msg", [(torch.zeros(24000), "must be batched"), (torch.zeros(1, 2, 24000), "shape \\(b, n\\)"),
+                                     (torch.zeros(1, 0), "empty"), (torch.full((1, 24000), float("nan")), "NaN"), ([0.0] * 10, "torch.Tensor")])
+def test_bad_inputs(tiny, bad, msg):
+    with pytest.raises((ValueError, TypeError), match=msg): tiny(bad)
+
+def test_padded_batch_equals_items_alone():
+    torch.manual_seed(0); enc = ConformerEncoder(ConformerConfig.preset("tiny")).eval()
+    a, b = torch.randn(1, 30, 64), torch.randn(1, 18, 64)
+    batch = torch.cat([a, torch.cat([b, 50 * torch.randn(1, 12, 64)], 1)])
+    with torch.no_grad():
+        hs = enc(batch, lengths_to_mask(torch.tensor([30, 18]), 30))
+        for i, h in enumerate(enc(b)): assert (hs[i][1, :18] - h[0]).abs().max() < 1e-5
