@@ -1,11 +1,9 @@
 #!/usr/bin/env bash
 # `make demo`: the main job on the built-in offline corpus.
+#   1. render the labelled corpus (30 min of music + 300 single notes; reused when present)
+#   2. train Mel-RVQ, then MuQ on its frozen tokens (tiny preset, CPU-sized)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-.venv/bin/python -c "
-import torch, numpy as np
-from muq.audio import log_mel, mel_tokens
-x = torch.randn(1, 24000*10) * 0.1
-m = log_mel(x); z = mel_tokens(x)
-print('log-mel', tuple(m.shape), 'tokens', tuple(z.shape), f'mean {m.mean():.2f} dB')
-"
+.venv/bin/python -m muq.corpus --out data/corpus
+.venv/bin/python -m muq.train --preset tiny --run_dir runs/demo
+echo "[demo] load the model with: MuQ.from_pretrained('runs/demo/muq/final')"

@@ -1,0 +1,52 @@
+"""Encoder speed: ours (SDPA) vs the official MuQ encoder (HF Wav2Vec2ConformerEncoder, eager attention), same config,
+same threads, interleaved runs in separate processes (the official package shares our import name).
+Usage: .venv/bin/python tools/bench_encoder.py [--preset tiny|large] [--seconds 10] [--rounds 3]
+Needs the official environment built by tools/make_official_fixtures.py (~/.cache/muq-official)."""
+import argparse, json, os, statistics, subprocess, sys, time
+from pathlib import Path
+
+def run_side(side, preset, seconds, reps, threads):
+    import torch
+    torch.set_num_threads(threads); torch.manual_seed(0)
+    sys.path.insert(0, str(Path(__file__).parent))
+    from make_official_fixtures import TINY, W2V2, STAT
+    if preset == "large":
+        cfg = dict(TINY, conv_dim=512, encoder_dim=1024, encoder_depth=12, w2v2_config=dict(W2V2, num_attention_heads=16, intermediate_size=4096))
+    else: cfg = TINY
+    if side == "official":
+        from muq import MuQ, MuQConfig
+        m = MuQ(MuQConfig(**cfg))
+    else:
+        from muq import MuQ
+        from muq.model import config_from_official
+        m = MuQ(config_from_official(json.loads(json.dumps(cfg))))
+    wav = torch.randn(1, int(seconds * 24000)) * 0.1
+    def fwd():
+        with torch.no_grad(): m.eval()(wav)
+    def fwd_bwd():
+        m.train(); out = m(wav).last_hidden_state; out.float().pow(2).mean().backward(); m.zero_grad()
+    res = {}
+    for name, fn in (("forward", fwd), ("forward+backward", fwd_bwd)):
+        fn(); t = time.perf_counter()
+        for _ in range(reps): fn()
+        res[name] = (time.perf_counter() - t) / reps
+    print(json.dumps(res))
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(); ap.add_argument("--preset", default="tiny"); ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--rounds", type=int, default=3); ap.add_argument("--reps", type=int, default=2); ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--side", default=""); a = ap.parse_args()
+    if a.side: run_side(a.side, a.preset, a.seconds, a.reps, a.threads); sys.exit(0)
+    env_dir = Path(os.environ.get("MUQ_OFFICIAL_ENV", Path.home() / ".cache" / "muq-official"))
+    if not (env_dir / "muq").exists(): sys.exit(f"{env_dir}: official environment missing; run tools/make_official_fixtures.py first")
+    me = str(Path(__file__).resolve()); args = ["--preset", a.preset, "--seconds", str(a.seconds), "--reps", str(a.reps), "--threads", str(a.threads)]
+    times = {"ours": [], "official": []}
+    for r in range(a.rounds):                     # interleaved: ours, official, ours, official, ...
+        for side in ("ours", "official"):
+            env = {**os.environ, "PYTHONPATH": str(env_dir)} if side == "official" else dict(os.environ)
+            out = subprocess.run([sys.executable, "-P", me, "--side", side, *args], capture_output=True, text=True, env=env, cwd="/", check=True)
+            times[side].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    print(f"preset {a.preset}, {a.seconds:g} s of audio, {a.threads} threads, {a.rounds} interleaved rounds (median):")
+    for k in ("forward", "forward+backward"):
+        o, f = statistics.median(t[k] for t in times["ours"]), statistics.median(t[k] for t in times["official"])
+        print(f"  {k:17s} ours {o:7.3f} s   official {f:7.3f} s   official/ours = {f / o:.2f}x")
