@@ -6,5 +6,5 @@ __version__ = "0.1.0"
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/10_api.ipynb #6f33d98f
+# %% ../nbs/10_api.ipynb #164839fd
 from .model import MuQ, MuQConfig, MuQOutput
