@@ -6,5 +6,5 @@ __version__ = "0.1.0"
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/10_api.ipynb #164839fd
+# %% ../nbs/10_api.ipynb #ba80ac80
 from .model import MuQ, MuQConfig, MuQOutput
