@@ -5,7 +5,7 @@ Needs the official environment built by tools/make_official_fixtures.py (~/.cach
 import argparse, json, os, statistics, subprocess, sys, time
 from pathlib import Path
 
-def run_side(side, preset, seconds, reps, threads):
+def run_side(side, preset, seconds, reps, threads, modes):
     import torch
     torch.set_num_threads(threads); torch.manual_seed(0)
     sys.path.insert(0, str(Path(__file__).parent))
@@ -27,6 +27,7 @@ def run_side(side, preset, seconds, reps, threads):
         m.train(); out = m(wav).last_hidden_state; out.float().pow(2).mean().backward(); m.zero_grad()
     res = {}
     for name, fn in (("forward", fwd), ("forward+backward", fwd_bwd)):
+        if name not in modes: continue
         fn(); t = time.perf_counter()
         for _ in range(reps): fn()
         res[name] = (time.perf_counter() - t) / reps
@@ -35,11 +36,11 @@ def run_side(side, preset, seconds, reps, threads):
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(); ap.add_argument("--preset", default="tiny"); ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--rounds", type=int, default=3); ap.add_argument("--reps", type=int, default=2); ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--side", default=""); a = ap.parse_args()
-    if a.side: run_side(a.side, a.preset, a.seconds, a.reps, a.threads); sys.exit(0)
+    ap.add_argument("--modes", default="forward,forward+backward"); ap.add_argument("--side", default=""); a = ap.parse_args()
+    if a.side: run_side(a.side, a.preset, a.seconds, a.reps, a.threads, a.modes.split(",")); sys.exit(0)
     env_dir = Path(os.environ.get("MUQ_OFFICIAL_ENV", Path.home() / ".cache" / "muq-official"))
     if not (env_dir / "muq").exists(): sys.exit(f"{env_dir}: official environment missing; run tools/make_official_fixtures.py first")
-    me = str(Path(__file__).resolve()); args = ["--preset", a.preset, "--seconds", str(a.seconds), "--reps", str(a.reps), "--threads", str(a.threads)]
+    me = str(Path(__file__).resolve()); args = ["--preset", a.preset, "--seconds", str(a.seconds), "--reps", str(a.reps), "--threads", str(a.threads), "--modes", a.modes]
     times = {"ours": [], "official": []}
     for r in range(a.rounds):                     # interleaved: ours, official, ours, official, ...
         for side in ("ours", "official"):
@@ -47,6 +48,6 @@ if __name__ == "__main__":
             out = subprocess.run([sys.executable, "-P", me, "--side", side, *args], capture_output=True, text=True, env=env, cwd="/", check=True)
             times[side].append(json.loads(out.stdout.strip().splitlines()[-1]))
     print(f"preset {a.preset}, {a.seconds:g} s of audio, {a.threads} threads, {a.rounds} interleaved rounds (median):")
-    for k in ("forward", "forward+backward"):
+    for k in a.modes.split(","):
         o, f = statistics.median(t[k] for t in times["ours"]), statistics.median(t[k] for t in times["official"])
         print(f"  {k:17s} ours {o:7.3f} s   official {f:7.3f} s   official/ours = {f / o:.2f}x")
