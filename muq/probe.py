@@ -28,27 +28,37 @@ def file_digest(*paths, extra: str = '') -> str:
     return h.hexdigest()[:16]
 
 @torch.no_grad()
+def _pool(h, valid):
+    "Mean over the valid frames only: (b, t, d), (b, t) -> (b, d)."
+    v = valid[:, : h.shape[1], None].to(h.dtype)
+    return (h * v).sum(1) / v.sum(1).clamp_min(1)
+
+@torch.no_grad()
 def muq_features(model: MuQ, items, window: float = 5.0, max_windows: int = 4, batch_size: int = 8) -> torch.Tensor:
-    "(n_items, n_layers+1, d) time-pooled hidden states, averaged over each item's windows."
+    "(n_items, n_layers+1, d) hidden states mean-pooled over real (unpadded) frames, averaged over each item's windows."
     model.eval(); ds = WindowDataset(items, window, max_windows=max_windows)
-    feats = torch.zeros(len(ds.items), len(model.config.encoder.__dict__) and model.config.encoder.n_layers + 1, model.config.encoder.d_model)
+    feats = torch.zeros(len(ds.items), model.config.encoder.n_layers + 1, model.config.encoder.d_model)
     count = torch.zeros(len(ds.items))
     for b in make_loader(ds, batch_size, shuffle=False, drop_last=False):
         if not len(b['wav']): continue
-        hs = model(b['wav']).hidden_states
-        f = torch.stack([h.mean(1) for h in hs], 1)
+        am = torch.arange(b['wav'].shape[1])[None] < b['length'][:, None]     # short clips are zero-padded: mask them
+        hs = model(b['wav'], attention_mask=am).hidden_states
+        valid = am[:, :: b['wav'].shape[1] // hs[0].shape[1]]                  # the official sample -> token rule
+        f = torch.stack([_pool(h, valid) for h in hs], 1)
         feats.index_add_(0, b['idx'], f); count.index_add_(0, b['idx'], torch.ones(len(b['idx'])))
     return feats / count.clamp_min(1)[:, None, None]
 
 # %% ../nbs/08_probe.ipynb #41de3956
 @torch.no_grad()
 def mel_features(items, window: float = 5.0, max_windows: int = 4, **_) -> torch.Tensor:
-    "Raw-mel baseline: per-band mean and std of the normalised log-mel, (n_items, 1, 256)."
+    "Raw-mel baseline: per-band mean and std of the normalised log-mel over real frames, (n_items, 1, 256)."
     ds = WindowDataset(items, window, max_windows=max_windows)
     feats, count = torch.zeros(len(ds.items), 1, 256), torch.zeros(len(ds.items))
     for b in make_loader(ds, 8, shuffle=False, drop_last=False):
         m = normalize_mel(log_mel(b['wav']))
-        feats.index_add_(0, b['idx'], torch.cat([m.mean(-1), m.std(-1)], -1)[:, None]); count.index_add_(0, b['idx'], torch.ones(len(b['idx'])))
+        v = (torch.arange(m.shape[-1])[None] < (b['length'] // 240)[:, None]).float()[:, None]   # (b, 1, frames)
+        mean = (m * v).sum(-1) / v.sum(-1).clamp_min(1); std = (((m - mean[..., None]) ** 2 * v).sum(-1) / v.sum(-1).clamp_min(1)).sqrt()
+        feats.index_add_(0, b['idx'], torch.cat([mean, std], -1)[:, None]); count.index_add_(0, b['idx'], torch.ones(len(b['idx'])))
     return feats / count.clamp_min(1)[:, None, None]
 
 # %% ../nbs/08_probe.ipynb #a7254640
