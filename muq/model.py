@@ -65,7 +65,7 @@ def check_wavs(wavs: torch.Tensor, name: str = 'wavs') -> torch.Tensor:
     if wavs.ndim == 1: raise ValueError(f"{name} must be batched (b, n); got 1-D shape {tuple(wavs.shape)}: use wavs[None]")
     if wavs.ndim != 2: raise ValueError(f"{name} must have shape (b, n), got {tuple(wavs.shape)}")
     if wavs.numel() == 0 or wavs.shape[1] < 2048: raise ValueError(f"{name} is empty or shorter than 2048 samples: shape {tuple(wavs.shape)}")
-    if not torch.isfinite(wavs).all(): raise ValueError(f"{name} contains NaN or inf samples")
+    if not torch.isfinite(wavs.sum()): raise ValueError(f"{name} contains NaN or inf samples")   # one reduction: NaN/inf propagate
     return wavs
 
 # %% ../nbs/06_model.ipynb #3da3a4b3
