@@ -15,8 +15,9 @@ from .data import WindowDataset, make_loader
 from .model import MuQ, MuQConfig
 
 # %% auto #0
-__all__ = ['PRIMARY', 'TASKS', 'file_digest', 'muq_features', 'mel_features', 'cached_features', 'Probe', 'task_metric',
-           'fit_probe', 'task_data', 'encoder_fns', 'probe', 'summary_table', 'write_results', 'probe_cli', 'main']
+__all__ = ['FEATURES_VERSION', 'PRIMARY', 'TASKS', 'file_digest', 'muq_features', 'mel_features', 'cached_features', 'Probe',
+           'task_metric', 'fit_probe', 'task_data', 'encoder_fns', 'probe', 'summary_table', 'write_results',
+           'probe_cli', 'main']
 
 # %% ../nbs/08_probe.ipynb #6cbce3d1
 def file_digest(*paths, extra: str = '') -> str:
@@ -97,6 +98,7 @@ def task_metric(kind: str, y, out, classes=None) -> dict:
                     acc=float((pred == y).mean()))
     return dict(acc=float((pred == y).mean()))
 
+FEATURES_VERSION = 2   # bump when feature extraction changes: it is part of the cache key
 PRIMARY = {'regression': 'r2', 'multilabel': 'roc_auc', 'key': 'weighted', 'multiclass': 'acc'}
 
 # %% ../nbs/08_probe.ipynb #b4493a33
@@ -169,7 +171,7 @@ def probe(fns: dict, corpus_dir, tasks=tuple(TASKS), cache_dir='runs/probe', see
         if any(len(v) == 0 for v in items.values()):
             print(f"[muq.probe] skipping {task}: empty split(s) {[s for s, v in items.items() if not v]} in {corpus_dir}"); continue
         for name, (fn, key) in fns.items():
-            X = {s: cached_features(name, fn, items[s], file_digest(extra=f"{key}|{window}|{json.dumps([i['path'] for i in items[s]])}"),
+            X = {s: cached_features(name, fn, items[s], file_digest(extra=f"{FEATURES_VERSION}|{key}|{window}|{json.dumps([i['path'] for i in items[s]])}"),
                                     cache_dir, window=window) for s in items}
             L = X['train'].shape[1]
             for layer in (['weighted'] + list(range(L)) if L > 1 else [0]):
