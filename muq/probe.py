@@ -16,8 +16,8 @@ from .model import MuQ, MuQConfig
 
 # %% auto #0
 __all__ = ['FEATURES_VERSION', 'PRIMARY', 'TASKS', 'file_digest', 'muq_features', 'mel_features', 'cached_features', 'Probe',
-           'task_metric', 'fit_probe', 'task_data', 'encoder_fns', 'probe', 'summary_table', 'write_results',
-           'probe_cli', 'main']
+           'task_metric', 'fit_probe', 'add_task', 'task_data', 'encoder_fns', 'probe', 'summary_table',
+           'write_results', 'probe_cli', 'main']
 
 # %% ../nbs/08_probe.ipynb #6cbce3d1
 def file_digest(*paths, extra: str = '') -> str:
@@ -134,8 +134,14 @@ TASKS = {'key': ('clips', 'key', 'key'), 'instrument': ('clips', 'family', 'mult
          'tempo': ('clips', 'bpm', 'regression'), 'tags': ('clips', 'tags', 'multilabel'),
          'pitch': ('notes', 'pitch', 'multiclass'), 'note_instrument': ('notes', 'family', 'multiclass')}
 
+def add_task(spec: str):
+    "Register a task `name=set:field:kind` read from `<set>_{train,valid,test}.jsonl` (e.g. a MARBLE set written by an adapter)."
+    name, rest = spec.split('=', 1); st, fld, kind = rest.split(':')
+    if kind not in PRIMARY: raise ValueError(f"task {name!r}: kind {kind!r} not in {list(PRIMARY)}")
+    TASKS[name] = (st, fld, kind); return name
+
 def task_data(corpus_dir, task: str):
-    "(items per split, labels per split, kind, n_out, classes) of a built-in task."
+    "(items per split, labels per split, kind, n_out, classes) of a task."
     kind_set, field, kind = TASKS[task]
     items = {s: read_manifest(Path(corpus_dir) / f'{kind_set}_{s}.jsonl') for s in ('train', 'valid', 'test')}
     allv = [it[field] for s in items for it in items[s]]
@@ -208,9 +214,12 @@ def probe_cli(ckpt: str = '',                    # MuQ checkpoint directory (our
               cache: str = '',                   # feature cache and results directory (default: <ckpt>/../probe)
               compare: str = '',                 # extra checkpoints to compare: name=PATH,name2=PATH2
               baselines: bool = True,            # add the random-init MuQ and raw-mel baselines
+              extra_tasks: str = '',             # more tasks: name=set:field:kind,... read from <corpus>/<set>_<split>.jsonl
               seeds: int = 3,                    # probe seeds
               window: float = 5.0):              # seconds per feature window
     "Probe a checkpoint on the built-in tasks; print the table and write results.csv / results.md."
+    names = [add_task(t) for t in extra_tasks.split(',')] if extra_tasks else []
+    tasks = ','.join(dict.fromkeys(tasks.split(',') + names))
     bad = [t for t in tasks.split(',') if t not in TASKS]
     if bad: raise SystemExit(f"--tasks: unknown {bad}; valid: {list(TASKS)}")
     if not ckpt or not Path(ckpt).exists(): raise SystemExit(f"--ckpt {ckpt!r}: no such checkpoint directory (pass --ckpt PATH)")

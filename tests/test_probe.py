@@ -60,3 +60,26 @@ def test_cli_end_to_end(tmp_path):
     assert (tmp_path / "probe" / "results.md").read_text().startswith("| encoder |")
     bad = subprocess.run([sys.executable, "-m", "muq.probe", "--ckpt", str(tmp_path / "ck"), "--tasks", "keyy"], capture_output=True, text=True)
     assert bad.returncode != 0 and "unknown ['keyy']" in bad.stderr
+
+@pytest.mark.slow
+def test_real_dataset_through_an_adapter(tmp_path):
+    "A MARBLE-style set (GTZAN layout) -> adapter -> manifests -> the same probe runner, via --extra_tasks."
+    import soundfile as sf
+    from muq.data import gtzan_manifest
+    from muq.corpus import write_manifest
+    rng = np.random.default_rng(0); t = np.arange(22050 * 2) / 22050
+    for g, f0 in (("blues", 220.0), ("metal", 1760.0)):
+        for k in range(12):
+            x = 0.3 * np.sin(2 * np.pi * f0 * (1 + 0.02 * k) * t) + 0.01 * rng.normal(size=len(t))
+            (tmp_path / "gtzan" / g).mkdir(parents=True, exist_ok=True); sf.write(tmp_path / "gtzan" / g / f"{g}.{k:05d}.wav", x.astype(np.float32), 22050)
+    items = gtzan_manifest(tmp_path / "gtzan")
+    splits = {"train": [i for i in items if int(i["path"][-9:-4]) < 8], "valid": [i for i in items if 8 <= int(i["path"][-9:-4]) < 10],
+              "test": [i for i in items if int(i["path"][-9:-4]) >= 10]}
+    for s, v in splits.items(): write_manifest(v, tmp_path / "marble" / f"gtzan_{s}.jsonl")
+    torch.manual_seed(0); MuQ(MuQConfig.preset("tiny")).save_pretrained(tmp_path / "ck")
+    r = subprocess.run([sys.executable, "-m", "muq.probe", "--ckpt", str(tmp_path / "ck"), "--corpus", str(tmp_path / "marble"),
+                        "--tasks", "genre", "--extra_tasks", "genre=gtzan:genre:multiclass", "--window", "2"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    row = next(l for l in r.stdout.splitlines() if l.startswith("| mel_stats |"))
+    assert float(row.split("|")[2].split("±")[0]) == 100.0          # two tones an octave apart x3: trivially separable
