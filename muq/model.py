@@ -85,8 +85,7 @@ MuQModel.encode = _encode
 def _tokenize(self: MuQModel, wavs) -> torch.LongTensor:
     "Targets (b, k, t) of clean audio from the frozen tokenizer."
     z = stack_frames(normalize_mel(self.front_end(wavs), self.front_end.cfg), self.front_end.cfg.stack)
-    if isinstance(self.rvq, MelRVQ): return self.rvq.encode(z.float())
-    return self.rvq.encode(z.float())
+    return self.rvq.encode(z.float())          # MelRVQ or the random-projection baseline: same interface
 MuQModel.tokenize = _tokenize
 
 def masked_ce(logits, targets, tmask, n_codebooks: int):
