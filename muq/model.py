@@ -45,6 +45,7 @@ class MuQModel(nn.Module):
     "The official `MuQ.model` layout: conv, conformer, linear (head), rvq (frozen tokenizer)."
     def __init__(self, cfg: MuQConfig):
         super().__init__()
+        self.cfg = cfg
         self.front_end = LogMel(cfg.mel)
         self.conv, self.conformer = Conv2dSubsampling(cfg.encoder), ConformerEncoder(cfg.encoder)
         self.linear = nn.Linear(cfg.encoder.d_model, cfg.n_codebooks * cfg.codebook_size)
@@ -115,7 +116,6 @@ def _train_forward(self: MuQModel, wavs, targets=None, blocks=None, generator=No
         out['recon'] = F.mse_loss(self.recon_proj(hs[-1][:, :t])[tmask], z[tmask]) * cfg.recon_loss_ratio
         out['loss'] = loss + out['recon']
     return out
-MuQModel.cfg = property(lambda self: self._cfg)
 MuQModel.train_forward = _train_forward
 
 # %% ../nbs/06_model.ipynb #e4ae5844
@@ -124,7 +124,7 @@ class MuQ(nn.Module):
     def __init__(self, config: MuQConfig | None = None):
         super().__init__()
         self.config = config = config or MuQConfig()
-        self.model = MuQModel(config); self.model._cfg = config
+        self.model = MuQModel(config)
 
     def forward(self, wavs, attention_mask=None, output_hidden_states: bool = True) -> MuQOutput:
         "Features of a (b, n) 24 kHz waveform batch."
