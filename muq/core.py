@@ -60,27 +60,23 @@ class Config:
             elif isinstance(v, list) and typing.get_origin(hints[k]) is tuple: d[k] = tuple(v)
         return cls(**d)
 
-# %% ../nbs/00_core.ipynb #b0ef2258
-@typing.no_type_check
-def _override(self, items) -> Config:
-    "A copy with `section.key=value` overrides applied (values parsed by the field's type)."
-    d = self.to_dict()
-    for item in items:
-        if '=' not in item: raise ConfigError(f"override {item!r} is not key=value")
-        key, value = item.split('=', 1)
-        cls, node, parts = type(self), d, key.split('.')
-        for p in parts[:-1]:
-            hints = typing.get_type_hints(cls)
-            if p not in hints or not (isinstance(hints[p], type) and issubclass(hints[p], Config)):
-                raise ConfigError(f"unknown config section {p!r} in {key!r}; valid: {[f.name for f in fields(cls)]}")
-            cls, node = hints[p], node[p]
-        hints = typing.get_type_hints(cls)
-        if parts[-1] not in node: raise ConfigError(f"unknown key {key!r}; valid in {cls.__name__}: {sorted(node)}")
-        node[parts[-1]] = _convert(value, hints[parts[-1]], key)
-    return type(self).from_dict(d)
-Config.override = _override
+    def override(self, items):
+        "A copy with `section.key=value` overrides applied (values parsed by the field's type)."
+        d = self.to_dict()
+        for item in items:
+            if '=' not in item: raise ConfigError(f"override {item!r} is not key=value")
+            key, value = item.split('=', 1)
+            cls, node, parts = type(self), d, key.split('.')
+            for p in parts[:-1]:
+                hints = typing.get_type_hints(cls)
+                if p not in hints or not (isinstance(hints[p], type) and issubclass(hints[p], Config)):
+                    raise ConfigError(f"unknown config section {p!r} in {key!r}; valid: {[f.name for f in fields(cls)]}")
+                cls, node = hints[p], node[p]
+            if parts[-1] not in node: raise ConfigError(f"unknown key {key!r}; valid in {cls.__name__}: {sorted(node)}")
+            node[parts[-1]] = _convert(value, typing.get_type_hints(cls)[parts[-1]], key)
+        return type(self).from_dict(d)
 
-# %% ../nbs/00_core.ipynb #3b21fd99
+# %% ../nbs/00_core.ipynb #14bc1316
 @contextlib.contextmanager
 def atomic_path(path):
     "Yield a temporary path beside `path`; on success fsync it and atomically rename it to `path`."
@@ -101,7 +97,7 @@ def atomic_write_text(text: str, path):
     "Write text atomically."
     with atomic_path(path) as tmp: Path(tmp).write_text(text)
 
-# %% ../nbs/00_core.ipynb #d137edcf
+# %% ../nbs/00_core.ipynb #c0c12d43
 def default_device() -> torch.device:
     "CUDA when present, else CPU."
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
@@ -120,7 +116,7 @@ def seed_everything(seed: int):
     "Seed python, numpy and torch (all devices)."
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
 
-# %% ../nbs/00_core.ipynb #665fa2bb
+# %% ../nbs/00_core.ipynb #1111d194
 def run_cli(func, argv=None):
     "Parse `argv` (default: sys.argv) into `func`'s annotated parameters and call it."
     from fastcore.script import anno_parser
