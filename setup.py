@@ -30,6 +30,10 @@ if cfg.get('pip_requirements'): requirements += shlex.split(cfg.get('pip_require
 min_python = cfg['min_python']
 lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
 dev_requirements = (cfg.get('dev_requirements') or '').split()
+# the second change to the stock template: every `<name>_requirements` key is an extra; `dev` and `all` hold them all
+extras = {k[:-len('_requirements')]: cfg[k].split() for k in cfg if k.endswith('_requirements') and k not in ('dev_requirements', 'conda_requirements')}
+extras['all'] = sorted({r for v in extras.values() for r in v})
+extras['dev'] = dev_requirements + extras['all']
 
 setuptools.setup(
     # the one change to the stock template: the distribution name may differ from the import name
@@ -44,7 +48,7 @@ setuptools.setup(
     packages = setuptools.find_packages(include=[cfg['lib_path'], cfg['lib_path'] + '.*']),
     include_package_data = True,
     install_requires = requirements,
-    extras_require={ 'dev': dev_requirements },
+    extras_require = extras,
     dependency_links = cfg.get('dep_links','').split(),
     python_requires  = '>=' + cfg['min_python'],
     long_description = open('README.md', encoding='utf-8').read(),

@@ -4,36 +4,63 @@
 
 # %% ../nbs/00_core.ipynb #00c89215
 from __future__ import annotations
-import dataclasses, json, os, random, tempfile, typing, contextlib
+import dataclasses, json, os, random, shlex, tempfile, types, typing, contextlib
 from dataclasses import dataclass, field, fields, asdict, is_dataclass
 from pathlib import Path
 import numpy as np, torch
 
 # %% auto #0
-__all__ = ['ConfigError', 'Config', 'atomic_path', 'atomic_torch_save', 'atomic_write_text', 'default_device', 'autocast', 'fp32',
-           'seed_everything', 'run_cli']
+__all__ = ['ConfigError', 'deep_merge', 'Config', 'atomic_path', 'atomic_torch_save', 'atomic_write_text', 'default_device',
+           'autocast', 'fp32', 'seed_everything', 'pca_spectrum', 'effective_rank', 'split_settings', 'run_cli']
 
 # %% ../nbs/00_core.ipynb #f5f9c888
 class ConfigError(ValueError):
     "A bad config key or value; the message names it and lists what is valid."
 
-def _convert(value: str, tp, name: str):
-    "Parse a command-line string into the declared field type `tp`."
+def _type_name(tp) -> str:
+    "A readable name of a field type: `int`, `float | None`, `tuple[float, ...]`."
     origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin is typing.Union:  # Optional[X]
-        if value.lower() in ('none', 'null', ''): return None
-        return _convert(value, [a for a in args if a is not type(None)][0], name)
+    if origin in (typing.Union, types.UnionType): return ' | '.join(_type_name(a) for a in args)
+    if tp is type(None): return 'None'
+    if origin in (list, tuple): return f"{origin.__name__}[{', '.join('...' if a is Ellipsis else _type_name(a) for a in args)}]"
+    return getattr(tp, '__name__', str(tp))
+
+def _is_section(tp) -> bool: return isinstance(tp, type) and issubclass(tp, Config)
+
+def _convert(value: str, tp, name: str):
+    "Parse a command-line string into the declared field type `tp`, or raise a `ConfigError` naming key, value and type."
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    bad = ConfigError(f"{name}={value!r}: expected {_type_name(tp)}")
+    if _is_section(tp):
+        raise ConfigError(f"{name}={value!r}: {name!r} is a section ({tp.__name__}), not a value; set its fields as "
+                          f"{name}.<key>=value, one of {[f.name for f in fields(tp)]}")
+    if origin in (typing.Union, types.UnionType):                  # X | None, Optional[X]
+        if type(None) in args and value.lower() in ('none', 'null'): return None
+        for a in (a for a in args if a is not type(None)):
+            try: return _convert(value, a, name)
+            except ConfigError: pass
+        raise bad
     if origin in (list, tuple):
-        items = [_convert(v, args[0] if args else str, name) for v in value.split(',') if v != '']
+        try: items = [_convert(v.strip(), args[0] if args else str, name) for v in value.split(',') if v.strip()]
+        except ConfigError: raise bad from None
+        if origin is tuple and args and Ellipsis not in args and len(items) != len(args): raise bad
         return tuple(items) if origin is tuple else items
-    try:
-        if tp is bool:
-            if value.lower() in ('1', 'true', 'yes', 'on'): return True
-            if value.lower() in ('0', 'false', 'no', 'off'): return False
-            raise ValueError(value)
-        if tp in (int, float, str): return tp(value)
-    except ValueError: raise ConfigError(f"{name}={value!r}: expected {tp.__name__}") from None
-    return value
+    if tp is bool:
+        if value.lower() in ('1', 'true', 'yes', 'on'): return True
+        if value.lower() in ('0', 'false', 'no', 'off'): return False
+        raise bad
+    if tp in (int, float):
+        try: return tp(value)
+        except ValueError: raise bad from None
+    if tp is str: return value
+    raise ConfigError(f"{name}={value!r}: fields of type {_type_name(tp)} cannot be set from the command line")
+
+def deep_merge(base: dict, update: dict) -> dict:
+    "A copy of `base` with `update` merged in, recursively for nested dicts (a preset's other sizes survive)."
+    out = dict(base)
+    for k, v in update.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 # %% ../nbs/00_core.ipynb #c93f2d1d
 @dataclass
@@ -43,34 +70,36 @@ class Config:
 
     @classmethod
     def preset(cls, name: str = 'tiny', **kw):
-        "The config named `name` (see `cls.presets`), with keyword overrides."
+        "The config named `name` (see `cls.presets`), with keyword overrides merged in deeply."
         if name not in cls.presets: raise ConfigError(f"unknown {cls.__name__} preset {name!r}; valid: {sorted(cls.presets)}")
-        return cls.from_dict({**cls.presets[name], **kw})
+        return cls.from_dict(deep_merge(cls.presets[name], kw))
 
     def to_dict(self) -> dict: return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict):
-        "Build from a (nested) dict; unknown keys are an error."
+        "Build from a (nested) dict; unknown keys are an error, missing keys take their defaults."
         d = dict(d); hints = typing.get_type_hints(cls); names = [f.name for f in fields(cls)]
         unknown = sorted(set(d) - set(names))
         if unknown: raise ConfigError(f"unknown {cls.__name__} keys {unknown}; valid: {names}")
         for k, v in d.items():
-            if isinstance(v, dict) and isinstance(hints[k], type) and issubclass(hints[k], Config): d[k] = hints[k].from_dict(v)
+            if isinstance(v, dict) and _is_section(hints[k]): d[k] = hints[k].from_dict(v)
             elif isinstance(v, list) and typing.get_origin(hints[k]) is tuple: d[k] = tuple(v)
         return cls(**d)
 
     def override(self, items):
-        "A copy with `section.key=value` overrides applied (values parsed by the field's type)."
+        "A copy with `section.key=value` overrides applied (values parsed by the field's type; a leading `--` is ignored)."
         d = self.to_dict()
         for item in items:
+            item = item[2:] if item.startswith('--') else item
             if '=' not in item: raise ConfigError(f"override {item!r} is not key=value")
             key, value = item.split('=', 1)
             cls, node, parts = type(self), d, key.split('.')
             for p in parts[:-1]:
                 hints = typing.get_type_hints(cls)
-                if p not in hints or not (isinstance(hints[p], type) and issubclass(hints[p], Config)):
-                    raise ConfigError(f"unknown config section {p!r} in {key!r}; valid: {[f.name for f in fields(cls)]}")
+                if p not in hints or not _is_section(hints[p]):
+                    raise ConfigError(f"unknown config section {p!r} in {key!r}; sections of {cls.__name__}: "
+                                      f"{[f.name for f in fields(cls) if _is_section(hints[f.name])]}")
                 cls, node = hints[p], node[p]
             if parts[-1] not in node: raise ConfigError(f"unknown key {key!r}; valid in {cls.__name__}: {sorted(node)}")
             node[parts[-1]] = _convert(value, typing.get_type_hints(cls)[parts[-1]], key)
@@ -116,9 +145,40 @@ def seed_everything(seed: int):
     "Seed python, numpy and torch (all devices)."
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
 
+# %% ../nbs/00_core.ipynb #83147bc4
+@torch.no_grad()
+def pca_spectrum(x: torch.Tensor) -> torch.Tensor:
+    "Share of the variance of the rows of `x` (n, d) along each principal component, descending (sums to 1)."
+    x = x.reshape(-1, x.shape[-1]).double(); x = x - x.mean(0)
+    s = torch.linalg.svdvals(x) ** 2
+    return (s / s.sum().clamp_min(1e-30)).float()
+
+def effective_rank(x: torch.Tensor) -> float:
+    "exp(entropy) of the PCA variance shares of the rows of `x` (n, d): between 1 and min(n, d)."
+    p = pca_spectrum(x).double().clamp_min(1e-30)
+    return float(torch.exp(-(p * p.log()).sum()))
+
 # %% ../nbs/00_core.ipynb #1111d194
-def run_cli(func, argv=None):
-    "Parse `argv` (default: sys.argv) into `func`'s annotated parameters and call it."
+def split_settings(tokens) -> list[str]:
+    "The `key=value` / `--key=value` items among unparsed command-line tokens; anything else is an error."
+    out = []
+    for t in tokens:
+        s = t[2:] if t.startswith('--') else t
+        if '=' not in s or s.startswith('-') or not s.split('=', 1)[0]:
+            raise ConfigError(f"unrecognised argument {t!r}: options are --name value, settings are section.key=value")
+        out.append(s)
+    return out
+
+def run_cli(func, argv=None, epilog: str | None = None):
+    "Parse `argv` (default: sys.argv) into `func`'s annotated parameters and call it; settings go to its `overrides`."
+    import argparse
     from fastcore.script import anno_parser
-    args = vars(anno_parser(func).parse_args(argv)); args.pop('pdb', None); args.pop('xtra', None)
+    p = anno_parser(func); p.allow_abbrev = False
+    if epilog: p.epilog, p.formatter_class = epilog, argparse.RawDescriptionHelpFormatter
+    args, rest = p.parse_known_args(argv)
+    args = vars(args); args.pop('pdb', None); args.pop('xtra', None)
+    try: settings = split_settings(rest)
+    except ConfigError as e: p.error(str(e))
+    if 'overrides' in args: args['overrides'] = shlex.split(args['overrides'] or '') + settings
+    elif settings: p.error(f"this command takes no settings, got {settings}")
     return func(**args)

@@ -13,8 +13,9 @@ from .core import *
 from .audio import MelConfig, mel_tokens, unstack_frames, denormalize_mel
 
 # %% auto #0
-__all__ = ['RandomProjectionQuantizer', 'RandomProjectionTokenizer', 'WNLinear', 'rename_weight_norm', 'MelRVQConfig', 'VQStage',
-           'RVQOutput', 'MelRVQ', 'load_official_rvq', 'stage_errors', 'codebook_stats', 'fit_rvq']
+__all__ = ['RandomProjectionQuantizer', 'RandomProjectionTokenizer', 'WNLinear', 'rename_weight_norm', 'MelRVQConfig',
+           'cosine_lookup', 'replace_dead_codes', 'VQStage', 'RVQOutput', 'MelRVQ', 'load_official_rvq', 'stage_errors',
+           'codebook_stats', 'fit_rvq']
 
 # %% ../nbs/03_mel_rvq.ipynb #76eeae9f
 class RandomProjectionQuantizer(nn.Module):
@@ -67,9 +68,31 @@ class MelRVQConfig(Config):
     stale_tolerance: int = 100    # batches a code may go unused before it is replaced
     commitment_weight: float = 0.25
     codebook_weight: float = 1.0
-    presets = {'official': {}, 'large': {}, 'base': {}, 'tiny': dict(codebook_size=256)}
+    presets = {'official': {}, 'large': {}, 'base': {}, 'small': dict(codebook_size=512), 'tiny': dict(codebook_size=256)}
 
 # %% ../nbs/03_mel_rvq.ipynb #de795a00
+def cosine_lookup(z_e: torch.Tensor, codebook: torch.Tensor):
+    "(codes (...), unit encodings (n, dim)): cosine nearest code, computed like the official code (squared distance of unit vectors)."
+    e, c = F.normalize(z_e.reshape(-1, z_e.shape[-1])), F.normalize(codebook)
+    dist = e.pow(2).sum(1, keepdim=True) - 2 * e @ c.t() + c.pow(2).sum(1, keepdim=True).t()
+    return (-dist).max(1)[1].view(z_e.shape[:-1]), e
+
+# %% ../nbs/03_mel_rvq.ipynb #96d665e9
+@torch.no_grad()
+def replace_dead_codes(codebook: torch.Tensor, stale_counter: torch.Tensor, tolerance: int, idx, enc) -> int:
+    "Official rule: a code unused for `tolerance` consecutive batches becomes a random normalised encoding of this batch."
+    K = codebook.shape[0]
+    stale = (torch.bincount(idx.flatten(), minlength=K) == 0).float()
+    stale_counter.mul_(stale).add_(stale)
+    replace = (stale_counter == tolerance).float()
+    n = int(replace.sum())
+    if n:
+        rnd = enc[torch.randperm(enc.shape[0], device=enc.device)]
+        if rnd.shape[0] < K: rnd = torch.cat([rnd] * (K // rnd.shape[0] + 1))
+        codebook.copy_(codebook * (1 - replace)[:, None] + rnd[:K] * replace[:, None])
+        stale_counter.mul_(1 - replace)
+    return n
+
 class VQStage(nn.Module):
     "One Mel-RVQ stage (eq. 1) with the official dead-code replacement."
     def __init__(self, cfg: MelRVQConfig):
@@ -79,36 +102,17 @@ class VQStage(nn.Module):
         self.register_buffer('stale_counter', torch.zeros(cfg.codebook_size))   # consecutive batches without use
         self.tolerance = cfg.stale_tolerance
 
-    def lookup(self, z_e):
-        "Cosine nearest code, computed like the official code (squared distance of unit vectors)."
-        e, c = F.normalize(z_e.reshape(-1, z_e.shape[-1])), F.normalize(self.codebook.weight)
-        dist = e.pow(2).sum(1, keepdim=True) - 2 * e @ c.t() + c.pow(2).sum(1, keepdim=True).t()
-        return (-dist).max(1)[1].view(z_e.shape[:-1]), e
+    def lookup(self, z_e): return cosine_lookup(z_e, self.codebook.weight)
 
-# %% ../nbs/03_mel_rvq.ipynb #96d665e9
-@torch.no_grad()
-def _replace_dead_codes(stage: VQStage, idx, enc) -> int:
-    "Official rule: a code unused for `tolerance` consecutive batches becomes a random normalised encoding of this batch."
-    K = stage.codebook.num_embeddings
-    stale = (torch.bincount(idx.flatten(), minlength=K) == 0).float()
-    stage.stale_counter.mul_(stale).add_(stale)
-    replace = (stage.stale_counter == stage.tolerance).float()
-    n = int(replace.sum())
-    if n:
-        rnd = enc[torch.randperm(enc.shape[0], device=enc.device)]
-        if rnd.shape[0] < K: rnd = torch.cat([rnd] * (K // rnd.shape[0] + 1))
-        w = stage.codebook.weight.data
-        w.copy_(w * (1 - replace)[:, None] + rnd[:K] * replace[:, None])
-        stage.stale_counter.mul_(1 - replace)
-    return n
+    def replace_dead_codes(self, idx, enc) -> int:
+        return replace_dead_codes(self.codebook.weight.data, self.stale_counter, self.tolerance, idx, enc)
 
-def _stage_forward(self: VQStage, r):
-    "r (b, t, d) -> (r_hat, codes (b, t), commitment, codebook loss, dead codes replaced)."
-    z_e = self.in_proj(r); idx, enc = self.lookup(z_e); z_q = self.codebook(idx)
-    commit, cb = F.mse_loss(z_e, z_q.detach()), F.mse_loss(z_q, z_e.detach())
-    n = _replace_dead_codes(self, idx, enc) if self.training else 0
-    return self.out_proj(z_e + (z_q - z_e).detach()), idx, commit, cb, n
-VQStage.forward = _stage_forward
+    def forward(self, r):
+        "r (b, t, d) -> (r_hat, codes (b, t), commitment, codebook loss, dead codes replaced)."
+        z_e = self.in_proj(r); idx, enc = self.lookup(z_e); z_q = self.codebook(idx)
+        commit, cb = F.mse_loss(z_e, z_q.detach()), F.mse_loss(z_q, z_e.detach())
+        n = self.replace_dead_codes(idx, enc) if self.training else 0
+        return self.out_proj(z_e + (z_q - z_e).detach()), idx, commit, cb, n
 
 # %% ../nbs/03_mel_rvq.ipynb #67cac9ec
 class RVQOutput(NamedTuple):
@@ -119,7 +123,7 @@ class RVQOutput(NamedTuple):
     replaced: list               # dead codes replaced per stage (training only)
 
 class MelRVQ(nn.Module):
-    "Mel Residual Vector Quantization: (b, t, 512) stacked normalised mel <-> codes (b, 8, t)."
+    "Mel Residual Vector Quantization: (b, t, input_dim) vectors (stacked normalised mel, or any latent) <-> codes (b, k, t)."
     def __init__(self, cfg: MelRVQConfig | None = None):
         super().__init__()
         self.cfg = cfg = cfg or MelRVQConfig()
@@ -130,34 +134,32 @@ class MelRVQ(nn.Module):
             raise ValueError(f"MelRVQ expects stacked mel (b, t, {self.cfg.input_dim}), got shape {tuple(x.shape)}")
         if not torch.is_floating_point(x): raise ValueError(f"MelRVQ expects a float tensor, got {x.dtype}")
 
-# %% ../nbs/03_mel_rvq.ipynb #e4a2ee24
-def _rvq_forward(self: MelRVQ, x) -> RVQOutput:
-    "Quantize x through all stages (training mode also replaces dead codes)."
-    self._check(x); r, recon, codes, commit, cb, rep = x, 0, [], 0, 0, []
-    for q in self.quantizers:
-        r_hat, idx, c1, c2, n = q(r)
-        recon, r = recon + r_hat, r - r_hat
-        codes.append(idx); commit, cb = commit + c1, cb + c2; rep.append(n)
-    return RVQOutput(recon, torch.stack(codes, 1), commit, cb, rep)
+    def forward(self, x) -> RVQOutput:
+        "Quantize x through all stages (training mode also replaces dead codes)."
+        self._check(x); r, recon, codes, commit, cb, rep = x, 0, [], 0, 0, []
+        for q in self.quantizers:
+            r_hat, idx, c1, c2, n = q(r)
+            recon, r = recon + r_hat, r - r_hat
+            codes.append(idx); commit, cb = commit + c1, cb + c2; rep.append(n)
+        return RVQOutput(recon, torch.stack(codes, 1), commit, cb, rep)
 
-def _rvq_loss(self: MelRVQ, x, out: RVQOutput):
-    "Eq. (2): L1 reconstruction + codebook + 0.25 commitment."
-    return (x - out.recon).abs().mean() + self.cfg.codebook_weight * out.codebook + self.cfg.commitment_weight * out.commitment
+    def loss(self, x, out: RVQOutput):
+        "Eq. (2): L1 reconstruction + codebook + 0.25 commitment (each term a mean, as in the official code)."
+        return (x - out.recon).abs().mean() + self.cfg.codebook_weight * out.codebook + self.cfg.commitment_weight * out.commitment
 
-@torch.no_grad()
-def _encode(self: MelRVQ, x) -> torch.LongTensor:
-    "Codes (b, k, t) of stacked normalised mel (b, t, 512); frozen: no grad, no dead-code updates."
-    was = self.training; self.eval()
-    try: return self(x).codes
-    finally: self.train(was)
+    @torch.no_grad()
+    def encode(self, x) -> torch.LongTensor:
+        "Codes (b, k, t) of stacked normalised mel (b, t, input_dim); frozen: no grad, no dead-code updates."
+        was = self.training; self.eval()
+        try: return self(x).codes
+        finally: self.train(was)
 
-def _decode(self: MelRVQ, codes, n_stages: int | None = None) -> torch.Tensor:
-    "Stacked mel (b, t, 512) from codes (b, k, t), using the first `n_stages` stages."
-    if codes.ndim != 3 or codes.shape[1] > self.cfg.n_codebooks:
-        raise ValueError(f"decode expects codes (b, <= {self.cfg.n_codebooks}, t), got shape {tuple(codes.shape)}")
-    k = n_stages or codes.shape[1]
-    return sum(q.out_proj(q.codebook(codes[:, i])) for i, q in enumerate(self.quantizers[:k]))
-MelRVQ.forward, MelRVQ.loss, MelRVQ.encode, MelRVQ.decode = _rvq_forward, _rvq_loss, _encode, _decode
+    def decode(self, codes, n_stages: int | None = None) -> torch.Tensor:
+        "Vectors (b, t, input_dim) from codes (b, k, t), using the first `n_stages` stages."
+        if codes.ndim != 3 or codes.shape[1] > self.cfg.n_codebooks:
+            raise ValueError(f"decode expects codes (b, <= {self.cfg.n_codebooks}, t), got shape {tuple(codes.shape)}")
+        k = n_stages or codes.shape[1]
+        return sum(q.out_proj(q.codebook(codes[:, i])) for i, q in enumerate(self.quantizers[:k]))
 
 # %% ../nbs/03_mel_rvq.ipynb #e73f6139
 def load_official_rvq(sd: dict, cfg: MelRVQConfig | None = None, prefix: str = 'model.rvq.') -> MelRVQ:

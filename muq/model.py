@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_model.ipynb #27c7d44e
 from __future__ import annotations
-import json, os, pickle, warnings
+import json, math, os, pickle, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -18,8 +18,8 @@ from .conformer import ConformerConfig, Conv2dSubsampling, ConformerEncoder, cou
 from .masking import block_mask, mask_waveform, token_mask
 
 # %% auto #0
-__all__ = ['UNUSED_OFFICIAL', 'MuQConfig', 'MuQModel', 'MuQOutput', 'check_wavs', 'masked_ce', 'MuQ', 'config_from_official',
-           'load_weights']
+__all__ = ['TARGETS', 'UNUSED_OFFICIAL', 'MuQConfig', 'make_tokenizer', 'token_mask_from_samples', 'MuQOutput', 'check_wavs',
+           'tokenize', 'masked_ce', 'config_from_official', 'load_weights', 'resolve_checkpoint', 'MuQModel', 'MuQ']
 
 # %% ../nbs/06_model.ipynb #2b4e4c76
 @dataclass
@@ -28,32 +28,34 @@ class MuQConfig(Config):
     mel: MelConfig = field(default_factory=MelConfig)
     rvq: MelRVQConfig = field(default_factory=MelRVQConfig)
     encoder: ConformerConfig = field(default_factory=ConformerConfig)
-    targets: str = 'mel_rvq'         # 'mel_rvq' (the paper) or 'random_projection' (BEST-RQ/MusicFM baseline)
+    targets: str = 'mel_rvq'         # 'mel_rvq' (the paper), 'random_projection' (BEST-RQ/MusicFM-style) or 'precomputed'
     mask_hop: float = 0.4            # seconds per mask block
     mask_prob: float = 0.6           # probability that a block is masked
     mask_noise_std: float = 0.1      # masked samples ~ N(0, std^2)
     recon_loss_ratio: float = 0.0    # optional masked-mel MSE (official switch; off in the paper)
     presets = {'tiny': dict(encoder=ConformerConfig.presets['tiny'], rvq=MelRVQConfig.presets['tiny']),
+               'small': dict(encoder=ConformerConfig.presets['small'], rvq=MelRVQConfig.presets['small']),
                'base': dict(encoder=ConformerConfig.presets['base']), 'large': {}}
     @property
     def n_codebooks(self): return self.rvq.n_codebooks
     @property
     def codebook_size(self): return self.rvq.codebook_size
 
+TARGETS = ('mel_rvq', 'random_projection', 'precomputed')
+
 # %% ../nbs/06_model.ipynb #cd3c418b
-class MuQModel(nn.Module):
-    "The official `MuQ.model` layout: conv, conformer, linear (head), rvq (frozen tokenizer)."
-    def __init__(self, cfg: MuQConfig):
-        super().__init__()
-        self.cfg = cfg
-        self.front_end = LogMel(cfg.mel)
-        self.conv, self.conformer = Conv2dSubsampling(cfg.encoder), ConformerEncoder(cfg.encoder)
-        self.linear = nn.Linear(cfg.encoder.d_model, cfg.n_codebooks * cfg.codebook_size)
-        if cfg.targets == 'mel_rvq': self.rvq = MelRVQ(cfg.rvq).requires_grad_(False)
-        elif cfg.targets == 'random_projection':
-            self.rvq = RandomProjectionTokenizer(cfg.n_codebooks, cfg.codebook_size, cfg.rvq.codebook_dim, cfg.rvq.input_dim)
-        else: raise ConfigError(f"targets={cfg.targets!r}; valid: 'mel_rvq', 'random_projection'")
-        if cfg.recon_loss_ratio > 0: self.recon_proj = nn.Linear(cfg.encoder.d_model, cfg.rvq.input_dim)
+def make_tokenizer(cfg: MuQConfig) -> nn.Module | None:
+    "The frozen target tokenizer of `cfg.targets` (None for precomputed targets)."
+    if cfg.targets == 'mel_rvq': return MelRVQ(cfg.rvq).requires_grad_(False)
+    if cfg.targets == 'random_projection':
+        return RandomProjectionTokenizer(cfg.n_codebooks, cfg.codebook_size, cfg.rvq.codebook_dim, cfg.rvq.input_dim)
+    if cfg.targets == 'precomputed': return None
+    raise ConfigError(f"model.targets={cfg.targets!r}; valid: {list(TARGETS)}")
+
+def token_mask_from_samples(attention_mask: torch.Tensor, t: int) -> torch.Tensor:
+    "(b, n) sample-level mask (1 = real) -> (b, t) token mask, by the official rule: every (n // t)-th sample."
+    am = attention_mask.bool(); skip = max(1, am.shape[-1] // t)
+    return am[:, ::skip][:, :t]
 
 # %% ../nbs/06_model.ipynb #a3d9a3a9
 class MuQOutput(NamedTuple):
@@ -69,87 +71,22 @@ def check_wavs(wavs: torch.Tensor, name: str = 'wavs') -> torch.Tensor:
     if not torch.isfinite(wavs.sum()): raise ValueError(f"{name} contains NaN or inf samples")   # one reduction: NaN/inf propagate
     return wavs
 
-# %% ../nbs/06_model.ipynb #3da3a4b3
-def _encode(self: MuQModel, wavs, attention_mask=None):
-    "Hidden states of a (masked or clean) waveform batch; `attention_mask` (b, n) is sample-level, 1 = real."
-    x = normalize_mel(self.front_end(wavs), self.front_end.cfg)                 # fp32 front end, always
-    x = self.conv(x.to(self.conv.linear.weight.dtype) if not torch.is_autocast_enabled() else x)
-    mask = None
-    if attention_mask is not None:                                             # official sample -> token rule
-        am = attention_mask.bool(); skip = max(1, am.shape[-1] // x.shape[1])
-        mask = am[:, ::skip][:, : x.shape[1]]
-    return self.conformer(x, mask), mask
-MuQModel.encode = _encode
+@torch.no_grad()
+def tokenize(front_end: LogMel, tokenizer: nn.Module, wavs) -> torch.LongTensor:
+    "Targets (b, k, t) of clean audio: fp32 front end and fp32 lookup, even inside an autocast region."
+    with fp32(wavs.device):
+        z = stack_frames(normalize_mel(front_end(wavs.float()), front_end.cfg), front_end.cfg.stack)
+        return tokenizer.encode(z.float())     # MelRVQ or the random-projection baseline: same interface
 
 # %% ../nbs/06_model.ipynb #9318e88f
-@torch.no_grad()
-def _tokenize(self: MuQModel, wavs) -> torch.LongTensor:
-    "Targets (b, k, t) of clean audio from the frozen tokenizer."
-    z = stack_frames(normalize_mel(self.front_end(wavs), self.front_end.cfg), self.front_end.cfg.stack)
-    return self.rvq.encode(z.float())          # MelRVQ or the random-projection baseline: same interface
-MuQModel.tokenize = _tokenize
-
 def masked_ce(logits, targets, tmask, n_codebooks: int):
     "Cross-entropy and accuracy over masked positions x codebooks; logits (b, t, k*c), targets (b, k, t), tmask (b, t)."
-    lg = rearrange(logits, 'b t (k c) -> b t k c', k=n_codebooks)[tmask]       # (m, k, c)
-    tg = rearrange(targets, 'b k t -> b t k')[tmask]                            # (m, k)
-    if tg.numel() == 0: z = logits.sum() * 0; return z, z.detach(), torch.zeros(n_codebooks, device=logits.device)
-    loss = F.cross_entropy(lg.reshape(-1, lg.shape[-1]).float(), tg.reshape(-1))
-    hit = (lg.argmax(-1) == tg).float()
-    return loss, hit.mean(), hit.mean(0)
-
-# %% ../nbs/06_model.ipynb #f2e696fb
-def _train_forward(self: MuQModel, wavs, targets=None, blocks=None, generator=None) -> dict:
-    "One training forward: loss, masked accuracy (overall, per codebook) and the mask used."
-    cfg = self.cfg; b, n = wavs.shape; block = int(cfg.mel.sample_rate * cfg.mask_hop)
-    if targets is None: targets = self.tokenize(wavs)
-    if blocks is None: blocks = block_mask(b, n, cfg.mask_prob, block, generator=generator, device=wavs.device)
-    masked = mask_waveform(wavs, blocks, block, cfg.mask_noise_std, generator=generator)
-    hs, _ = self.encode(masked)
-    t = min(hs[-1].shape[1], targets.shape[-1])
-    tmask = token_mask(blocks, t, int(round(cfg.mask_hop * cfg.mel.label_rate))).to(wavs.device)
-    logits = self.linear(hs[-1][:, :t])
-    loss, acc, acc_k = masked_ce(logits, targets[..., :t], tmask, cfg.n_codebooks)
-    out = dict(loss=loss, ce=loss.detach(), acc=acc, acc_per_codebook=acc_k, mask_ratio=tmask.float().mean(), tokens=tmask.sum())
-    if cfg.recon_loss_ratio > 0:
-        z = stack_frames(normalize_mel(self.front_end(wavs), cfg.mel), cfg.mel.stack)[:, :t]
-        out['recon'] = F.mse_loss(self.recon_proj(hs[-1][:, :t])[tmask], z[tmask]) * cfg.recon_loss_ratio
-        out['loss'] = loss + out['recon']
-    return out
-MuQModel.train_forward = _train_forward
-
-# %% ../nbs/06_model.ipynb #e4ae5844
-class MuQ(nn.Module):
-    "MuQ, compatible with the official `muq.MuQ` (features, checkpoints) and trainable here."
-    def __init__(self, config: MuQConfig | None = None):
-        super().__init__()
-        self.config = config = config or MuQConfig()
-        self.model = MuQModel(config)
-
-    def forward(self, wavs, attention_mask=None, output_hidden_states: bool = True) -> MuQOutput:
-        "Features of a (b, n) 24 kHz waveform batch."
-        hs, _ = self.model.encode(check_wavs(wavs), attention_mask)
-        return MuQOutput(hs[-1], tuple(hs) if output_hidden_states else None)
-
-    def tokenize(self, wavs) -> torch.LongTensor:
-        "Mel-RVQ (or baseline) targets (b, k, t) of unmasked audio."
-        return self.model.tokenize(check_wavs(wavs))
-
-    def train_forward(self, wavs, targets=None, blocks=None, generator=None) -> dict:
-        "Masked-prediction loss and metrics for a batch (targets computed unless given)."
-        return self.model.train_forward(check_wavs(wavs), targets, blocks, generator)
-
-# %% ../nbs/06_model.ipynb #65e540af
-@torch.no_grad()
-def _features_long(self: MuQ, wav, window: float = 30.0, layer: int = -1) -> torch.Tensor:
-    "Hidden state `layer` (t, d) of one long waveform (n,), encoded in non-overlapping windows."
-    n = int(window * self.config.mel.sample_rate); outs = []
-    for s in range(0, wav.shape[-1], n):
-        w = wav[s: s + n]
-        if w.shape[-1] < 2048: break
-        outs.append(self(w[None]).hidden_states[layer][0])
-    return torch.cat(outs)
-MuQ.features_long = _features_long
+    lg = rearrange(logits, 'b t (k c) -> b t k c', k=n_codebooks).float()
+    tg = rearrange(targets, 'b k t -> b t k').long()
+    ce = F.cross_entropy(lg.flatten(0, 2), tg.flatten(), reduction='none').view(tg.shape)     # (b, t, k)
+    w = tmask.to(ce.dtype)[..., None]; n = w.sum().clamp_min(1)      # weights, not boolean indexing: no host sync
+    hit = (lg.argmax(-1) == tg).to(ce.dtype) * w
+    return (ce * w).sum() / (n * n_codebooks), hit.sum() / (n * n_codebooks), hit.sum((0, 1)) / n
 
 # %% ../nbs/06_model.ipynb #5d4caf67
 UNUSED_OFFICIAL = ('model.cls_token', 'model.conformer.pos_conv_embed.')
@@ -182,7 +119,7 @@ def load_weights(d: Path) -> dict:
                              f"only weights are loaded ({str(e).splitlines()[0]})") from None
     raise FileNotFoundError(f"{d}: no model.safetensors or pytorch_model.bin")
 
-def _resolve(name_or_dir) -> Path:
+def resolve_checkpoint(name_or_dir) -> Path:
     "A local directory, or a hub name resolved with huggingface_hub when it is installed and online."
     d = Path(name_or_dir)
     if d.is_dir(): return d
@@ -196,26 +133,105 @@ def _resolve(name_or_dir) -> Path:
                                     f"copy DIR here and call MuQ.from_pretrained('DIR').") from None
     raise FileNotFoundError(f"{name_or_dir}: no such checkpoint directory")
 
-# %% ../nbs/06_model.ipynb #5a9193d2
-@classmethod
-def _from_pretrained(cls, name_or_dir, **overrides) -> MuQ:
-    "Load our own `save_pretrained` output or an official checkpoint directory (or hub name)."
-    d = _resolve(name_or_dir)
-    if not (d / 'config.json').exists(): raise FileNotFoundError(f"{d}: no config.json")
-    c = json.loads((d / 'config.json').read_text())
-    cfg = MuQConfig.from_dict(c['muq_literate']) if 'muq_literate' in c else config_from_official(c)
-    if overrides: cfg = cfg.override([f'{k}={v}' for k, v in overrides.items()])
-    sd = rename_weight_norm(load_weights(d))
-    sd = {k: v for k, v in sd.items() if not k.startswith(UNUSED_OFFICIAL)}
-    m = cls(cfg); missing, unexpected = m.load_state_dict(sd, strict=False)
-    missing = [k for k in missing if not k.startswith('model.front_end.')]
-    if missing or unexpected: raise ValueError(f"{d}: weights do not fit the config; missing {missing[:5]}, unexpected {unexpected[:5]}")
-    return m.eval()
+# %% ../nbs/06_model.ipynb #e4ae5844
+class MuQModel(nn.Module):
+    "The official `MuQ.model` layout: conv, conformer, linear (head), rvq (frozen tokenizer)."
+    def __init__(self, cfg: MuQConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.front_end = LogMel(cfg.mel)
+        self.conv, self.conformer = Conv2dSubsampling(cfg.encoder), ConformerEncoder(cfg.encoder)
+        self.linear = nn.Linear(cfg.encoder.d_model, cfg.n_codebooks * cfg.codebook_size)
+        self.rvq = make_tokenizer(cfg)
+        if cfg.recon_loss_ratio > 0: self.recon_proj = nn.Linear(cfg.encoder.d_model, cfg.rvq.input_dim)
 
-def _save_pretrained(self: MuQ, d):
-    "Write config.json + model.safetensors (atomically)."
-    d = Path(d); d.mkdir(parents=True, exist_ok=True)
-    sd = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items() if not k.startswith('model.front_end.')}
-    with atomic_path(d / 'model.safetensors') as tmp: save_file(sd, str(tmp))
-    atomic_write_text(json.dumps({'muq_literate': self.config.to_dict(), 'format': 'muq-literate/1'}, indent=1), d / 'config.json')
-MuQ.from_pretrained, MuQ.save_pretrained = _from_pretrained, _save_pretrained
+    def train(self, mode: bool = True):
+        "Train mode for everything but the frozen tokenizer (its dead-code replacement must never run here)."
+        super().train(mode)
+        if self.rvq is not None: self.rvq.eval()
+        return self
+
+    def encode(self, wavs, attention_mask=None):
+        "Hidden states of a (masked or clean) waveform batch; `attention_mask` (b, n) is sample-level, 1 = real."
+        x = normalize_mel(self.front_end(wavs), self.front_end.cfg)             # fp32 front end, always
+        x = self.conv(x)
+        mask = None if attention_mask is None else token_mask_from_samples(attention_mask, x.shape[1])
+        return self.conformer(x, mask), mask
+
+    def tokenize(self, wavs) -> torch.LongTensor:
+        "Targets (b, k, t) of clean audio from the frozen tokenizer, in fp32."
+        if self.rvq is None: raise ValueError("model.targets='precomputed': this model has no tokenizer; pass targets=")
+        return tokenize(self.front_end, self.rvq, wavs)
+
+    def train_forward(self, wavs, targets=None, blocks=None, generator=None, lengths=None) -> dict:
+        "One training forward: loss, masked accuracy (overall, per codebook) and the mask used; `lengths` (b,) in samples."
+        cfg = self.cfg; b, n = wavs.shape; block = int(cfg.mel.sample_rate * cfg.mask_hop)
+        if targets is None: targets = self.tokenize(wavs)
+        if blocks is None: blocks = block_mask(b, n, cfg.mask_prob, block, generator=generator, device=wavs.device)
+        masked = mask_waveform(wavs, blocks, block, cfg.mask_noise_std, generator=generator)
+        hs, _ = self.encode(masked)
+        t = min(hs[-1].shape[1], targets.shape[-1])
+        tmask = token_mask(blocks, t, int(round(cfg.mask_hop * cfg.mel.label_rate))).to(wavs.device)
+        if lengths is not None: tmask = tmask & (torch.arange(t, device=wavs.device)[None] < (lengths.to(wavs.device) // (n // t))[:, None])
+        logits = self.linear(hs[-1][:, :t])
+        loss, acc, acc_k = masked_ce(logits, targets[..., :t], tmask, cfg.n_codebooks)
+        out = dict(loss=loss, ce=loss.detach(), acc=acc, acc_per_codebook=acc_k, mask_ratio=tmask.float().mean(), tokens=tmask.sum())
+        if cfg.recon_loss_ratio > 0:
+            z = stack_frames(normalize_mel(self.front_end(wavs), cfg.mel), cfg.mel.stack)[:, :t]
+            out['recon'] = F.mse_loss(self.recon_proj(hs[-1][:, :t])[tmask], z[tmask]) * cfg.recon_loss_ratio
+            out['loss'] = loss + out['recon']
+        return out
+
+class MuQ(nn.Module):
+    "MuQ, compatible with the official `muq.MuQ` (features, checkpoints) and trainable here."
+    def __init__(self, config: MuQConfig | None = None):
+        super().__init__()
+        self.config = config = config or MuQConfig()
+        self.model = MuQModel(config)
+
+    def forward(self, wavs, attention_mask=None, output_hidden_states: bool = True, bf16: bool = False) -> MuQOutput:
+        "Features of a (b, n) 24 kHz waveform batch; `bf16=True` runs the encoder under bf16 autocast (outputs stay fp32)."
+        wavs = check_wavs(wavs)
+        with torch.autocast(wavs.device.type, dtype=torch.bfloat16, enabled=bf16):
+            hs, _ = self.model.encode(wavs, attention_mask)
+        if bf16: hs = [h.float() for h in hs]
+        return MuQOutput(hs[-1], tuple(hs) if output_hidden_states else None)
+
+    def tokenize(self, wavs) -> torch.LongTensor:
+        "Mel-RVQ (or baseline) targets (b, k, t) of unmasked audio."
+        return self.model.tokenize(check_wavs(wavs))
+
+    def train_forward(self, wavs, targets=None, blocks=None, generator=None, lengths=None) -> dict:
+        "Masked-prediction loss and metrics for a batch (targets computed unless given)."
+        return self.model.train_forward(check_wavs(wavs), targets, blocks, generator, lengths)
+
+    @torch.no_grad()
+    def features_long(self, wav, window: float = 30.0, layer: int = -1, bf16: bool = False) -> torch.Tensor:
+        "Hidden state `layer` (t, d) of one long waveform (n,), encoded in non-overlapping windows."
+        n = int(window * self.config.mel.sample_rate); outs = []
+        for s in range(0, wav.shape[-1], n):
+            w = wav[s: s + n]
+            if w.shape[-1] < 2048: break
+            outs.append(self(w[None], bf16=bf16).hidden_states[layer][0])
+        return torch.cat(outs)
+
+    @classmethod
+    def from_pretrained(cls, name_or_dir, **overrides) -> MuQ:
+        "Load our own `save_pretrained` output or an official checkpoint directory (or hub name)."
+        d = resolve_checkpoint(name_or_dir)
+        if not (d / 'config.json').exists(): raise FileNotFoundError(f"{d}: no config.json")
+        c = json.loads((d / 'config.json').read_text())
+        cfg = MuQConfig.from_dict(c['muq_literate']) if 'muq_literate' in c else config_from_official(c)
+        if overrides: cfg = cfg.override([f'{k}={v}' for k, v in overrides.items()])
+        sd = {k: v for k, v in rename_weight_norm(load_weights(d)).items() if not k.startswith(UNUSED_OFFICIAL)}
+        m = cls(cfg); missing, unexpected = m.load_state_dict(sd, strict=False)
+        missing = [k for k in missing if not k.startswith('model.front_end.')]
+        if missing or unexpected: raise ValueError(f"{d}: weights do not fit the config; missing {missing[:5]}, unexpected {unexpected[:5]}")
+        return m.eval()
+
+    def save_pretrained(self, d):
+        "Write config.json + model.safetensors (atomically)."
+        d = Path(d); d.mkdir(parents=True, exist_ok=True)
+        sd = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items() if not k.startswith('model.front_end.')}
+        with atomic_path(d / 'model.safetensors') as tmp: save_file(sd, str(tmp))
+        atomic_write_text(json.dumps({'muq_literate': self.config.to_dict(), 'format': 'muq-literate/1'}, indent=1), d / 'config.json')

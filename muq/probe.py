@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from .core import *
 from .audio import log_mel, normalize_mel
-from .corpus import read_manifest, KEYS
+from .data import read_manifest, KEYS
 from .data import WindowDataset, make_loader
 from .model import MuQ, MuQConfig
 

@@ -2,8 +2,8 @@
 import hashlib, json, subprocess, sys
 from pathlib import Path
 import numpy as np, pytest, soundfile as sf, torch
-from muq.corpus import CorpusConfig, build_corpus, read_manifest, chroma, KEYS, estimate_key, split_of
-from muq.data import (CropDataset, WindowDataset, CaptionDataset, SkipCounter, make_loader, manifest_from_folder,
+from muq.corpus import CorpusConfig, build_corpus, chroma, estimate_key, split_of, stratified_splits, render_note, PROGRAM_RANGE
+from muq.data import (CropDataset, WindowDataset, CaptionDataset, SkipCounter, make_loader, manifest_from_folder, read_manifest, KEYS,
                       gtzan_manifest, giantsteps_manifest, mtt_manifest, nsynth_manifest)
 
 ARGS = dict(minutes=1.5, notes=12, seed=7)
@@ -22,13 +22,15 @@ def digest(d, kind):
 
 def test_cli_renders_the_same_corpus_in_another_process(corpus_dir, tmp_path):
     out = tmp_path / "c2"
-    r = subprocess.run([sys.executable, "-m", "muq.corpus", "--minutes", "1.5", "--notes", "12", "--seed", "7", "--out", str(out)],
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run([sys.executable, "-m", "muq.corpus", "--preset", "demo", "minutes=1.5", "--notes=12", "--overrides", "seed=7",
+                        "--out", str(out)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert digest(out, "clips") == digest(corpus_dir, "clips") and len(digest(out, "clips")) == 9
     assert digest(out, "notes") == digest(corpus_dir, "notes")
-    r2 = subprocess.run([sys.executable, "-m", "muq.corpus", "--minutes", "-1", "--out", str(out)], capture_output=True, text=True)
-    assert r2.returncode != 0 and "--minutes must be positive" in r2.stderr
+    r2 = subprocess.run([sys.executable, "-m", "muq.corpus", "minutes=-1", "--out", str(out)], capture_output=True, text=True)
+    assert r2.returncode != 0 and "need minutes >= 0" in r2.stderr
+    r3 = subprocess.run([sys.executable, "-m", "muq.corpus", "seed=8", "--out", str(out)], capture_output=True, text=True)
+    assert r3.returncode != 0 and "rendered with other settings (seed=7," in r3.stderr
 
 def test_labels_agree_with_the_audio(corpus_dir):
     clips = all_items(corpus_dir)
@@ -49,6 +51,8 @@ def test_splits_disjoint_by_work(corpus_dir):
     works = {s: {it["work"] for it in read_manifest(corpus_dir / f"clips_{s}.jsonl")} for s in ("train", "valid", "test")}
     assert not works["train"] & works["valid"] and not works["train"] & works["test"] and not works["valid"] & works["test"]
     assert all(split_of(it["work"]) == it["split"] for it in all_items(corpus_dir))
+    notes = all_items(corpus_dir, "notes")
+    assert {n["pitch"] for n in notes if n["split"] != "train"} <= {n["pitch"] for n in notes if n["split"] == "train"}
     assert all(len(it["captions"]) == 4 and it["instrument"] in it["captions"][0] for it in all_items(corpus_dir))
 
 def test_rerun_does_no_work(corpus_dir):
@@ -117,3 +121,20 @@ def test_adapters_on_generated_fixtures(tmp_path):
     # generic folder, with one broken file skipped
     (tmp_path / "gtzan" / "jazz" / "broken.wav").write_bytes(b"RIFF....")
     assert len(manifest_from_folder(tmp_path / "gtzan")) == 4
+
+
+def test_stratified_note_splits_and_playable_ranges():
+    cfg = CorpusConfig(notes=2400, seed=0)
+    labs = [render_note(cfg, j, audio=False)[1] for j in range(cfg.notes)]
+    for key in ("pitch", "family"):
+        sp = stratified_splits([l[key] for l in labs], (5, 2, 3))
+        train = {l[key] for l, s in zip(labs, sp) if s == "train"}
+        assert {l[key] for l, s in zip(labs, sp) if s != "train"} <= train          # every valid/test class occurs in train
+        assert 0.25 < sp.count("test") / len(sp) < 0.32 and 0.15 < sp.count("valid") / len(sp) < 0.22
+    assert all(PROGRAM_RANGE[l["program"]][0] <= l["pitch"] <= PROGRAM_RANGE[l["program"]][1] for l in labs)
+
+def test_data_layer_does_not_import_the_generator():
+    "Manifest I/O and vocabularies live in the data layer; the trainer and the probe reach the corpus only from their CLIs."
+    code = "import sys, muq.data, muq.train, muq.probe; print(sorted(m for m in sys.modules if m in ('muq.corpus', 'music21', 'fluidsynth')))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr

@@ -24,23 +24,50 @@ def test_mask_statistics_and_alignment():
     assert torch.equal(mw.view(3, 10, 9600)[~bl], w.view(3, 10, 9600)[~bl]) and (mw.view(3, 10, 9600)[bl] != 1).all()
 
 def test_loss_at_init_is_ln_codebook_size():
+    "Uniform logits give ln K; a head that predicts each codebook's histogram of the masked targets gives its entropy."
     torch.manual_seed(1)
     m = MuQ(MuQConfig.preset("tiny", rvq=dict(codebook_size=1024)))
+    w = wavs(); blocks = block_mask(2, w.shape[1], generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        for p in m.model.linear.parameters(): p.mul_(0.01)          # near-uniform predictions
-        o = m.train_forward(wavs(), generator=torch.Generator().manual_seed(0))
-    assert abs(o["loss"].item() - math.log(1024)) < 0.05
+        m.model.linear.weight.zero_(); m.model.linear.bias.zero_()
+        o = m.train_forward(w, blocks=blocks, generator=torch.Generator().manual_seed(0))
+        assert abs(o["loss"].item() - math.log(1024)) < 1e-4
+        targets = m.tokenize(w); tmask = token_mask(blocks, targets.shape[-1])
+        tg = targets.transpose(1, 2)[tmask]                                  # (masked frames, 8)
+        p = torch.stack([torch.bincount(tg[:, k], minlength=1024).float() / len(tg) for k in range(8)])
+        m.model.linear.bias.copy_(p.clamp_min(1e-12).log().reshape(-1))      # a unigram prior fitted to exactly those frames
+        o2 = m.train_forward(w, targets, blocks, generator=torch.Generator().manual_seed(0))
+    entropy = -(p * p.clamp_min(1e-12).log()).sum(1).mean().item()
+    assert abs(o2["loss"].item() - entropy) < 1e-3 and entropy < math.log(1024) - 1
 
 def test_no_gradient_from_unmasked_frames(tiny):
-    w = wavs(); blocks = torch.zeros(2, w.shape[1] // 9600, dtype=torch.bool)
-    tiny.zero_grad(); o = tiny.train_forward(w, blocks=blocks); o["loss"].backward()
+    w = wavs(); blocks = torch.zeros(2, w.shape[1] // 9600, dtype=torch.bool); blocks[0, 3] = blocks[1, 7] = True
+    seen = {}
+    def keep(mod, inp, out): seen.update(x=inp[0]); inp[0].retain_grad()
+    h = tiny.model.linear.register_forward_hook(keep)
+    tiny.zero_grad(); o = tiny.train_forward(w, blocks=blocks); o["loss"].backward(); h.remove()
+    g, tm = seen["x"].grad, token_mask(blocks, seen["x"].shape[1])
+    assert o["tokens"].item() == 20 and (g[~tm] == 0).all() and (g[tm].abs().sum(-1) > 0).all()   # exactly zero off the mask
+    blocks[:] = False; tiny.zero_grad(); o = tiny.train_forward(w, blocks=blocks); o["loss"].backward()
     assert o["loss"].item() == 0 and all(p.grad is None or p.grad.abs().sum() == 0 for p in tiny.parameters())
-    blocks[0, 3] = True; tiny.zero_grad(); o = tiny.train_forward(w, blocks=blocks); o["loss"].backward()
-    assert o["tokens"].item() == 10 and tiny.model.linear.weight.grad.abs().sum() > 0
 
 def test_tokenizer_is_frozen(tiny):
+    "No gradient, and training steps (model in train mode, dead-code replacement armed) leave its state untouched."
     assert not any(p.requires_grad for p in tiny.model.rvq.parameters())
+    before = {k: v.clone() for k, v in tiny.model.rvq.state_dict().items()}
+    tiny.model.rvq.quantizers[0].stale_counter.fill_(99)                     # one more unused batch would replace codes
+    before["quantizers.0.stale_counter"] = tiny.model.rvq.quantizers[0].stale_counter.clone()
+    opt = torch.optim.AdamW([p for p in tiny.parameters() if p.requires_grad], lr=1e-3); tiny.train()
+    for s in range(3):
+        o = tiny.train_forward(wavs(seed=s), generator=torch.Generator().manual_seed(s)); opt.zero_grad(); o["loss"].backward(); opt.step()
+    after = tiny.model.rvq.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
     assert tiny.tokenize(wavs()).shape == (2, 8, 100)
+
+def test_tokens_under_autocast_equal_fp32_tokens(tiny):
+    w = wavs(seed=5); ref = tiny.tokenize(w)
+    with torch.autocast("cpu", dtype=torch.bfloat16): got = tiny.tokenize(w)
+    assert torch.equal(got, ref)
 
 def test_overfit_one_batch():
     torch.manual_seed(0); m = MuQ(MuQConfig.preset("tiny"))

@@ -66,7 +66,15 @@ def test_offline_hub_name_error():
     with pytest.raises(FileNotFoundError, match="huggingface-cli download OpenMuQ/MuQ-large-msd-iter"):
         MuQ.from_pretrained("OpenMuQ/MuQ-large-msd-iter")
 
-def test_unused_official_keys_are_present_and_ignored():
-    keys = json.loads((FX / "official_muq_tiny_keys.json").read_text())
-    assert "model.cls_token" in keys and any(k.startswith("model.conformer.pos_conv_embed.") for k in keys)
-    assert any(k.endswith("in_proj.weight_g") for k in keys)
+def test_unused_official_keys_are_present_and_ignored(tmp_path):
+    "The official file carries keys the forward never uses; loading drops exactly those, and any other stray key is an error."
+    sd = load_file(str(OFF / "model.safetensors"))
+    unused = [k for k in sd if k == "model.cls_token" or k.startswith("model.conformer.pos_conv_embed.")]
+    assert "model.cls_token" in unused and len(unused) >= 3
+    assert sorted(sd) == json.loads((FX / "official_muq_tiny_keys.json").read_text())
+    m = MuQ.from_pretrained(OFF)
+    assert not set(unused) & set(m.state_dict())
+    assert sum(k.endswith("in_proj.weight_g") for k in m.state_dict()) == 8
+    d = tmp_path / "stray"; d.mkdir(); shutil.copy(OFF / "config.json", d)
+    save_file({**sd, "model.conformer.something_else": torch.zeros(1)}, str(d / "model.safetensors"))
+    with pytest.raises(ValueError, match="unexpected \\['model.conformer.something_else'\\]"): MuQ.from_pretrained(d)

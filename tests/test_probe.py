@@ -3,7 +3,8 @@ import subprocess, sys
 from pathlib import Path
 import numpy as np, pytest, torch, torch.nn.functional as F
 from muq import MuQ, MuQConfig
-from muq.corpus import CorpusConfig, build_corpus, KEYS
+from muq.corpus import CorpusConfig, build_corpus
+from muq.data import KEYS
 from muq.probe import task_metric, fit_probe, cached_features, file_digest, summary_table
 
 def test_metrics_against_hand_computed_values():
@@ -48,7 +49,7 @@ def test_feature_cache_invalidation(tmp_path):
 
 @pytest.mark.slow
 def test_cli_end_to_end(tmp_path):
-    build_corpus(CorpusConfig(minutes=0.5, notes=60, seed=1), tmp_path / "corpus", verbose=False)
+    build_corpus(CorpusConfig(minutes=0.5, notes=300, seed=1), tmp_path / "corpus", verbose=False)
     torch.manual_seed(0); MuQ(MuQConfig.preset("tiny")).save_pretrained(tmp_path / "ck")
     r = subprocess.run([sys.executable, "-m", "muq.probe", "--ckpt", str(tmp_path / "ck"), "--corpus", str(tmp_path / "corpus"),
                         "--tasks", "pitch,note_instrument", "--seeds", "3", "--window", "2"], capture_output=True, text=True, timeout=600)
@@ -66,7 +67,7 @@ def test_real_dataset_through_an_adapter(tmp_path):
     "A MARBLE-style set (GTZAN layout) -> adapter -> manifests -> the same probe runner, via --extra_tasks."
     import soundfile as sf
     from muq.data import gtzan_manifest
-    from muq.corpus import write_manifest
+    from muq.data import write_manifest
     rng = np.random.default_rng(0); t = np.arange(22050 * 2) / 22050
     for g, f0 in (("blues", 220.0), ("metal", 1760.0)):
         for k in range(12):

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
-$PY -m muq.corpus --out data/corpus
+$PY -m muq.corpus --preset pretrain --out data/corpus
 $PY -m muq.train --preset tiny --run_dir runs/demo
 $PY -m muq.train --stage muq --preset tiny --run_dir runs/demo_rp model.targets=random_projection
 $PY -m muq.probe --ckpt runs/demo/muq/final --compare muq_random_projection=runs/demo_rp/muq/final --corpus data/corpus
