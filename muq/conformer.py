@@ -11,9 +11,9 @@ from einops import rearrange
 from .core import *
 
 # %% auto #0
-__all__ = ['ConformerConfig', 'Res2dModule', 'Conv2dSubsampling', 'subsampled_length', 'RotaryEmbedding', 'apply_rotary',
-           'SelfAttention', 'FeedForward', 'ConvModule', 'ConformerLayer', 'ConformerEncoder', 'count_parameters',
-           'lengths_to_mask', 'split_official_encoder']
+__all__ = ['ConformerConfig', 'conv_bn', 'Res2dModule', 'Conv2dSubsampling', 'subsampled_length', 'RotaryEmbedding',
+           'apply_rotary', 'SelfAttention', 'FeedForward', 'ConvModule', 'ConformerLayer', 'ConformerEncoder',
+           'count_parameters', 'lengths_to_mask', 'split_official_encoder']
 
 # %% ../nbs/04_conformer.ipynb #b6449c86
 @dataclass
@@ -38,6 +38,26 @@ class ConformerConfig(Config):
                'base': dict(conv_dim=256, d_model=768, n_heads=12, ffn_dim=3072, n_layers=12), 'large': {}}
 
 # %% ../nbs/04_conformer.ipynb #49825ee6
+def conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d, x, cache: dict | None = None):
+    "bn(conv(x)); in eval mode the BatchNorm is folded into the conv's weights: one pass over the activations instead of two."
+    if bn.training: return bn(conv(x))
+    fmt = _memory_format(x); dt = torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else x.dtype
+    key = (fmt, dt, x.device, conv.weight._version, conv.bias._version, bn.weight._version, bn.bias._version,
+           bn.running_mean._version, bn.running_var._version)                  # any change to the weights invalidates the fold
+    if cache is None or cache.get('key') != key:
+        with torch.no_grad(), torch.autocast(x.device.type, enabled=False):
+            scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
+            w = (conv.weight * scale[:, None, None, None]).to(dt).contiguous(memory_format=fmt)
+            b = ((conv.bias - bn.running_mean) * scale + bn.bias).to(dt)
+        if cache is None: return F.conv2d(x.to(dt), w, b, conv.stride, conv.padding)
+        cache.update(key=key, w=w, b=b)
+    return F.conv2d(x.to(dt), cache['w'], cache['b'], conv.stride, conv.padding)
+
+def _memory_format(x) -> torch.memory_format:
+    "channels_last where it is faster: on GPUs, and under bf16 autocast on CPUs (oneDNN's bf16 kernels want NHWC)."
+    cpu_bf16 = x.device.type == 'cpu' and torch.is_autocast_enabled('cpu') and torch.get_autocast_dtype('cpu') == torch.bfloat16
+    return torch.channels_last if x.is_cuda or cpu_bf16 else torch.contiguous_format
+
 class Res2dModule(nn.Module):
     "Residual 2-D conv block with a strided conv shortcut (official MusicFM/MuQ names)."
     def __init__(self, c_in: int, c_out: int, stride=(2, 2)):
@@ -45,9 +65,10 @@ class Res2dModule(nn.Module):
         self.conv1, self.bn1 = nn.Conv2d(c_in, c_out, 3, padding=1, stride=stride), nn.BatchNorm2d(c_out)
         self.conv2, self.bn2 = nn.Conv2d(c_out, c_out, 3, padding=1), nn.BatchNorm2d(c_out)
         self.conv3, self.bn3 = nn.Conv2d(c_in, c_out, 3, padding=1, stride=stride), nn.BatchNorm2d(c_out)
+        self._folded = [{}, {}, {}]                                  # folded eval-mode weights (not part of the state dict)
     def forward(self, x):
-        out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
-        return F.relu(self.bn3(self.conv3(x)) + out)
+        out = conv_bn(self.conv2, self.bn2, F.relu(conv_bn(self.conv1, self.bn1, x, self._folded[0])), self._folded[1])
+        return F.relu(conv_bn(self.conv3, self.bn3, x, self._folded[2]) + out)
 
 class Conv2dSubsampling(nn.Module):
     "(b, n_mels, T) mel -> (b, ceil(T/4), d_model) tokens at 25 Hz."
@@ -56,7 +77,8 @@ class Conv2dSubsampling(nn.Module):
         self.conv = nn.Sequential(Res2dModule(1, cfg.conv_dim), Res2dModule(cfg.conv_dim, cfg.conv_dim))
         self.linear = nn.Linear(cfg.conv_dim * (cfg.n_mels // 4), cfg.d_model)
     def forward(self, x):
-        return self.linear(rearrange(self.conv(x[:, None]), 'b c f t -> b t (c f)'))
+        x = x[:, None]; x = x.contiguous(memory_format=_memory_format(x))
+        return self.linear(rearrange(self.conv(x), 'b c f t -> b t (c f)'))
 
 def subsampled_length(t: int) -> int:
     "Output frames of the subsampling for `t` input frames: each k3/s2/p1 conv gives floor((t-1)/2)+1."

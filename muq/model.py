@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_model.ipynb #27c7d44e
 from __future__ import annotations
-import json, math, os, pickle, warnings
+import contextlib, json, math, os, pickle, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -192,7 +192,7 @@ class MuQ(nn.Module):
     def forward(self, wavs, attention_mask=None, output_hidden_states: bool = True, bf16: bool = False) -> MuQOutput:
         "Features of a (b, n) 24 kHz waveform batch; `bf16=True` runs the encoder under bf16 autocast (outputs stay fp32)."
         wavs = check_wavs(wavs)
-        with torch.autocast(wavs.device.type, dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast(wavs.device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():   # never switch a caller's autocast off
             hs, _ = self.model.encode(wavs, attention_mask)
         if bf16: hs = [h.float() for h in hs]
         return MuQOutput(hs[-1], tuple(hs) if output_hidden_states else None)

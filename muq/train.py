@@ -22,8 +22,8 @@ __all__ = ['OPTIMIZERS', 'SCHEDULES', 'MODEL_PRESETS', 'STAGES', 'STAGE_MODULES'
            'stage_names', 'for_stage', 'resolve_config', 'Stage', 'StageStep', 'RVQStage', 'load_matching',
            'encoder_flops', 'MuQStage', 'lr_at', 'setup_dist', 'NoDataError', 'data_items', 'endless_batches',
            'CheckpointError', 'rng_state', 'set_rng_state', 'checkpoints', 'save_checkpoint', 'load_checkpoint',
-           'Meter', 'peak_flops', 'Throughput', 'StopSignal', 'agree', 'optimizer_step', 'make_optimizer', 'Logger',
-           'mask_generator', 'resume', 'train', 'train_cli', 'main']
+           'Meter', 'peak_flops_for', 'peak_flops', 'Throughput', 'StopSignal', 'agree', 'optimizer_step',
+           'make_optimizer', 'Logger', 'mask_generator', 'resume', 'train', 'train_cli', 'main']
 
 # %% ../nbs/07_train.ipynb #7f60048d
 OPTIMIZERS, SCHEDULES = ('adamw', 'adam'), ('linear', 'cosine', 'constant')
@@ -322,7 +322,7 @@ def load_checkpoint(run_dir, quarantine: bool = False) -> dict | None:
     if cks: raise CheckpointError(f"{Path(run_dir) / 'checkpoints'}: none of its {len(cks)} checkpoints can be read; move them away to start over")
     return None
 
-# %% ../nbs/07_train.ipynb #57e01f7a
+# %% ../nbs/07_train.ipynb #b772ff84
 class Meter:
     "Sums metrics on the device between log steps; averages each over its own count, and over ranks, only when `pop`ped."
     def __init__(self): self.sums, self.counts = {}, {}
@@ -348,15 +348,17 @@ PEAK_TFLOPS = {  # dense tensor-core peaks (bf16, tf32) and plain fp32, per GPU,
     'H100 PCIe': (756, 378, 51), 'H100 NVL': (835, 418, 60), 'H100': (989, 495, 67), 'H200': (989, 495, 67),
     'GH200': (989, 495, 67), 'A100': (312, 156, 19.5), 'L40S': (362, 183, 92), 'B200': (2250, 1100, 80)}
 
+def peak_flops_for(name: str, bf16: bool, tf32: bool = False) -> float | None:
+    "Peak FLOP/s of the GPU called `name` for the precision in use (None when unknown: no MFU is reported)."
+    for k, (b, t, f) in PEAK_TFLOPS.items():                # the more specific names come first
+        if k in name: return 1e12 * (b if bf16 else t if tf32 else f)
+    return None
+
 def peak_flops(device, bf16: bool) -> float | None:
-    "The device's peak FLOP/s for the precision in use (None when unknown: no MFU is reported)."
+    "The peak of `device` (CUDA only) for bf16 autocast, or for fp32 / TF32 matmuls as configured."
     device = torch.device(device)
     if device.type != 'cuda': return None
-    name = torch.cuda.get_device_name(device)
-    for k, (b, tf32, f32) in PEAK_TFLOPS.items():            # the more specific names come first
-        if k in name:
-            return 1e12 * (b if bf16 else tf32 if torch.backends.cuda.matmul.allow_tf32 else f32)
-    return None
+    return peak_flops_for(torch.cuda.get_device_name(device), bf16, torch.backends.cuda.matmul.allow_tf32)
 
 class Throughput:
     "Audio seconds per second (and MFU) over the last `window` log intervals."

@@ -234,3 +234,16 @@ def test_persistent_workers_draw_new_crops_each_epoch(data):
         set_epoch(loader, ep); offs.append(torch.cat([b["offset"] for b in loader]).tolist())
     assert offs[0] != offs[1] and offs[1] != offs[2]
     set_epoch(loader, 1); assert torch.cat([b["offset"] for b in loader]).tolist() == offs[1]
+
+def test_torchrun_with_compile_matches_eager(data, rvq_run):
+    "compile=true under DDP: the subsampling and Conformer are compiled in place and the run gives the eager run's weights."
+    common = ["optim.steps=3", "data.batch_size=1", "ckpt_every=100", *NO_DROPOUT, "data.accum=1"]
+    runs = {}
+    for name, extra in (("ddp_eager", []), ("ddp_compiled", ["compile=true", "compile_backend=aot_eager"])):
+        run = data.parent / name
+        r = subprocess.run(torchrun(*muq_args(data, run, *common, *extra)), capture_output=True, text=True, timeout=900,
+                           env={**os.environ, "OMP_NUM_THREADS": "1"})
+        assert r.returncode == 0, r.stderr[-3000:]
+        runs[name] = load_file(str(run / "muq" / "final" / "model.safetensors"))
+    a, b = runs["ddp_eager"], runs["ddp_compiled"]
+    assert a.keys() == b.keys() and max((a[k] - b[k]).abs().max().item() for k in a if a[k].is_floating_point()) < 1e-5
