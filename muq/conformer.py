@@ -34,7 +34,7 @@ class ConformerConfig(Config):
     layer_norm_eps: float = 1e-5    # the encoder's final LayerNorm (the blocks' LayerNorms use torch's default 1e-5)
     mask_conv: bool = True          # zero padded frames before the depthwise conv (official: False; see "Padding")
     presets = {'tiny': dict(conv_dim=32, d_model=64, n_heads=4, ffn_dim=128, n_layers=2),
-               'small': dict(conv_dim=64, d_model=256, n_heads=4, ffn_dim=1024, n_layers=4),
+               'small': dict(conv_dim=32, d_model=256, n_heads=4, ffn_dim=1024, n_layers=4),
                'base': dict(conv_dim=256, d_model=768, n_heads=12, ffn_dim=3072, n_layers=12), 'large': {}}
 
 # %% ../nbs/04_conformer.ipynb #49825ee6

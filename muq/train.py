@@ -426,7 +426,8 @@ class Logger:
         if self.tb:
             for k, v in m.items():
                 if isinstance(v, (int, float)): self.tb.add_scalar(k, v, step)
-        keys = [k for k in m if isinstance(m[k], (int, float)) and not k[-1].isdigit()]     # per-codebook values: file only
+        keys = [k for k in m if isinstance(m[k], (int, float))]
+        keys = [k for k in keys if not k[-1].isdigit()] or keys                 # per-codebook values: file only
         msg = ' '.join(f"{k} {m[k]:.4g}" for k in keys)
         if self.bar: self.bar.set_postfix_str(msg[:120]); self.bar.update(step - self.bar.n)
         else: print(f"step {step}: {msg}", flush=True)
