@@ -117,6 +117,7 @@ class Stage:
     name, config_cls, presets, flops = '', TrainConfig, {}, False
 
     def model_presets(self, preset: str) -> dict: return MODEL_PRESETS[preset]
+    def finalize(self, cfg): return cfg                  # a chance to complete the config from files (before it is saved)
     def check(self, cfg, world: int): pass
     def build(self, cfg, device) -> nn.Module: raise NotImplementedError
     def parameters(self, model) -> list: return [p for p in model.parameters() if p.requires_grad]
@@ -467,7 +468,7 @@ def _state(model, opt, step, epoch, pos, cfg, counters, world) -> dict:
 def train(cfg: TrainConfig) -> dict:
     "Run (or resume) one stage as configured; returns a summary. Works under torchrun."
     rank, local, world, device = setup_dist(); master = rank == 0
-    stage = get_stage(cfg.stage); stage.check(cfg, world)
+    stage = get_stage(cfg.stage); stage.check(cfg, world); cfg = stage.finalize(cfg)
     run = Path(cfg.run_dir) / stage.name
     if master:
         try: run.mkdir(parents=True, exist_ok=True); atomic_write_text(json.dumps(cfg.to_dict(), indent=1), run / 'config.json')
@@ -578,4 +579,6 @@ def main(argv=None):
     finally:
         if dist.is_initialized(): dist.destroy_process_group()
 
-if __name__ == '__main__' and '__file__' in globals(): main()
+# `python -m muq.train` runs this file as `__main__`, a second copy of the module; stages of later chapters register
+# themselves in the package's copy (`muq.train`), so the command runs from there
+if __name__ == '__main__' and '__file__' in globals(): importlib.import_module('muq.train').main()

