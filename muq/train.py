@@ -15,6 +15,7 @@ from .audio import mel_tokens
 from .data import CropDataset, SkipCounter, make_loader, manifest_from_folder, read_manifest, set_epoch
 from .mel_rvq import MelRVQ, stage_errors, codebook_stats
 from .model import MuQ, MuQConfig
+from .targets import TargetStore, TargetCropDataset, file_digest_of
 
 # %% auto #0
 __all__ = ['OPTIMIZERS', 'SCHEDULES', 'MODEL_PRESETS', 'STAGES', 'STAGE_MODULES', 'RVQ_RECIPE', 'MUQ_PRESETS', 'CKPT_KEYS',
@@ -48,6 +49,7 @@ class DataConfig(Config):
     accum: int = 2                  # gradient accumulation (micro-steps per optimizer step)
     num_workers: int = 2
     targets_dir: str = ''           # a target store (`python -m muq.targets`) for model.targets=precomputed
+    targets_ckpt: str = ''          # if set: the store must have been produced by this checkpoint (its weights' hash)
 
 # %% ../nbs/07_train.ipynb #26c03a56
 @dataclass
@@ -210,9 +212,10 @@ class MuQStage(Stage):
         return m
     def dataset(self, cfg, items):
         if cfg.model.targets != 'precomputed': return CropDataset(items, cfg.data.crop_seconds, seed=cfg.seed)
-        from muq.targets import TargetStore, TargetCropDataset
         if not cfg.data.targets_dir: raise ConfigError("model.targets=precomputed needs data.targets_dir=DIR (a store from python -m muq.targets)")
-        return TargetCropDataset(items, TargetStore.open(cfg.data.targets_dir, items), cfg.data.crop_seconds, seed=cfg.seed)
+        expect = dict(n_codebooks=cfg.model.rvq.n_codebooks, codebook_size=cfg.model.rvq.codebook_size,
+                      ckpt=file_digest_of(cfg.data.targets_ckpt) if cfg.data.targets_ckpt else None)
+        return TargetCropDataset(items, TargetStore.open(cfg.data.targets_dir, items, expect), cfg.data.crop_seconds, seed=cfg.seed)
     def loss(self, model, batch, generator=None):
         o = model.model.train_forward(batch['wav'], batch.get('targets'), generator=generator, lengths=batch['length'])
         return o['loss'], dict(acc=o['acc'], acc_per_codebook=o['acc_per_codebook'], mask_ratio=o['mask_ratio'])
@@ -454,7 +457,10 @@ def resume(run: Path, model, opt, rank: int, world: int) -> tuple:
     if world > 1: dist.barrier()                                          # every rank has read before rank 0 renames
     if rank == 0: load_checkpoint(run, quarantine=True) if s is not None else None
     if s is None: return 0, 0, 0, dict(nonfinite=0, skipped_files=0, audio_s=0.0)
-    model.load_state_dict(s['model']); opt.load_state_dict(s['optim'])
+    try: model.load_state_dict(s['model']); opt.load_state_dict(s['optim'])
+    except (RuntimeError, ValueError) as e:
+        raise CheckpointError(f"{run}/checkpoints: the newest checkpoint belongs to another model or optimizer than this config builds "
+                              f"({str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else e}); use a new --run_dir to start over") from None
     set_rng_state(s['rng'][rank if rank < len(s['rng']) else 0])
     return s['step'], s['epoch'], s['pos'], s['counters']
 
