@@ -319,11 +319,12 @@ class ProbeConfig(Config):
     dropout: float = 0.2
     lrs: tuple[float, ...] = (1e-3, 3e-3)   # MLP learning rates (chosen on validation)
     l2s: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1)   # linear-probe L2 penalties (chosen on validation)
+    probes: tuple[str, ...] = ('mlp', 'linear')   # weighted-layer probes to fit (the verdicts use the first)
     per_layer: bool = True          # also fit a linear probe on every layer (the per-layer curves)
     bootstrap: int = 1000           # paired bootstrap resamples of the test set for the verdicts
     bf16: bool = False              # encode under bf16 autocast
-    presets = {'default': {}, 'quick': dict(seeds=1, epochs=150, patience=40, min_epochs=20, per_layer=False, bootstrap=200, max_windows=1,
-                                            norms=('zscore', 'whiten'))}
+    presets = {'default': {}, 'quick': dict(seeds=1, epochs=150, patience=40, min_epochs=20, per_layer=False, bootstrap=500, max_windows=1,
+                                            norms=('zscore', 'whiten'), lrs=(1e-3,))}
 
 # %% ../nbs/08_probe.ipynb #a5170d93
 def _fits(Xs: dict, y, kind, n_out, classes, cfg: ProbeConfig, layer, probe_kind) -> tuple[str, list]:
@@ -352,10 +353,10 @@ def probe(encoders: dict, corpus_dir, tasks=None, cfg: ProbeConfig | None = None
                                         f"{json.dumps([i['path'] for i in items[s]])}"), cache_dir, window=cfg.window,
                                         max_windows=cfg.max_windows, batch_size=cfg.batch_size, device=device, bf16=cfg.bf16, pool=pool) for s in items}
             Xs = {n: normalize_features(X, n, cfg.alpha) for n in cfg.norms}; L = X['train'].shape[1]
-            plan = [('mlp', 'weighted'), ('linear', 'weighted')] + ([('linear', l) for l in range(L)] if cfg.per_layer and L > 1 else [])
+            plan = [(pk, 'weighted') for pk in cfg.probes] + ([('linear', l) for l in range(L)] if cfg.per_layer and L > 1 else [])
             for pk, layer in plan:
                 norm, res = _fits(Xs, y, kind, n_out, classes, cfg, layer if L > 1 else 0, pk)
-                if (pk, layer) == ('mlp', 'weighted'): outs[(name, task)] = (kind, y['test'], [r['test_out'] for r in res], classes)
+                if (pk, layer) == (cfg.probes[0], 'weighted'): outs[(name, task)] = (kind, y['test'], [r['test_out'] for r in res], classes)
                 for met in [k for k in res[0] if k not in ('hyper', 'layer_weights', 'test_out', 'epoch', 'valid')]:
                     v = np.array([r[met] for r in res])
                     rows.append(dict(encoder=name, task=task, probe=pk, layer=str(layer), metric=met, mean=float(v.mean()), std=float(v.std()),
@@ -413,9 +414,11 @@ def write_results(rows, verdicts, out_dir, task_table=TASKS):
         with open(tmp, 'w', newline='') as f:
             w = csv.DictWriter(f, fieldnames=list(rows[0])); w.writeheader(); w.writerows(rows)
     atomic_write_text(json.dumps(verdicts, indent=1), out_dir / 'verdicts.json')
-    md = ['Weighted-layer MLP probe (x100, mean ± std over seeds; train/valid/test sizes in the header):', '',
-          summary_table(rows, 'mlp', task_table), '', 'Weighted-layer linear probe:', '', summary_table(rows, 'linear', task_table)]
-    if verdicts: md += ['', 'Paired bootstrap over the test items (MLP probe, seeds averaged): difference x100 [95% interval]:', '', verdict_table(verdicts)]
+    md = []
+    for pk in [k for k in ('mlp', 'linear') if any(r['probe'] == k for r in rows)]:
+        md += [f"Weighted-layer {'MLP' if pk == 'mlp' else 'linear'} probe (x100, mean ± std over seeds; train/valid/test sizes in the header):", '',
+               summary_table(rows, pk, task_table), '']
+    if verdicts: md += ['Paired bootstrap over the test items (the first probe above, seeds averaged): difference x100 [95% interval]:', '', verdict_table(verdicts)]
     atomic_write_text('\n'.join(md) + '\n', out_dir / 'results.md')
 
 # %% ../nbs/08_probe.ipynb #c972a750

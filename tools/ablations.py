@@ -1,0 +1,91 @@
+"""The target ablations of MuQ at toy scale, end to end, from a fresh clone (`make ablations`):
+
+  1. targets: random projection (8 frozen quantisers) vs a single VQ (1 codebook of 8x the codes) vs Mel-RVQ with 1, 2, 4, 8 codebooks
+  2. iteration: Mel-RVQ iteration 1 vs iteration 2 on RVQ codes of iteration 1's own latents (layer chosen by the
+     per-layer probe), from scratch and initialised from iteration 1
+
+Every condition trains MuQ-tiny with the same budget on the same data (the built-in pretraining corpus), for 3 seeds,
+and is probed with chapter 8's linear probe on the evaluation corpus. Budget: about an hour on 2 CPU cores (measured
+in nb 07b). Results: runs/ablations/results.json and results.md. `--quick`: a smoke run of the same pipeline (minutes).
+"""
+import argparse, json, subprocess, sys, time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]; PY = sys.executable
+
+def sh(*args):
+    r = subprocess.run([PY, "-m", *map(str, args)], cwd=ROOT, capture_output=True, text=True)
+    if r.returncode: sys.exit(f"failed: {' '.join(map(str, args))}\n{r.stderr[-3000:]}")
+    return r.stdout
+
+def conditions(K):
+    "name -> (targets, n_codebooks, codebook_size) of the first question."
+    return {"random_projection": ("random_projection", 8, K), "single_vq": ("mel_rvq", 1, 8 * K),
+            **{f"mel_rvq_{k}": ("mel_rvq", k, K) for k in (1, 2, 4, 8)}}
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true"); ap.add_argument("--seeds", type=int, default=3); ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--out", default="runs/ablations"); ap.add_argument("--data", default="data/corpus"); ap.add_argument("--eval", default="data/eval")
+    a = ap.parse_args()
+    if a.quick: a.seeds, a.steps, a.out, a.data, a.eval = 1, 4, "runs/ablations_quick", "data/quick/corpus", "data/quick/eval"
+    out, t0, K = ROOT / a.out, time.time(), 256
+    sh("muq.corpus", "--preset", "pretrain", "--out", a.data, *(["minutes=2"] if a.quick else []))
+    sh("muq.corpus", "--preset", "eval", "--out", a.eval, *(["minutes=5", "notes=150"] if a.quick else []))
+    train = f"{a.data}/clips_train.jsonl"
+    probe_set = ["--corpus", a.eval, "--tasks", "instrument,pitch" if a.quick else "", "--preset", "quick" if a.quick else "default",
+                 "per_layer=true", "probes=linear", "seeds=1", "norms=zscore,whiten"]
+    rvq_steps = 5 if a.quick else 150
+    models = {}                                                 # condition -> checkpoints (one per seed)
+    for name, (targets, k, size) in conditions(K).items():
+        run = out / name; common = ["--preset", "tiny", "--data", train, f"model.rvq.n_codebooks={k}", f"model.rvq.codebook_size={size}", "data.num_workers=1"]
+        if targets == "mel_rvq" and not (run / "rvq" / "rvq.safetensors").exists():
+            sh("muq.train", "--stage", "rvq", *common, "--run_dir", run, f"optim.steps={rvq_steps}", *(["data.batch_size=8"] if a.quick else []))
+        for s in range(a.seeds):
+            sr = out / name / f"seed{s}"
+            sh("muq.train", "--stage", "muq", *common, "--run_dir", sr, f"seed={s}", f"optim.steps={a.steps}", f"model.targets={targets}",
+               f"rvq_ckpt={run / 'rvq' / 'rvq.safetensors'}")
+            models.setdefault(name, []).append(sr / "muq" / "final")
+        print(f"[ablations] {name}: {a.seeds} seeds trained, {time.time() - t0:.0f} s", flush=True)
+    # the layer for iteration 2: the best per-layer linear probe of iteration 1 (seed 0), averaged over tasks
+    it1 = models["mel_rvq_8"]
+    sh("muq.probe", "--ckpt", it1[0], "--cache", out / "probe_it1", "--no-baselines", *probe_set)
+    import csv
+    rows = list(csv.DictReader(open(out / "probe_it1" / "results.csv")))
+    prim = {"acc", "weighted", "r2", "roc_auc"}
+    by_layer = {}
+    for r in rows:
+        if r["encoder"] == "muq" and r["probe"] == "linear" and r["layer"] != "weighted" and r["metric"] in prim:
+            by_layer.setdefault(int(r["layer"]), []).append(float(r["mean"]))
+    layer = max(by_layer, key=lambda l: sum(by_layer[l]) / len(by_layer[l]))
+    print(f"[ablations] iteration 2 quantises layer {layer} (per-layer linear probe means: "
+          f"{ {l: round(sum(v) / len(v), 3) for l, v in by_layer.items()} })", flush=True)
+    for s in range(a.seeds):
+        store = out / "targets" / f"seed{s}_layer{layer}"
+        sh("muq.targets", "--ckpt", it1[s], "--layer", layer, "--data", train, "--out", store, "--n_codebooks", 8, "--codebook_size", K,
+           "--window", 10, "--fit_steps", 20 if a.quick else 500)
+        for name, init in (("iter2_scratch", []), ("iter2_from_iter1", [f"init_ckpt={it1[s]}"])):
+            sr = out / name / f"seed{s}"
+            sh("muq.train", "--stage", "muq", "--preset", "tiny", "--data", train, "--run_dir", sr, f"seed={s}", f"optim.steps={a.steps}",
+               "model.targets=precomputed", f"data.targets_dir={store}", f"model.rvq.codebook_size={K}", "data.num_workers=1", *init)
+            models.setdefault(name, []).append(sr / "muq" / "final")
+    print(f"[ablations] iteration 2 trained, {time.time() - t0:.0f} s", flush=True)
+    results = {}
+    for name, cks in models.items():
+        for s, ck in enumerate(cks):
+            sh("muq.probe", "--ckpt", ck, "--cache", ck.parent / "probe", "--no-baselines", *probe_set)
+            for r in csv.DictReader(open(ck.parent / "probe" / "results.csv")):
+                if r["probe"] == "linear" and r["layer"] == "weighted" and r["metric"] in prim:
+                    results.setdefault(name, {}).setdefault(r["task"], []).append(float(r["mean"]))
+        print(f"[ablations] {name} probed, {time.time() - t0:.0f} s", flush=True)
+    summary = dict(seeds=a.seeds, steps=a.steps, layer=layer, minutes=round((time.time() - t0) / 60, 1), results=results)
+    out.mkdir(parents=True, exist_ok=True); (out / "results.json").write_text(json.dumps(summary, indent=1))
+    tasks = list(next(iter(results.values())))
+    import numpy as np
+    md = [f"Weighted-layer linear probe (x100, mean ± std over {a.seeds} pretraining seeds; MuQ-tiny, {a.steps} steps each; "
+          f"iteration 2 quantises layer {layer}):", "", "| condition | " + " | ".join(tasks) + " |", "|" + "---|" * (len(tasks) + 1)]
+    md += [f"| {n} | " + " | ".join(f"{100 * np.mean(v[t]):.1f} ± {100 * np.std(v[t]):.1f}" for t in tasks) + " |" for n, v in results.items()]
+    (out / "results.md").write_text("\n".join(md) + "\n"); print("\n".join(md)); print(f"[ablations] {summary['minutes']} min -> {out}/results.md")
+
+if __name__ == "__main__":
+    main()
