@@ -73,7 +73,7 @@ def main():
     results = {}
     for name, cks in models.items():
         for s, ck in enumerate(cks):
-            sh("muq.probe", "--ckpt", ck, "--cache", ck.parent / "probe", "--no-baselines", *probe_set)
+            sh("muq.probe", "--ckpt", ck, "--cache", ck.parent / "probe", "--no-baselines", *probe_set, "per_layer=false")  # the table reads the weighted layer only
             for r in csv.DictReader(open(ck.parent / "probe" / "results.csv")):
                 if r["probe"] == "linear" and r["layer"] == "weighted" and r["metric"] in prim:
                     results.setdefault(name, {}).setdefault(r["task"], []).append(float(r["mean"]))
