@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.muq-installed
 
-.PHONY: setup demo test bench
+.PHONY: setup demo test bench results ablations notebooks docs
 
 $(STAMP): settings.ini setup.py tools/setup.sh
 	bash tools/setup.sh
@@ -20,7 +20,22 @@ demo: setup
 test: setup
 	bash tools/check_sync.sh
 	$(BIN)/nbdev_test --n_workers 2
+	$(BIN)/python tools/run_notebooks.py
 	$(BIN)/python -m pytest -q tests
+
+# the evidence: MuQ vs its baselines at a larger budget (about an hour on 2 cores), and the target ablations
+results: setup
+	bash tools/results.sh
+ablations: setup
+	$(BIN)/python tools/ablations.py
+
+# execute every notebook in a real kernel, slow cells included, and commit-ready outputs (after `make demo`)
+notebooks: setup
+	$(BIN)/python tools/run_notebooks.py --slow --write
+
+# the static site of the chapters (site/index.html), from the committed notebooks
+docs: setup
+	$(BIN)/python tools/docs.py
 
 # benchmark scripts: they print figures (no pass/fail); speed targets live here, never in tests
 bench: setup

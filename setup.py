@@ -32,8 +32,8 @@ lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
 dev_requirements = (cfg.get('dev_requirements') or '').split()
 # the second change to the stock template: every `<name>_requirements` key is an extra; `dev` and `all` hold them all
 extras = {k[:-len('_requirements')]: cfg[k].split() for k in cfg if k.endswith('_requirements') and k not in ('dev_requirements', 'conda_requirements')}
-extras['all'] = sorted({r for v in extras.values() for r in v})
-extras['dev'] = dev_requirements + extras['all']
+extras['all'] = sorted({r for k, v in extras.items() if k != 'docs' for r in v})   # the features; docs tooling only in dev
+extras['dev'] = dev_requirements + extras['all'] + extras['docs']
 
 setuptools.setup(
     # the one change to the stock template: the distribution name may differ from the import name

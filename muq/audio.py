@@ -19,7 +19,7 @@ __all__ = ['MelConfig', 'AudioError', 'audio_info', 'load_audio', 'LogMel', 'log
 # %% ../nbs/01_audio.ipynb #1b74f67a
 @dataclass
 class MelConfig(Config):
-    "The official MuQ front end (MUQ_SPEC §1)."
+    "The official MuQ front end (as the released code computes it)."
     sample_rate: int = 24000      # Hz; the official models are strictly 24 kHz
     n_fft: int = 2048             # STFT size (85 ms window)
     hop: int = 240                # 10 ms hop -> 100 frames/s

@@ -18,7 +18,7 @@ __all__ = ['ConformerConfig', 'conv_bn', 'Res2dModule', 'Conv2dSubsampling', 'su
 # %% ../nbs/04_conformer.ipynb #b6449c86
 @dataclass
 class ConformerConfig(Config):
-    "Encoder sizes (MUQ_SPEC §3); `large` is the paper's."
+    "Encoder sizes; `large` is the paper's (and the released checkpoints')."
     n_mels: int = 128               # input mel bands
     conv_dim: int = 512             # channels of the 2-D conv subsampling
     d_model: int = 1024             # Conformer width

@@ -60,7 +60,7 @@ def rename_weight_norm(sd: dict) -> dict:
 # %% ../nbs/03_mel_rvq.ipynb #750dc1f1
 @dataclass
 class MelRVQConfig(Config):
-    "Mel-RVQ (MUQ_SPEC §2): 8 stages x 1024 codes of dim 16 on 512-d stacked mel."
+    "Mel-RVQ as released: 8 stages x 1024 codes of dim 16 on 512-d stacked mel."
     input_dim: int = 512          # 4 stacked frames x 128 mel bands
     n_codebooks: int = 8          # residual stages
     codebook_size: int = 1024     # codes per stage

@@ -3,7 +3,7 @@
 # Idempotent: each step checks first and does nothing when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DEB_PKGS="fluidsynth fluid-soundfont-gm"
+DEB_PKGS="fluidsynth fluid-soundfont-gm chromium"   # chromium: the docs site's page checks (headless)
 missing=""
 for p in $DEB_PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

@@ -1,0 +1,53 @@
+"""The docs site (`make docs`): built from the committed notebooks, opened in headless Chromium.
+
+The page checks read the DOM Chromium renders (title, a figure, the navigation between chapters); a screenshot of
+each page is kept in `site/_check/` as an artefact."""
+import importlib.util, json, re, shutil, subprocess, sys
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("docs", ROOT / "tools" / "docs.py"); docs = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(docs)
+
+def chromium() -> str:
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert exe, "Debian's chromium is needed for the page checks (tools/setup.sh installs it as root)"
+    return exe
+
+def render(page: Path, shot: Path) -> str:
+    "The DOM of `page` after Chromium ran it, and a screenshot."
+    base = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars"]
+    subprocess.run(base + [f"--screenshot={shot}", "--window-size=1280,1600", page.as_uri()], check=True, capture_output=True, timeout=120)
+    return subprocess.run(base + ["--dump-dom", page.as_uri()], check=True, capture_output=True, text=True, timeout=120).stdout
+
+def test_clean_notebook_drops_directives():
+    nb = dict(cells=[dict(cell_type="code", source="#| hide\nimport secret", outputs=[]),
+                     dict(cell_type="code", source="#| export\ndef f(): pass", outputs=[]),
+                     dict(cell_type="code", source="#|slow\nx = 1", outputs=[]),
+                     dict(cell_type="markdown", source="## Export -"),
+                     dict(cell_type="code", source="import nbdev; nbdev.nbdev_export()", outputs=[])])
+    out = docs.clean_notebook(nb)["cells"]
+    assert [c["source"] for c in out] == ["def f(): pass", "x = 1"]
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    out = ROOT / "site"; index = docs.build(out)
+    (out / "_check").mkdir(exist_ok=True); return index
+
+def test_site_has_every_chapter(site):
+    pages = {p.stem for p in (site.parent / "chapters").glob("*.html")}
+    assert pages == {p.stem for p in (ROOT / "nbs").glob("*.ipynb")} - {"index"}
+    html = (site.parent / "chapters" / "03_mel_rvq.html").read_text()
+    assert not re.search(r"#\s*\|\s*(hide|export|slow|default_exp)", html), "an nbdev directive leaked into a page"
+
+@pytest.mark.parametrize("page, title", [("index.html", "muq"), ("chapters/01_audio.html", "Audio front end")])
+def test_page_renders_in_chromium(site, page, title):
+    p = site.parent / page; shot = site.parent / "_check" / (Path(page).stem + ".png")
+    dom = render(p, shot)
+    assert title in re.search(r"<title>(.*?)</title>", dom, re.S).group(1)
+    assert shot.stat().st_size > 10_000                                          # a real screenshot, not a blank page
+    assert 'class="md-nav__link' in dom and re.search(r'href="[^"]*03_mel_rvq\.html"', dom)   # navigation between chapters
+    if page != "index.html":
+        assert re.search(r'<img[^>]+src="data:image/png;base64,', dom), "no figure on the chapter page"
+        assert "<audio" in dom, "no audio player on the chapter page"
