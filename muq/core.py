@@ -11,7 +11,8 @@ import numpy as np, torch
 
 # %% auto #0
 __all__ = ['ConfigError', 'deep_merge', 'Config', 'atomic_path', 'atomic_torch_save', 'atomic_write_text', 'default_device',
-           'autocast', 'fp32', 'seed_everything', 'pca_spectrum', 'effective_rank', 'split_settings', 'run_cli']
+           'autocast', 'fp32', 'seed_everything', 'pca_spectrum', 'effective_rank', 'split_settings', 'run_cli',
+           'media_value', 'interact_media']
 
 # %% ../nbs/00_core.ipynb #f5f9c888
 class ConfigError(ValueError):
@@ -182,3 +183,33 @@ def run_cli(func, argv=None, epilog: str | None = None):
     if 'overrides' in args: args['overrides'] = shlex.split(args['overrides'] or '') + settings
     elif settings: p.error(f"this command takes no settings, got {settings}")
     return func(**args)
+
+# %% ../nbs/00_core.ipynb #96485785
+def media_value(x) -> tuple[str, bytes]:
+    "('image', PNG bytes) of a matplotlib figure (closed afterwards), or ('audio', WAV bytes) of a `(wav, rate)` pair."
+    import io
+    buf = io.BytesIO()
+    if hasattr(x, 'savefig'):
+        import matplotlib.pyplot as plt
+        x.savefig(buf, format='png', bbox_inches='tight', dpi=72); plt.close(x); return 'image', buf.getvalue()
+    import soundfile as sf
+    wav, rate = x; wav = np.asarray(wav.detach().cpu() if torch.is_tensor(wav) else wav, dtype=np.float32).reshape(-1)
+    sf.write(buf, np.clip(wav / max(1.0, float(np.abs(wav).max(initial=0))), -1, 1), int(rate), format='WAV', subtype='PCM_16')
+    return 'audio', buf.getvalue()
+
+def interact_media(fn, **controls):
+    "Like `ipywidgets.interact` for a callback returning a figure, a `(wav, rate)` pair or a list of them, shown in widgets updated in place."
+    import html, io, ipywidgets as W
+    from IPython.display import display
+    players, text, parts = [], W.HTML(), {}
+    def update(**kw):
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf): out = fn(**kw)               # printed text goes to a widget, not the output area
+        text.value = f'<pre>{html.escape(buf.getvalue())}</pre>' if buf.getvalue() else ''
+        vals = [media_value(x) for x in ([] if out is None else out if isinstance(out, list) else [out])]
+        for kind, _ in vals[len(players):]:
+            players.append(W.Image(format='png') if kind == 'image' else W.Audio(format='wav', autoplay=False, loop=False))
+        for p, (_, v) in zip(players, vals): p.value = v
+        if 'box' in parts: parts['box'].children = (parts['ui'], text, *players)
+    parts['ui'] = W.interactive(update, **controls); parts['box'] = W.VBox([parts['ui'], text, *players])
+    display(parts['box']); return parts['box']
