@@ -538,7 +538,10 @@ def _loop(cfg, stage, run, model, fwd, params, opt, loader, state, rank, world, 
 
 # %% ../nbs/07_train.ipynb #e8124668
 def _finish_run(cfg, stage, run, model, step, last, counters, master, seconds, preempted) -> dict:
-    "Final artefacts (rank 0) and a summary."
+    "Final artefacts (rank 0) and a summary; a run that was already complete keeps its artefacts and summary."
+    done = run / 'summary.json'
+    if not last and not preempted and done.exists():                    # re-run of a finished command: nothing was trained
+        return {**json.loads(done.read_text()), 'already_complete': True}
     summary = dict(stage=cfg.stage, steps=step, final_loss=last.get('loss'), masked_acc=last.get('acc'),
                    audio_s_per_s=last.get('audio_s_per_s'), skipped_files=counters['skipped_files'], preempted=preempted, run_dir=str(run))
     if master and not preempted:
@@ -574,6 +577,7 @@ def train_cli(stage: str = '',              # rvq | muq | mulan, or '' for rvq t
         if rank == 0: print(f"[muq.train] stage {st}, preset {preset}: {json.dumps(cfg.to_dict())}", flush=True)
         s = train(cfg); out.append(s)
         if rank == 0:
+            if s.get('already_complete'): print(f"[muq.train] {st}: already complete ({s['steps']} steps) -> {s.get('checkpoint')}; a new --run_dir starts over", flush=True); continue
             print(f"[muq.train] {st} done: {s['steps']} steps, final loss {s['final_loss']}, masked acc {s['masked_acc']}, "
                   f"{s['audio_s_per_s']} audio-s/s, {s['skipped_files']} files skipped -> {s.get('checkpoint')}", flush=True)
     return out

@@ -57,6 +57,11 @@ def test_cli_rvq_then_muq_end_to_end(data, rvq_run):
     assert cfg["optim"]["steps"] == 4 and cfg["model"]["rvq"]["codebook_size"] == 64
     ck = torch.load(sorted((run / "muq" / "checkpoints").glob("*.pt"))[-1], weights_only=True)     # plain data only
     assert {"model", "optim", "step", "epoch", "pos", "rng", "config", "counters"} <= set(ck)
+    before, final = (run / "muq" / "summary.json").read_text(), (run / "muq" / "final" / "model.safetensors").stat().st_mtime_ns
+    r = cli(*muq_args(data, run, "optim.steps=4", "diag_every=2"))          # re-running a finished command changes nothing
+    assert "muq: already complete (4 steps)" in r.stdout and "new --run_dir starts over" in r.stdout
+    assert (run / "muq" / "summary.json").read_text() == before and json.loads(before)["final_loss"] is not None
+    assert (run / "muq" / "final" / "model.safetensors").stat().st_mtime_ns == final
 
 def test_settings_syntax(data, rvq_run, tmp_path):
     "--overrides with quoting, --section.key=value and bare items all reach the config; values may hold spaces."

@@ -34,7 +34,7 @@ def main():
     sh("muq.corpus", "--preset", "eval", "--out", a.eval, *(["minutes=5", "notes=150"] if a.quick else []))
     train = f"{a.data}/clips_train.jsonl"
     probe_set = ["--corpus", a.eval, "--tasks", "instrument,pitch" if a.quick else "", "--preset", "quick" if a.quick else "default",
-                 "per_layer=true", "probes=linear", "seeds=1", "norms=zscore,whiten"]
+                 "per_layer=true", "probes=linear", "seeds=1", "norms=zscore,whiten", "max_windows=1"]   # one 5 s window per clip
     rvq_steps = 5 if a.quick else 150
     models = {}                                                 # condition -> checkpoints (one per seed)
     for name, (targets, k, size) in conditions(K).items():
