@@ -16,7 +16,8 @@ fi
 t0=$(date +%s)
 $PY -m muq.corpus --preset pretrain --out $DATA/corpus minutes=$MIN
 $PY -m muq.corpus --preset eval --out $DATA/eval $EVAL
-TRAIN=$DATA/corpus/clips_train.jsonl
+# a manifest of its own: `make demo` rewrites clips_train.jsonl for its 30-minute subset of the same folder
+TRAIN=$DATA/corpus/clips_train_${MIN}min.jsonl; cp $DATA/corpus/clips_train.jsonl $TRAIN
 $PY -m muq.train --stage rvq --preset $PRESET --data $TRAIN --run_dir $OUT/mel_rvq optim.steps=$RVQ
 $PY -m muq.train --stage muq --preset $PRESET --data $TRAIN --run_dir $OUT/mel_rvq optim.steps=$STEPS
 $PY -m muq.train --stage muq --preset $PRESET --data $TRAIN --run_dir $OUT/random_projection optim.steps=$STEPS model.targets=random_projection
