@@ -5,7 +5,8 @@
      per-layer probe), from scratch and initialised from iteration 1
 
 Every condition trains MuQ-tiny with the same budget on the same data (the built-in pretraining corpus), for 3 seeds,
-and is probed with chapter 8's linear probe on the evaluation corpus. Budget: about an hour on 2 CPU cores (measured
+and is probed with chapter 8's linear probe on the evaluation corpus (key, instrument, tags, pitch, note instrument;
+one 5 s window per clip). Budget: about an hour on 2 CPU cores (measured
 in nb 07b). Results: runs/ablations/results.json and results.md. `--quick`: a smoke run of the same pipeline (minutes).
 """
 import argparse, json, subprocess, sys, time
@@ -33,7 +34,8 @@ def main():
     sh("muq.corpus", "--preset", "pretrain", "--out", a.data, *(["minutes=2"] if a.quick else []))
     sh("muq.corpus", "--preset", "eval", "--out", a.eval, *(["minutes=5", "notes=150"] if a.quick else []))
     train = f"{a.data}/clips_train.jsonl"
-    probe_set = ["--corpus", a.eval, "--tasks", "instrument,pitch" if a.quick else "", "--preset", "quick" if a.quick else "default",
+    # style and tempo are left out of the study to keep it inside its budget
+    probe_set = ["--corpus", a.eval, "--tasks", "instrument,pitch" if a.quick else "key,instrument,tags,pitch,note_instrument", "--preset", "quick" if a.quick else "default",
                  "per_layer=true", "probes=linear", "seeds=1", "norms=zscore,whiten", "max_windows=1"]   # one 5 s window per clip
     rvq_steps = 5 if a.quick else 150
     models = {}                                                 # condition -> checkpoints (one per seed)
