@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make demo`: the main job on the built-in offline corpus, CPU-sized (tiny preset): about 15 minutes on 2 cores the
+# `make demo`: the main job on the built-in offline corpus, CPU-sized (tiny preset): about 30 minutes on 2 cores the
 # first time (rendering included), less when the corpora exist.
 #   1. render the labelled corpora: 30 min of music to pretrain on; the evaluation corpus (40 min of *other* works and
 #      2400 single notes; reused when present)

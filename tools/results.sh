@@ -3,7 +3,7 @@
 #   1. a 2-hour pretraining corpus and the evaluation corpus (disjoint by work), both built in
 #   2. Mel-RVQ (small preset), then MuQ-small on its tokens and MuQ-small on random-projection targets, same budget
 #   3. both probed, with the random-weight, raw-mel, chroma, tempogram and label-ceiling baselines, paired-bootstrap verdicts
-# Budget: about an hour on 2 CPU cores (measured: see README "Does pretraining help?"). `--quick`: the same pipeline at
+# Budget: roughly 1.5 hours on 2 CPU cores, corpus rendering included (measured: see README "Does pretraining help?"). `--quick`: the same pipeline at
 # toy sizes in a few minutes (what CI runs; its numbers mean nothing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
