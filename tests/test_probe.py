@@ -108,7 +108,7 @@ def test_cli_end_to_end_from_another_folder(small_eval, tmp_path):
         torch.manual_seed(0); MuQ(MuQConfig.preset("tiny")).save_pretrained(tmp_path / "ck")
         elsewhere = tmp_path / "elsewhere"; elsewhere.mkdir()
         r = subprocess.run([sys.executable, "-m", "muq.probe", "--ckpt", str(tmp_path / "ck"), "--tasks", "pitch,note_instrument",
-                            "--device", "cpu", "seeds=2", "window=2", "per_layer=false"], capture_output=True, text=True, timeout=900,
+                            "--device", "cpu", "seeds=2", "window=2", "per_layer=false"], capture_output=True, text=True, timeout=2400,
                            cwd=elsewhere, env={**os.environ, "MUQ_DATA": str(tmp_path / "data")})
     finally: (small_eval / "corpus_config.json").write_text(json.dumps(cfg))
     assert r.returncode == 0, r.stderr[-3000:]

@@ -26,8 +26,9 @@ def conditions(K):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true"); ap.add_argument("--seeds", type=int, default=3); ap.add_argument("--steps", type=int, default=300)
-    ap.add_argument("--out", default="runs/ablations"); ap.add_argument("--data", default="data/corpus"); ap.add_argument("--eval", default="data/eval")
+    ap.add_argument("--quick", action="store_true"); ap.add_argument("--seeds", type=int, default=3); ap.add_argument("--steps", type=int, default=150)
+    ap.add_argument("--out", default="runs/ablations");
+    ap.add_argument("--conditions", default="", help="comma-separated subset of the target conditions (default: all)"); ap.add_argument("--data", default="data/corpus"); ap.add_argument("--eval", default="data/eval")
     a = ap.parse_args()
     if a.quick: a.seeds, a.steps, a.out, a.data, a.eval = 1, 4, "runs/ablations_quick", "data/quick/corpus", "data/quick/eval"
     out, t0, K = ROOT / a.out, time.time(), 256
@@ -39,7 +40,8 @@ def main():
                  "per_layer=true", "probes=linear", "seeds=1", "norms=zscore,whiten", "max_windows=1"]   # one 5 s window per clip
     rvq_steps = 5 if a.quick else 150
     models = {}                                                 # condition -> checkpoints (one per seed)
-    for name, (targets, k, size) in conditions(K).items():
+    todo = {n: c for n, c in conditions(K).items() if not a.conditions or n in a.conditions.split(',') or n == 'mel_rvq_8'}   # iteration 1 is always needed
+    for name, (targets, k, size) in todo.items():
         run = out / name; common = ["--preset", "tiny", "--data", train, f"model.rvq.n_codebooks={k}", f"model.rvq.codebook_size={size}", "data.num_workers=1"]
         if targets == "mel_rvq" and not (run / "rvq" / "rvq.safetensors").exists():
             sh("muq.train", "--stage", "rvq", *common, "--run_dir", run, f"optim.steps={rvq_steps}", *(["data.batch_size=8"] if a.quick else []))
