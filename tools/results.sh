@@ -9,18 +9,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 if [ "${1:-}" = "--quick" ]; then
-  PRESET=tiny; DATA=data/quick; OUT=runs/results_quick; MIN=2; EVAL="minutes=5 notes=150"; RVQ=10; STEPS=10; PROBE="--preset quick --tasks instrument,tempo,pitch"
+  PRESET=tiny; DATA=data/quick; OUT=runs/results_quick; MIN=2; EVAL="minutes=5 notes=150"; RVQ=10; STEPS=10; PROBE="--preset quick --tasks instrument,tempo,pitch"; SMALL="data.batch_size=4"
 else
-  PRESET=small; DATA=data; OUT=runs/results; MIN=120; EVAL=""; RVQ=300; STEPS=900; PROBE=""
+  PRESET=small; DATA=data; OUT=runs/results; MIN=120; EVAL=""; RVQ=300; STEPS=900; PROBE=""; SMALL=""
 fi
 t0=$(date +%s)
 $PY -m muq.corpus --preset pretrain --out $DATA/corpus minutes=$MIN
 $PY -m muq.corpus --preset eval --out $DATA/eval $EVAL
 # a manifest of its own: `make demo` rewrites clips_train.jsonl for its 30-minute subset of the same folder
 TRAIN=$DATA/corpus/clips_train_${MIN}min.jsonl; cp $DATA/corpus/clips_train.jsonl $TRAIN
-$PY -m muq.train --stage rvq --preset $PRESET --data $TRAIN --run_dir $OUT/mel_rvq optim.steps=$RVQ
-$PY -m muq.train --stage muq --preset $PRESET --data $TRAIN --run_dir $OUT/mel_rvq optim.steps=$STEPS
-$PY -m muq.train --stage muq --preset $PRESET --data $TRAIN --run_dir $OUT/random_projection optim.steps=$STEPS model.targets=random_projection
+$PY -m muq.train --stage rvq --preset $PRESET --data $TRAIN --run_dir $OUT/mel_rvq optim.steps=$RVQ $SMALL
+$PY -m muq.train --stage muq --preset $PRESET --data $TRAIN --run_dir $OUT/mel_rvq optim.steps=$STEPS $SMALL
+$PY -m muq.train --stage muq --preset $PRESET --data $TRAIN --run_dir $OUT/random_projection optim.steps=$STEPS model.targets=random_projection $SMALL
 $PY -m muq.probe --ckpt $OUT/mel_rvq/muq/final --compare muq_random_projection=$OUT/random_projection/muq/final \
     --corpus $DATA/eval --cache $OUT/probe $PROBE
 echo "[results] $(( ($(date +%s) - t0) / 60 )) min; tables: $OUT/probe/results.md"
