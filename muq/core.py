@@ -201,7 +201,7 @@ def interact_media(fn, **controls):
     "Like `ipywidgets.interact` for a callback returning a figure, a `(wav, rate)` pair or a list of them, shown in widgets updated in place."
     import html, io, ipywidgets as W
     from IPython.display import display
-    players, text, parts = [], W.HTML(), {}
+    players, text, box = [], W.HTML(), W.VBox()
     def update(**kw):
         buf = io.StringIO()
         with contextlib.redirect_stdout(buf): out = fn(**kw)               # printed text goes to a widget, not the output area
@@ -210,6 +210,6 @@ def interact_media(fn, **controls):
         for kind, _ in vals[len(players):]:
             players.append(W.Image(format='png') if kind == 'image' else W.Audio(format='wav', autoplay=False, loop=False))
         for p, (_, v) in zip(players, vals): p.value = v
-        if 'box' in parts: parts['box'].children = (parts['ui'], text, *players)
-    parts['ui'] = W.interactive(update, **controls); parts['box'] = W.VBox([parts['ui'], text, *players])
-    display(parts['box']); return parts['box']
+        if box.children: box.children = (box.children[0], text, *players)   # (the first call runs while `interactive` is built)
+    box.children = (W.interactive(update, **controls), text, *players)
+    display(box); return box
