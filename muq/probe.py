@@ -360,7 +360,8 @@ def probe(encoders: dict, corpus_dir, tasks=None, cfg: ProbeConfig | None = None
                 for met in [k for k in res[0] if k not in ('hyper', 'layer_weights', 'test_out', 'epoch', 'valid')]:
                     v = np.array([r[met] for r in res])
                     rows.append(dict(encoder=name, task=task, probe=pk, layer=str(layer), metric=met, mean=float(v.mean()), std=float(v.std()),
-                                     n_seeds=len(res), norm=norm, hyper=res[0]['hyper'], epoch=float(np.mean([r['epoch'] for r in res])), **sizes))
+                                     n_seeds=len(res), norm=norm, hyper=res[0]['hyper'], epoch=float(np.mean([r['epoch'] for r in res])),
+                                     valid=float(np.mean([r['valid'] for r in res])), **sizes))   # the primary metric on validation: for choices
     return rows, outs
 
 # %% ../nbs/08_probe.ipynb #verd0001

@@ -118,6 +118,9 @@ def test_cli_end_to_end_from_another_folder(small_eval, tmp_path):
     assert rows[0].startswith("encoder,task,probe,layer,metric,mean,std,n_seeds") and len(rows) > 10
     ceiling = [l for l in rows if l.startswith("label (ceiling),pitch,mlp")]
     assert ceiling and float(ceiling[0].split(",")[5]) > 0.95                     # the probe can reach the ceiling here
+    import csv                                                                   # the validation score, for choices made from the table
+    ceil = next(r for r in csv.DictReader(open(tmp_path / "probe" / "results.csv")) if r["encoder"] == "label (ceiling)" and r["task"] == "pitch")
+    assert float(ceil["valid"]) > 0.95
     v = json.loads((tmp_path / "probe" / "verdicts.json").read_text())
     assert {x["verdict"] for x in v} <= {"better", "worse", "tie"} and all(x["lo"] <= x["diff"] <= x["hi"] for x in v)
     bad = subprocess.run([sys.executable, "-m", "muq.probe", "--ckpt", str(tmp_path / "ck"), "--tasks", "keyy"], capture_output=True, text=True)

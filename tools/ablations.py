@@ -6,18 +6,31 @@
 
 Every condition trains MuQ-tiny with the same budget on the same data (the built-in pretraining corpus), for 3 seeds,
 and is probed with chapter 8's linear probe on the evaluation corpus (key, instrument, tags, pitch, note instrument;
-one 5 s window per clip). Budget: about an hour on 2 CPU cores (measured
-in nb 07b). Results: runs/ablations/results.json and results.md. `--quick`: a smoke run of the same pipeline (minutes).
+one 5 s window per clip), beside the same model with random weights. Budget, measured on 2 CPU cores: about
+40 minutes (5 Mel-RVQ and 24 MuQ trainings of 10-50 s each, 3 target stores, 28 probes of about a minute each;
+rendering the corpora, once, not included).
+Re-running reuses every finished training, target store and probe, so an interrupted study resumes where it stopped.
+Results: runs/ablations/results.json and results.md. `--quick`: a smoke run of the same pipeline (a few minutes).
 """
 import argparse, json, subprocess, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]; PY = sys.executable
+REUSED = []                                                     # steps an earlier run had finished
 
 def sh(*args):
     r = subprocess.run([PY, "-m", *map(str, args)], cwd=ROOT, capture_output=True, text=True)
     if r.returncode: sys.exit(f"failed: {' '.join(map(str, args))}\n{r.stderr[-3000:]}")
+    if "already complete" in r.stdout: REUSED.append(args)
     return r.stdout
+
+def probe(ck, cache, *args):
+    "chapter 8's probe of checkpoint `ck` into `cache`, skipped when its results are newer than the checkpoint's weights."
+    done, w = Path(cache) / "results.csv", Path(ck) / "model.safetensors"
+    if done.exists() and w.exists() and done.stat().st_mtime > w.stat().st_mtime:
+        print(f"[ablations] {cache}: probed already", flush=True); REUSED.append(cache)
+    else: sh("muq.probe", "--ckpt", ck, "--cache", cache, "--no-baselines", *args)
+    return done
 
 def conditions(K):
     "name -> (targets, n_codebooks, codebook_size) of the first question."
@@ -27,16 +40,17 @@ def conditions(K):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true"); ap.add_argument("--seeds", type=int, default=3); ap.add_argument("--steps", type=int, default=150)
-    ap.add_argument("--out", default="runs/ablations");
+    ap.add_argument("--out", default="", help="results folder (default runs/ablations, runs/ablations_quick with --quick)")
     ap.add_argument("--conditions", default="", help="comma-separated subset of the target conditions (default: all)"); ap.add_argument("--data", default="data/corpus"); ap.add_argument("--eval", default="data/eval")
     a = ap.parse_args()
-    if a.quick: a.seeds, a.steps, a.out, a.data, a.eval = 1, 4, "runs/ablations_quick", "data/quick/corpus", "data/quick/eval"
+    if a.quick: a.seeds, a.steps, a.data, a.eval = 1, 4, "data/quick/corpus", "data/quick/eval"
+    a.out = a.out or ("runs/ablations_quick" if a.quick else "runs/ablations")
     out, t0, K = ROOT / a.out, time.time(), 256
     sh("muq.corpus", "--preset", "pretrain", "--out", a.data, *(["minutes=2"] if a.quick else []))
     sh("muq.corpus", "--preset", "eval", "--out", a.eval, *(["minutes=5", "notes=150"] if a.quick else []))
     train = f"{a.data}/clips_train.jsonl"
     # style and tempo are left out of the study to keep it inside its budget
-    probe_set = ["--corpus", a.eval, "--tasks", "instrument,pitch" if a.quick else "key,instrument,tags,pitch,note_instrument", "--preset", "quick" if a.quick else "default",
+    probe_set = ["--corpus", a.eval, "--tasks", "key,instrument,pitch" if a.quick else "key,instrument,tags,pitch,note_instrument", "--preset", "quick" if a.quick else "default",
                  "per_layer=true", "probes=linear", "seeds=1", "norms=zscore,whiten", "max_windows=1"]   # one 5 s window per clip
     rvq_steps = 5 if a.quick else 150
     models = {}                                                 # condition -> checkpoints (one per seed)
@@ -51,45 +65,56 @@ def main():
                f"rvq_ckpt={run / 'rvq' / 'rvq.safetensors'}")
             models.setdefault(name, []).append(sr / "muq" / "final")
         print(f"[ablations] {name}: {a.seeds} seeds trained, {time.time() - t0:.0f} s", flush=True)
-    # the layer for iteration 2: the best per-layer linear probe of iteration 1 (seed 0), averaged over tasks
+    # the layer for iteration 2: the best per-layer linear probe of iteration 1 (seed 0) on the *validation* split,
+    # each task's primary metric averaged over tasks (the test split is kept for the table)
     it1 = models["mel_rvq_8"]
-    sh("muq.probe", "--ckpt", it1[0], "--cache", out / "probe_it1", "--no-baselines", *probe_set)
     import csv
-    rows = list(csv.DictReader(open(out / "probe_it1" / "results.csv")))
-    prim = {"acc", "weighted", "r2", "roc_auc"}
+    from muq.probe import PRIMARY, TASKS
+    prim = lambda r: r["metric"] == PRIMARY[TASKS[r["task"]][2]]
     by_layer = {}
-    for r in rows:
-        if r["encoder"] == "muq" and r["probe"] == "linear" and r["layer"] != "weighted" and r["metric"] in prim:
-            by_layer.setdefault(int(r["layer"]), []).append(float(r["mean"]))
+    for r in csv.DictReader(open(probe(it1[0], out / "probe_it1", *probe_set))):
+        if r["encoder"] == "muq" and r["probe"] == "linear" and r["layer"] != "weighted" and prim(r):
+            by_layer.setdefault(int(r["layer"]), []).append(float(r["valid"]))
     layer = max(by_layer, key=lambda l: sum(by_layer[l]) / len(by_layer[l]))
-    print(f"[ablations] iteration 2 quantises layer {layer} (per-layer linear probe means: "
+    print(f"[ablations] iteration 2 quantises layer {layer} (per-layer linear probe, validation means: "
           f"{ {l: round(sum(v) / len(v), 3) for l, v in by_layer.items()} })", flush=True)
     for s in range(a.seeds):
         store = out / "targets" / f"seed{s}_layer{layer}"
         sh("muq.targets", "--ckpt", it1[s], "--layer", layer, "--data", train, "--out", store, "--n_codebooks", 8, "--codebook_size", K,
            "--window", 10, "--fit_steps", 20 if a.quick else 500)
         for name, init in (("iter2_scratch", []), ("iter2_from_iter1", [f"init_ckpt={it1[s]}"])):
-            sr = out / name / f"seed{s}"
+            sr = out / name / f"seed{s}"; old = sr / "muq" / "config.json"
+            if old.exists() and Path(json.loads(old.read_text())["data"]["targets_dir"]) != store:
+                sys.exit(f"{sr}: trained on {json.loads(old.read_text())['data']['targets_dir']}, not on {store} "
+                         f"(iteration 1's layer choice changed); delete {out / name} to train it again")
             sh("muq.train", "--stage", "muq", "--preset", "tiny", "--data", train, "--run_dir", sr, f"seed={s}", f"optim.steps={a.steps}",
                "model.targets=precomputed", f"data.targets_dir={store}", f"model.rvq.codebook_size={K}", "data.num_workers=1", *init)
             models.setdefault(name, []).append(sr / "muq" / "final")
     print(f"[ablations] iteration 2 trained, {time.time() - t0:.0f} s", flush=True)
+    # the reference every condition has to beat: the same model with random weights, one draw per seed
+    import torch
+    from muq.model import MuQ
+    for s in range(a.seeds):
+        d = out / "random_init" / f"seed{s}" / "muq" / "final"
+        if not (d / "model.safetensors").exists():
+            cfg = MuQ.from_pretrained(it1[s]).config; torch.manual_seed(s); MuQ(cfg).save_pretrained(d)
+        models.setdefault("random_init", []).append(d)
     results = {}
     for name, cks in models.items():
         for s, ck in enumerate(cks):
-            sh("muq.probe", "--ckpt", ck, "--cache", ck.parent / "probe", "--no-baselines", *probe_set, "per_layer=false")  # the table reads the weighted layer only
-            for r in csv.DictReader(open(ck.parent / "probe" / "results.csv")):
-                if r["probe"] == "linear" and r["layer"] == "weighted" and r["metric"] in prim:
+            for r in csv.DictReader(open(probe(ck, ck.parent / "probe", *probe_set, "per_layer=false"))):  # the table reads the weighted layer only
+                if r["probe"] == "linear" and r["layer"] == "weighted" and prim(r):
                     results.setdefault(name, {}).setdefault(r["task"], []).append(float(r["mean"]))
         print(f"[ablations] {name} probed, {time.time() - t0:.0f} s", flush=True)
-    summary = dict(seeds=a.seeds, steps=a.steps, layer=layer, minutes=round((time.time() - t0) / 60, 1), results=results)
+    summary = dict(seeds=a.seeds, steps=a.steps, layer=layer, layer_scores={l: sum(v) / len(v) for l, v in by_layer.items()},
+                   minutes=round((time.time() - t0) / 60, 1), reused=len(REUSED), results=results)
     out.mkdir(parents=True, exist_ok=True); (out / "results.json").write_text(json.dumps(summary, indent=1))
     tasks = list(next(iter(results.values())))
     import numpy as np
     md = [f"Weighted-layer linear probe (x100, mean ± std over {a.seeds} pretraining seeds; MuQ-tiny, {a.steps} steps each; "
           f"iteration 2 quantises layer {layer}):", "", "| condition | " + " | ".join(tasks) + " |", "|" + "---|" * (len(tasks) + 1)]
     md += [f"| {n} | " + " | ".join(f"{100 * np.mean(v[t]):.1f} ± {100 * np.std(v[t]):.1f}" for t in tasks) + " |" for n, v in results.items()]
-    (out / "results.md").write_text("\n".join(md) + "\n"); print("\n".join(md)); print(f"[ablations] {summary['minutes']} min -> {out}/results.md")
+    (out / "results.md").write_text("\n".join(md) + "\n"); print("\n".join(md)); print(f"[ablations] {summary['minutes']} min" + (f" ({len(REUSED)} trainings and probes reused from an earlier run)" if REUSED else "") + f" -> {out}/results.md")
 
 if __name__ == "__main__":
     main()
