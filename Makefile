@@ -23,7 +23,7 @@ test: setup
 	$(BIN)/python tools/run_notebooks.py
 	$(BIN)/python -m pytest -q tests
 
-# the evidence: MuQ vs its baselines at a larger budget (about an hour on 2 cores), and the target ablations
+# the evidence: MuQ vs its baselines at a larger budget (about 1.5 hours on 2 cores), and the target ablations (about 40 minutes)
 results: setup
 	bash tools/results.sh
 ablations: setup
