@@ -12,8 +12,12 @@ rendering the corpora, once, not included).
 Re-running reuses every finished training, target store and probe, so an interrupted study resumes where it stopped.
 Results: runs/ablations/results.json and results.md. `--quick`: a smoke run of the same pipeline (a few minutes).
 """
-import argparse, json, subprocess, sys, time
+import argparse, csv, json, subprocess, sys, time
 from pathlib import Path
+import numpy as np, torch
+from muq.core import atomic_write_text
+from muq.model import MuQ
+from muq.probe import PRIMARY, TASKS
 
 ROOT = Path(__file__).resolve().parents[1]; PY = sys.executable
 REUSED = []                                                     # steps an earlier run had finished
@@ -68,32 +72,27 @@ def main():
     # the layer for iteration 2: the best per-layer linear probe of iteration 1 (seed 0) on the *validation* split,
     # each task's primary metric averaged over tasks (the test split is kept for the table)
     it1 = models["mel_rvq_8"]
-    import csv
-    from muq.probe import PRIMARY, TASKS
     prim = lambda r: r["metric"] == PRIMARY[TASKS[r["task"]][2]]
     by_layer = {}
     for r in csv.DictReader(open(probe(it1[0], out / "probe_it1", *probe_set))):
         if r["encoder"] == "muq" and r["probe"] == "linear" and r["layer"] != "weighted" and prim(r):
             by_layer.setdefault(int(r["layer"]), []).append(float(r["valid"]))
-    layer = max(by_layer, key=lambda l: sum(by_layer[l]) / len(by_layer[l]))
+    layer_scores = {l: float(np.mean(v)) for l, v in by_layer.items()}; layer = max(layer_scores, key=layer_scores.get)
     print(f"[ablations] iteration 2 quantises layer {layer} (per-layer linear probe, validation means: "
-          f"{ {l: round(sum(v) / len(v), 3) for l, v in by_layer.items()} })", flush=True)
+          f"{ {l: round(v, 3) for l, v in layer_scores.items()} })", flush=True)
     for s in range(a.seeds):
         store = out / "targets" / f"seed{s}_layer{layer}"
         sh("muq.targets", "--ckpt", it1[s], "--layer", layer, "--data", train, "--out", store, "--n_codebooks", 8, "--codebook_size", K,
            "--window", 10, "--fit_steps", 20 if a.quick else 500)
         for name, init in (("iter2_scratch", []), ("iter2_from_iter1", [f"init_ckpt={it1[s]}"])):
             sr = out / name / f"seed{s}"; old = sr / "muq" / "config.json"
-            if old.exists() and Path(json.loads(old.read_text())["data"]["targets_dir"]) != store:
-                sys.exit(f"{sr}: trained on {json.loads(old.read_text())['data']['targets_dir']}, not on {store} "
-                         f"(iteration 1's layer choice changed); delete {out / name} to train it again")
+            was = json.loads(old.read_text())["data"]["targets_dir"] if old.exists() else str(store)
+            if Path(was) != store: sys.exit(f"{sr}: trained on {was}, not on {store} (iteration 1's layer choice changed); delete {out / name} to train it again")
             sh("muq.train", "--stage", "muq", "--preset", "tiny", "--data", train, "--run_dir", sr, f"seed={s}", f"optim.steps={a.steps}",
                "model.targets=precomputed", f"data.targets_dir={store}", f"model.rvq.codebook_size={K}", "data.num_workers=1", *init)
             models.setdefault(name, []).append(sr / "muq" / "final")
     print(f"[ablations] iteration 2 trained, {time.time() - t0:.0f} s", flush=True)
     # the reference every condition has to beat: the same model with random weights, one draw per seed
-    import torch
-    from muq.model import MuQ
     for s in range(a.seeds):
         d = out / "random_init" / f"seed{s}" / "muq" / "final"
         if not (d / "model.safetensors").exists():
@@ -106,15 +105,14 @@ def main():
                 if r["probe"] == "linear" and r["layer"] == "weighted" and prim(r):
                     results.setdefault(name, {}).setdefault(r["task"], []).append(float(r["mean"]))
         print(f"[ablations] {name} probed, {time.time() - t0:.0f} s", flush=True)
-    summary = dict(seeds=a.seeds, steps=a.steps, layer=layer, layer_scores={l: sum(v) / len(v) for l, v in by_layer.items()},
+    summary = dict(seeds=a.seeds, steps=a.steps, layer=layer, layer_scores=layer_scores,
                    minutes=round((time.time() - t0) / 60, 1), reused=len(REUSED), results=results)
-    out.mkdir(parents=True, exist_ok=True); (out / "results.json").write_text(json.dumps(summary, indent=1))
+    out.mkdir(parents=True, exist_ok=True); atomic_write_text(json.dumps(summary, indent=1), out / "results.json")
     tasks = list(next(iter(results.values())))
-    import numpy as np
     md = [f"Weighted-layer linear probe (x100, mean ± std over {a.seeds} pretraining seeds; MuQ-tiny, {a.steps} steps each; "
           f"iteration 2 quantises layer {layer}):", "", "| condition | " + " | ".join(tasks) + " |", "|" + "---|" * (len(tasks) + 1)]
     md += [f"| {n} | " + " | ".join(f"{100 * np.mean(v[t]):.1f} ± {100 * np.std(v[t]):.1f}" for t in tasks) + " |" for n, v in results.items()]
-    (out / "results.md").write_text("\n".join(md) + "\n"); print("\n".join(md)); print(f"[ablations] {summary['minutes']} min" + (f" ({len(REUSED)} trainings and probes reused from an earlier run)" if REUSED else "") + f" -> {out}/results.md")
+    atomic_write_text("\n".join(md) + "\n", out / "results.md"); print("\n".join(md)); print(f"[ablations] {summary['minutes']} min" + (f" ({len(REUSED)} trainings and probes reused from an earlier run)" if REUSED else "") + f" -> {out}/results.md")
 
 if __name__ == "__main__":
     main()
