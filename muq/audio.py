@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_audio.ipynb #c4bd895d
 from __future__ import annotations
-import math
+import math, os
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, soundfile as sf, torch, torchaudio
@@ -45,9 +45,11 @@ def audio_info(path) -> tuple[int, int, int]:
     return i.frames, i.samplerate, i.channels
 
 # %% ../nbs/01_audio.ipynb #6ab2485e
-def load_audio(path, sr: int = 24000, offset: float = 0.0, duration: float | None = None) -> torch.Tensor:
-    "Read `path` (from `offset` s, for `duration` s) as float32 mono at `sr` Hz: a tensor of shape (n,)."
-    frames, file_sr, _ = audio_info(path)
+def load_audio(path, sr: int = 24000, offset: float = 0.0, duration: float | None = None, info: tuple | None = None) -> torch.Tensor:
+    "Read `path` (from `offset` s, for `duration` s) as float32 mono at `sr` Hz, shape (n,); `info` = (frames, rate) known already saves a header read."
+    if info is None: frames, file_sr, _ = audio_info(path)
+    elif not os.path.exists(path): raise FileNotFoundError(f"{path}: no such audio file")
+    else: frames, file_sr = int(info[0]), int(info[1])
     start = int(round(offset * file_sr)); stop = frames if duration is None else min(frames, start + int(round(duration * file_sr)))
     try: x, file_sr = sf.read(str(path), start=start, stop=stop, dtype='float32', always_2d=True)
     except Exception as e: raise AudioError(f"{path}: cannot decode audio ({e})") from None

@@ -4,13 +4,14 @@
 
 # %% ../nbs/00_core.ipynb #00c89215
 from __future__ import annotations
-import dataclasses, json, os, random, shlex, tempfile, types, typing, contextlib
+import dataclasses, hashlib, json, os, random, shlex, tempfile, types, typing, contextlib
 from dataclasses import dataclass, field, fields, asdict, is_dataclass
 from pathlib import Path
 import numpy as np, torch
 
 # %% auto #0
-__all__ = ['ConfigError', 'deep_merge', 'Config', 'atomic_path', 'atomic_torch_save', 'atomic_write_text', 'default_device',
+__all__ = ['ConfigError', 'deep_merge', 'Config', 'atomic_path', 'atomic_torch_save', 'atomic_write_text',
+           'atomic_save_safetensors', 'file_digest', 'weights_digest', 'git_revision', 'provenance', 'default_device',
            'autocast', 'fp32', 'seed_everything', 'pca_spectrum', 'effective_rank', 'split_settings', 'run_cli',
            'media_value', 'interact_media']
 
@@ -127,6 +128,49 @@ def atomic_write_text(text: str, path):
     "Write text atomically."
     with atomic_path(path) as tmp: Path(tmp).write_text(text)
 
+def atomic_save_safetensors(tensors: dict, path, metadata: dict | None = None):
+    "Save a dict of tensors as safetensors (contiguous CPU copies), atomically."
+    from safetensors.torch import save_file
+    with atomic_path(path) as tmp: save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata)
+
+# %% ../nbs/00_core.ipynb #d80a071d
+def file_digest(*paths, extra: str = '') -> str:
+    "SHA-1 (16 hex digits) over the bytes of `paths`, after the string `extra` (alone: a digest of a string)."
+    h = hashlib.sha1(extra.encode())
+    for p in paths:
+        with open(p, 'rb') as f:
+            for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
+    return h.hexdigest()[:16]
+
+def weights_digest(ckpt) -> str:
+    "The digest of a checkpoint folder's weights (model.safetensors or pytorch_model.bin)."
+    for n in ('model.safetensors', 'pytorch_model.bin'):
+        if (Path(ckpt) / n).exists(): return file_digest(Path(ckpt) / n)
+    raise FileNotFoundError(f"{ckpt}: no model.safetensors or pytorch_model.bin")
+
+def git_revision(path=None) -> str | None:
+    "The git commit of the checkout holding `path` (default: this package), '+dirty' when it has changes; None outside git."
+    import subprocess
+    cwd = Path(path or globals().get('__file__', 'x')).resolve().parent    # (a notebook has no __file__: its folder)
+    try:
+        rev = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=cwd, capture_output=True, text=True, timeout=10)
+        if rev.returncode: return None
+        dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], cwd=cwd, capture_output=True, text=True, timeout=10)
+        return rev.stdout.strip() + ('+dirty' if dirty.stdout.strip() else '')
+    except (OSError, subprocess.TimeoutExpired): return None
+
+def provenance(*, manifests=(), checkpoints=(), seeds=None, command=None, **extra) -> dict:
+    "What produced a result: command, versions, git revision, manifests (lines, digest), checkpoints (weights digest), seeds."
+    import sys, platform
+    from importlib.metadata import version, PackageNotFoundError
+    try: ver = version('muq-literate')
+    except PackageNotFoundError: ver = None
+    lines = lambda p: sum(1 for l in Path(p).read_text().splitlines() if l.strip())
+    return dict(command=command if command is not None else ' '.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+                muq_literate=ver, git=git_revision(), torch=torch.__version__, python=platform.python_version(),
+                manifests={str(p): dict(items=lines(p), digest=file_digest(p)) for p in manifests},
+                checkpoints={str(c): weights_digest(c) for c in checkpoints}, seeds=seeds, **extra)
+
 # %% ../nbs/00_core.ipynb #c0c12d43
 def default_device() -> torch.device:
     "CUDA when present, else CPU."
@@ -161,12 +205,13 @@ def effective_rank(x: torch.Tensor) -> float:
 
 # %% ../nbs/00_core.ipynb #1111d194
 def split_settings(tokens) -> list[str]:
-    "The `key=value` / `--key=value` items among unparsed command-line tokens; anything else is an error."
-    out = []
-    for t in tokens:
-        s = t[2:] if t.startswith('--') else t
+    "The settings among unparsed command-line tokens, as `key=value`: `key=value`, `--key=value` or `--key value`; anything else is an error."
+    out, tokens = [], list(tokens)
+    while tokens:
+        t = tokens.pop(0); s = t[2:] if t.startswith('--') else t
+        if t.startswith('--') and '=' not in s and s and tokens and not tokens[0].startswith('--'): s = f"{s}={tokens.pop(0)}"
         if '=' not in s or s.startswith('-') or not s.split('=', 1)[0]:
-            raise ConfigError(f"unrecognised argument {t!r}: options are --name value, settings are section.key=value")
+            raise ConfigError(f"unrecognised argument {t!r}: options are --name value, settings are key=value, --key=value or --key value")
         out.append(s)
     return out
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/02a_corpus.ipynb #034bc311
 from __future__ import annotations
-import functools, hashlib, json, math, os, random, time, multiprocessing as mp
+import functools, hashlib, json, math, os, random, sys, time, multiprocessing as mp
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, soundfile as sf
@@ -15,8 +15,9 @@ from .data import KEYS, PITCH_NAMES, read_manifest, write_manifest
 __all__ = ['SF2', 'COLLECTIONS', 'FAMILIES', 'PROGRAM_FAMILY', 'PROGRAM_RANGE', 'RENDER_KEYS', 'TEMPLATES', 'CorpusConfig',
            'pool_of', 'split_of', 'list_works', 'score_notes', 'key_profiles', 'estimate_key', 'render_events',
            'loudness_normalize', 'silence_fraction', 'clip_plan', 'tempo_word', 'caption_fields', 'make_captions',
-           'gm_name', 'render_clip', 'chroma', 'render_note', 'stratified_splits', 'build_corpus', 'default_data_dir',
-           'builtin_corpus', 'corpus_cli', 'main']
+           'gm_name', 'render_clip', 'chroma', 'render_note', 'stratified_splits', 'content_config', 'corpus_name',
+           'render_name', 'build_corpus', 'default_data_dir', 'corpus_complete', 'corpus_folder', 'builtin_corpus',
+           'corpus_cli', 'main']
 
 # %% ../nbs/02a_corpus.ipynb #b303b519
 SF2 = '/usr/share/sounds/sf2/FluidR3_GM.sf2'
@@ -254,10 +255,10 @@ def stratified_splits(labels: list, weights=(8, 1, 1), seed: int = 0) -> list[st
 
 # %% ../nbs/02a_corpus.ipynb #1dd05b39
 def _job(args):
-    "Render one clip or note into `out` unless its sidecar exists; return its labels."
-    cfg_d, kind, i, out = args
+    "Render one clip or note into the audio folder unless its sidecar exists; return its labels (`path` relative to that folder)."
+    cfg_d, kind, i, audio = args
     cfg = CorpusConfig.from_dict(cfg_d); name = f'{kind}{i:05d}'
-    side = Path(out) / kind / f'{name}.json'
+    side = Path(audio) / kind / f'{name}.json'
     if side.exists(): return json.loads(side.read_text())
     x, lab = render_clip(cfg, i) if kind == 'clip' else render_note(cfg, i)
     if x is not None:
@@ -278,61 +279,92 @@ def _run(jobs, workers):
     finally: pool.join()
     return out
 
-def _check_folder(cfg: CorpusConfig, out: Path):
-    "Refuse a folder that holds a corpus rendered with other settings (its files would be reused as if they were ours)."
-    p = out / 'corpus_config.json'
-    if not p.exists(): return
-    old = json.loads(p.read_text()); diff = [k for k in RENDER_KEYS if k in old and old[k] != cfg.to_dict()[k]]
-    if diff: raise ValueError(f"{out}: holds a corpus rendered with other settings ({', '.join(f'{k}={old[k]!r}' for k in diff)}); "
-                              f"use another folder or delete it")
+def content_config(cfg: CorpusConfig) -> dict:
+    "The settings that decide what a corpus holds (all but `workers`), as plain JSON values."
+    return {k: v for k, v in json.loads(json.dumps(cfg.to_dict())).items() if k != 'workers'}
 
-def build_corpus(cfg: CorpusConfig, out, verbose: bool = True) -> dict:
-    "Render (or reuse) the corpus described by `cfg` into `out`; write the manifests; return a summary."
-    out = Path(out); out.mkdir(parents=True, exist_ok=True); t0 = time.time(); _check_folder(cfg, out)
+def _digest(d: dict) -> str: return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:8]
+
+def corpus_name(cfg: CorpusConfig) -> str:
+    "The folder name of a configuration: pool, size, and a digest of every content setting (two configurations never share one)."
+    return f"{cfg.pool}-{cfg.minutes:g}min-{cfg.notes}notes-{_digest(content_config(cfg))}"
+
+def render_name(cfg: CorpusConfig) -> str:
+    "The audio folder shared by every configuration that renders clip `i` and note `j` the same way (same RENDER_KEYS)."
+    return 'render-' + _digest({k: content_config(cfg)[k] for k in RENDER_KEYS})
+
+def _refuse_other(path: Path, want: dict, what: str):
+    "Refuse a folder whose config file records other settings than `want` (its files would pass for ours)."
+    if not path.exists(): return
+    old = json.loads(path.read_text()); diff = [k for k in want if k in old and old[k] != want[k]]
+    if diff: raise ValueError(f"{path.parent}: holds {what} with other settings ({', '.join(f'{k}={old[k]!r}' for k in diff)}, "
+                              f"asked for {', '.join(f'{k}={want[k]!r}' for k in diff)}); use another folder or delete it")
+
+# %% ../nbs/02a_corpus.ipynb #29b24e2e
+def build_corpus(cfg: CorpusConfig, out, verbose: bool = True, audio=None) -> dict:
+    "Render (or reuse) the corpus of `cfg`: audio into `audio` (default: `out`), manifests and `corpus_config.json` into `out`."
+    out = Path(out); audio = Path(audio or out); t0 = time.time(); want = content_config(cfg)
+    _refuse_other(out / 'corpus_config.json', want, 'a corpus')
+    _refuse_other(audio / 'render_config.json', {k: want[k] for k in RENDER_KEYS}, 'audio rendered')
+    out.mkdir(parents=True, exist_ok=True); audio.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(json.dumps({k: want[k] for k in RENDER_KEYS}, indent=1), audio / 'render_config.json')
+    job = lambda kind, j: (cfg.to_dict(), kind, j, str(audio))
     target = math.ceil(cfg.minutes * 60 / cfg.clip_seconds); clips, i = [], 0
     while sum('dropped' not in c for c in clips) < target:
         need = target - sum('dropped' not in c for c in clips)
-        batch = [(cfg.to_dict(), 'clip', j, str(out)) for j in range(i, i + need + need // 4 + 1)]
+        batch = [job('clip', j) for j in range(i, i + need + need // 4 + 1)]
         clips += _run(batch, cfg.workers); i += len(batch)
         if i > 20 * target + 100: raise RuntimeError(f"build_corpus: too many clips dropped ({i} tried); lower min_key_corr")
     kept = [c for c in clips if 'dropped' not in c][:target]
     for c in kept: c['split'] = split_of(c['work'], cfg.splits)
-    notes = _run([(cfg.to_dict(), 'note', j, str(out)) for j in range(cfg.notes)], cfg.workers)
+    notes = _run([job('note', j) for j in range(cfg.notes)], cfg.workers)
     for n, s in zip(notes, stratified_splits([n['pitch'] for n in notes], cfg.splits, cfg.seed)): n['split'] = s
     for name, items in [('clips', kept), ('notes', notes)]:
         for split in ('train', 'valid', 'test'):
-            write_manifest([c for c in items if c['split'] == split], out / f'{name}_{split}.jsonl')
-    atomic_write_text(json.dumps(cfg.to_dict(), indent=1), out / 'corpus_config.json')
+            rows = [{**c, 'path': os.path.relpath(audio / c['path'], out)} for c in items if c['split'] == split]
+            write_manifest(rows, out / f'{name}_{split}.jsonl')
     summary = dict(clips=len(kept), dropped=sum('dropped' in c for c in clips), notes=len(notes),
                    splits={s: sum(c['split'] == s for c in kept) for s in ('train', 'valid', 'test')},
-                   hours=round(sum(c['num_samples'] for c in kept + notes) / cfg.sample_rate / 3600, 3), seconds=round(time.time() - t0, 1))
-    if verbose: print(f"corpus in {out}: {summary}")
+                   hours=round(sum(c['num_samples'] for c in kept + notes) / cfg.sample_rate / 3600, 3))
+    atomic_write_text(json.dumps({**want, 'audio': os.path.relpath(audio, out), 'summary': summary}, indent=1), out / 'corpus_config.json')
+    summary['seconds'] = round(time.time() - t0, 1)
+    if verbose: print(f"corpus in {out}: {summary}", file=sys.stderr)
     return summary
 
 # %% ../nbs/02a_corpus.ipynb #09997205
 def default_data_dir() -> Path:
-    "Where built-in corpora live: $MUQ_DATA, else ./data in a project checkout (it exists), else ~/.cache/muq."
+    "Where built-in corpora live: $MUQ_DATA, else `data/` of the project checkout that holds the working folder, else ~/.cache/muq."
     if os.environ.get('MUQ_DATA'): return Path(os.environ['MUQ_DATA'])
-    return Path('data') if Path('data').is_dir() else Path.home() / '.cache' / 'muq'
+    for d in (Path.cwd(), *Path.cwd().parents):                     # a checkout: settings.ini beside the muq package
+        if (d / 'settings.ini').exists() and (d / 'muq').is_dir(): return d / 'data'
+    return Path.home() / '.cache' / 'muq'
+
+def corpus_complete(out, cfg: CorpusConfig) -> bool:
+    "Whether `out` holds the finished corpus of `cfg` (its config file is written last)."
+    p = Path(out) / 'corpus_config.json'
+    return p.exists() and {k: v for k, v in json.loads(p.read_text()).items() if k in content_config(cfg)} == content_config(cfg)
+
+def corpus_folder(cfg: CorpusConfig, out=None, verbose: bool = True) -> Path:
+    "The folder of the corpus `cfg`: `out`, or `<data>/<corpus_name(cfg)>` (one folder per configuration); rendered if missing."
+    if cfg.minutes < 0 or cfg.notes < 0 or cfg.minutes + cfg.notes == 0:
+        raise ConfigError(f"minutes={cfg.minutes}, notes={cfg.notes}: need minutes >= 0, notes >= 0 and something to render")
+    root = default_data_dir(); folder = Path(out) if out else root / corpus_name(cfg)
+    if not corpus_complete(folder, cfg): build_corpus(cfg, folder, verbose, audio=None if out else root / render_name(cfg))
+    return folder
 
 def builtin_corpus(name: str = 'pretrain', out=None, verbose: bool = True, **overrides) -> Path:
-    "The folder of the built-in corpus `name` ('pretrain' -> <data>/corpus, 'eval' -> <data>/eval), rendered if missing."
-    cfg = CorpusConfig.preset(name, **overrides)
-    out = Path(out) if out else default_data_dir() / ('corpus' if name == 'pretrain' else name)
-    p, want = out / 'corpus_config.json', {k: v for k, v in json.loads(json.dumps(cfg.to_dict())).items() if k != 'workers'}
-    if not (p.exists() and {k: v for k, v in json.loads(p.read_text()).items() if k != 'workers'} == want): build_corpus(cfg, out, verbose)
-    return out
+    "The folder of corpus preset `name` with `overrides` (e.g. `minutes=40`), rendered if missing."
+    return corpus_folder(CorpusConfig.preset(name, **overrides), out, verbose)
 
 # %% ../nbs/02a_corpus.ipynb #cfd59321
 def corpus_cli(preset: str = 'pretrain',     # pretrain | eval | demo | tiny (see CorpusConfig.presets)
-               out: str = '',                # output folder (default: the preset's folder under $MUQ_DATA, ./data or ~/.cache/muq)
-               overrides: str = ''):         # CorpusConfig settings, e.g. "minutes=60 seed=1"; also accepted as bare key=value items
-    "Render the built-in labelled corpus (or reuse what exists) and write its manifests."
+               out: str = '',                # output folder (default: <data>/<corpus_name>, one per configuration)
+               overrides: str = ''):         # CorpusConfig settings, e.g. "minutes=60 seed=1" (or --minutes 60)
+    "Render the built-in labelled corpus (or reuse what exists); print its folder on the last line."
     cfg = CorpusConfig.preset(preset).override(overrides)
-    if cfg.minutes < 0 or cfg.notes < 0 or cfg.minutes + cfg.notes == 0:
-        raise ConfigError(f"minutes={cfg.minutes}, notes={cfg.notes}: need minutes >= 0, notes >= 0 and something to render")
-    out = Path(out) if out else default_data_dir() / ('corpus' if preset == 'pretrain' else preset)
-    return build_corpus(cfg, out)
+    folder = corpus_folder(cfg, out or None)
+    print(folder, flush=True)
+    return folder
 
 def main(argv=None):
     "Entry point of `python -m muq.corpus` and the `muq_corpus` script."

@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_data.ipynb #461311d5
 from __future__ import annotations
-import csv, json, logging, math, os
+import csv, errno, json, logging, math, os
 from pathlib import Path
 import numpy as np, soundfile as sf, torch
 from torch.utils.data import Dataset, DataLoader, DistributedSampler
@@ -13,8 +13,8 @@ from .audio import AudioError, audio_info, load_audio
 
 # %% auto #0
 __all__ = ['PITCH_NAMES', 'KEYS', 'AUDIO_EXTS', 'write_manifest', 'read_manifest', 'manifest_from_folder', 'gtzan_manifest',
-           'giantsteps_manifest', 'mtt_manifest', 'nsynth_manifest', 'CropDataset', 'WindowDataset', 'CaptionDataset',
-           'collate_audio', 'EpochSampler', 'make_loader', 'set_epoch', 'SkipCounter']
+           'giantsteps_manifest', 'mtt_manifest', 'nsynth_manifest', 'bad_file_error', 'CropDataset', 'WindowDataset',
+           'CaptionDataset', 'collate_audio', 'EpochSampler', 'make_loader', 'set_epoch', 'SkipCounter']
 
 # %% ../nbs/02_data.ipynb #74c226dc
 PITCH_NAMES = ['C', 'C#', 'D', 'Eb', 'E', 'F', 'F#', 'G', 'Ab', 'A', 'Bb', 'B']
@@ -25,7 +25,7 @@ def write_manifest(items: list[dict], path):
     atomic_write_text(''.join(json.dumps(it) + '\n' for it in items), path)
 
 def read_manifest(path) -> list[dict]:
-    "Read a JSONL manifest; `path` entries are made absolute (relative ones are relative to the manifest's folder)."
+    "Read a JSONL manifest; relative `path` entries are resolved against the manifest's folder (and normalised)."
     path = Path(path); items = []
     if not path.exists(): raise FileNotFoundError(f"{path}: no such manifest")
     for ln, line in enumerate(path.read_text().splitlines(), 1):
@@ -33,7 +33,7 @@ def read_manifest(path) -> list[dict]:
         try: it = json.loads(line)
         except json.JSONDecodeError as e: raise ValueError(f"{path}:{ln}: not valid JSON ({e.msg})") from None
         if not isinstance(it, dict) or 'path' not in it: raise ValueError(f"{path}:{ln}: entry has no 'path'")
-        it['path'] = str((path.parent / it['path']) if not os.path.isabs(it['path']) else Path(it['path']))
+        it['path'] = os.path.normpath(path.parent / it['path']) if not os.path.isabs(it['path']) else it['path']
         items.append(it)
     return items
 
@@ -110,7 +110,14 @@ def _key(key, epoch: int) -> tuple[int, int]:
     "(index, epoch) from a sampler key: an int (the dataset's own epoch) or an (index, epoch) pair."
     return (int(key[0]), int(key[1])) if isinstance(key, (tuple, list)) else (int(key), epoch)
 
-_ERRORS = (AudioError, FileNotFoundError, RuntimeError, KeyError)
+def bad_file_error(e: BaseException) -> bool:
+    "Whether `e` says a file is unusable (a decode or per-file I/O error), not that the code or the machine is broken."
+    if isinstance(e, AudioError): return True
+    return isinstance(e, OSError) and e.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOSPC, errno.ENOMEM)
+
+def _info(it: dict) -> tuple | None:
+    "(frames, rate) from a manifest entry that records them (no header read), else None."
+    return (it['num_samples'], it['sample_rate']) if 'num_samples' in it and 'sample_rate' in it else None
 
 class CropDataset(Dataset):
     "Random `seconds`-long crops for pretraining; shorter files are zero-padded at the end, files under `min_seconds` skipped."
@@ -126,11 +133,13 @@ class CropDataset(Dataset):
     def __getitem__(self, key):
         i, epoch = _key(key, self.epoch); it = self.items[i]; n = int(self.seconds * self.sr)
         try:
-            frames, file_sr, _ = audio_info(it['path']); dur = frames / file_sr
+            frames, file_sr = _info(it) or audio_info(it['path'])[:2]; dur = frames / file_sr   # the manifest knows: one open per sample
             if dur < self.min_seconds: raise AudioError(f"{it['path']}: {dur:.2f} s is shorter than min_seconds={self.min_seconds}")
             off = self.crop_offset(i, epoch, int(frames * self.sr / file_sr))
-            wav = load_audio(it['path'], self.sr, offset=off / self.sr, duration=self.seconds)[:n]
-        except _ERRORS as e: return dict(wav=None, idx=i, path=it['path'], error=str(e))
+            wav = load_audio(it['path'], self.sr, offset=off / self.sr, duration=self.seconds, info=(frames, file_sr))[:n]
+        except (AudioError, OSError) as e:
+            if not bad_file_error(e): raise
+            return dict(wav=None, idx=i, path=it['path'], error=str(e))
         return dict(wav=torch.nn.functional.pad(wav, (0, n - len(wav))), length=len(wav), idx=i, offset=off, path=it['path'])
 
 # %% ../nbs/02_data.ipynb #064690ee
@@ -144,8 +153,10 @@ class WindowDataset(Dataset):
     def __len__(self): return len(self.index)
     def __getitem__(self, key):
         j, _ = _key(key, 0); i, w = self.index[j]; it = self.items[i]; n = int(self.seconds * self.sr)
-        try: wav = load_audio(it['path'], self.sr, offset=w * self.seconds, duration=self.seconds)[:n]
-        except _ERRORS as e: return dict(wav=None, idx=i, path=it['path'], error=str(e))
+        try: wav = load_audio(it['path'], self.sr, offset=w * self.seconds, duration=self.seconds, info=_info(it))[:n]
+        except (AudioError, OSError) as e:
+            if not bad_file_error(e): raise
+            return dict(wav=None, idx=i, path=it['path'], error=str(e))
         return dict(wav=torch.nn.functional.pad(wav, (0, n - len(wav))), length=len(wav), idx=i, window=w,
                     offset=int(w * self.seconds * self.sr), path=it['path'])
 
