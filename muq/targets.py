@@ -4,11 +4,11 @@
 
 # %% ../nbs/06b_targets.ipynb #b0000003
 from __future__ import annotations
-import hashlib, json, math, os, sys, time
+import collections, hashlib, json, math, os, sys, time
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from .core import *
 from .audio import load_audio, audio_info, mel_tokens
 from .data import CropDataset, read_manifest, manifest_from_folder
@@ -18,7 +18,7 @@ from .model import MuQ
 # %% auto #0
 __all__ = ['FRAME', 'layer_latents', 'MelTokenizer', 'LatentTokenizer', 'collect_latents', 'fit_latent_rvq', 'StoreError',
            'item_key', 'manifest_digest', 'TargetStore', 'file_tokens', 'extract_targets', 'TargetCropDataset',
-           'latent_tokenizer', 'file_digest_of', 'targets_cli', 'main']
+           'latent_tokenizer', 'targets_cli', 'main']
 
 # %% ../nbs/06b_targets.ipynb #b0000011
 FRAME = 960   # samples per 25 Hz target frame at 24 kHz (4 mel frames of 240)
@@ -78,18 +78,18 @@ class StoreError(ValueError):
     "A target store that does not fit the run (another checkpoint, manifest or codebook size), or is not a store."
 
 def item_key(item: dict) -> str:
-    "The store key of a manifest entry: its path and a hash of the file's bytes."
-    h = hashlib.sha1(str(item['path']).encode())
-    with open(item['path'], 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
-    return h.hexdigest()[:20]
+    "The store key of a manifest entry: its path with its size and modification time (or the entry's own `digest`): no file is read."
+    if item.get('digest'): return hashlib.sha1(f"{item['path']}|{item['digest']}".encode()).hexdigest()[:20]
+    st = os.stat(item['path'])
+    return hashlib.sha1(f"{item['path']}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:20]
 
 def manifest_digest(items) -> str: return hashlib.sha1('\n'.join(sorted(str(i['path']) for i in items)).encode()).hexdigest()[:16]
 
 class TargetStore:
     "Sharded, memory-mapped target tokens: one (codebooks, frames) uint16 array per file."
-    def __init__(self, root, meta: dict):
-        self.root, self.meta, self.index, self._maps = Path(root), meta, {}, {}
+    def __init__(self, root, meta: dict, max_open: int = 64):
+        self.root, self.meta, self.index, self.max_open = Path(root), meta, {}, max_open
+        self._maps = collections.OrderedDict()          # shard -> memory map, least recently used first (bounded: ulimit -n)
         for s in meta['shards']:
             for k, (start, n) in json.loads((self.root / f'{s}.json').read_text())['entries'].items(): self.index[k] = (s, start, n)
 
@@ -127,7 +127,10 @@ class TargetStore:
         "The (codebooks, frames) tokens of a file key (a memory-mapped view), or None."
         if key not in self.index: return None
         s, start, n = self.index[key]
-        if s not in self._maps: self._maps[s] = np.load(self.root / f'{s}.npy', mmap_mode='r')
+        if s in self._maps: self._maps.move_to_end(s)
+        else:
+            self._maps[s] = np.load(self.root / f'{s}.npy', mmap_mode='r')
+            while len(self._maps) > self.max_open: self._maps.popitem(last=False)    # unmapped once no view holds it
         return self._maps[s][:, start: start + n]
 
     def add_shard(self, entries: list) -> str:
@@ -180,8 +183,7 @@ class TargetCropDataset(CropDataset):
     def __getitem__(self, key):
         d = super().__getitem__(key)
         if d['wav'] is None: return d
-        try: tok = self.store.get(self.key(d['idx']))
-        except OSError: tok = None
+        tok = self.store.get(self.key(d['idx']))          # an OSError here is the store's, not the audio file's: it propagates
         if tok is None: return dict(wav=None, idx=d['idx'], path=d['path'], error='no targets in the store')
         T = int(self.seconds * self.sr) // FRAME; f0 = d['offset'] // FRAME
         crop = np.zeros((tok.shape[0], T), np.int64); part = np.asarray(tok[:, f0: f0 + T], dtype=np.int64); crop[:, : part.shape[1]] = part
@@ -195,7 +197,7 @@ def _items(data: str) -> list[dict]:
 def latent_tokenizer(ckpt: str, layer: int, items, out: Path, n_codebooks: int, codebook_size: int, window: float, fit_items: int,
                      fit_steps: int, seed: int, device) -> LatentTokenizer:
     "The latent tokenizer of `ckpt` at `layer`: its RVQ loaded from `out` when fitted before, else fitted and saved."
-    muq = MuQ.from_pretrained(ckpt); dig = file_digest_of(ckpt); L = layer % (muq.config.encoder.n_layers + 1)
+    muq = MuQ.from_pretrained(ckpt); dig = weights_digest(ckpt); L = layer % (muq.config.encoder.n_layers + 1)
     cfg = MelRVQConfig(input_dim=muq.config.encoder.d_model, n_codebooks=n_codebooks, codebook_size=codebook_size or muq.config.codebook_size)
     meta = dict(ckpt=dig, layer=L, rvq=cfg.to_dict()); f = out / 'latent_rvq.safetensors'
     if f.exists() and json.loads((out / 'latent_rvq.json').read_text()) == json.loads(json.dumps(meta)):
@@ -205,20 +207,9 @@ def latent_tokenizer(ckpt: str, layer: int, items, out: Path, n_codebooks: int, 
     rvq, mean, std, hist = fit_latent_rvq(lat.cpu(), cfg, fit_steps, seed=seed)
     print(f"[muq.targets] latent RVQ on {len(lat)} frames of layer {L}: L1 {hist[0]['l1']:.3f} -> {hist[-1]['l1']:.3f}", file=sys.stderr)
     out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(f) as tmp: save_file({**{f'rvq.{k}': v.contiguous() for k, v in rvq.state_dict().items()}, 'mean': mean, 'std': std}, str(tmp))
+    atomic_save_safetensors({**{f'rvq.{k}': v for k, v in rvq.state_dict().items()}, 'mean': mean, 'std': std}, f)
     atomic_write_text(json.dumps(meta), out / 'latent_rvq.json')
     return LatentTokenizer(muq, L, rvq, mean, std, dig)
-
-def file_digest_of(ckpt) -> str:
-    "A hash of a checkpoint's weights (the producer of its targets)."
-    for n in ('model.safetensors', 'pytorch_model.bin'):
-        p = Path(ckpt) / n
-        if p.exists():
-            h = hashlib.sha1()
-            with open(p, 'rb') as f:
-                for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
-            return h.hexdigest()[:16]
-    raise FileNotFoundError(f"{ckpt}: no model.safetensors or pytorch_model.bin")
 
 def targets_cli(ckpt: str = '',             # MuQ checkpoint: the producer of latent targets, or the holder of the Mel-RVQ
                 layer: int = -1,             # hidden state to quantise (0 = conv output, -1 = last)
@@ -237,7 +228,7 @@ def targets_cli(ckpt: str = '',             # MuQ checkpoint: the producer of la
     if not ckpt or not out: raise ConfigError("--ckpt and --out are required")
     if kind not in ('latent', 'mel'): raise ConfigError(f"--kind {kind!r}: use latent or mel")
     items = _items(data); dev = default_device() if device == 'auto' else torch.device(device)
-    tok = (MelTokenizer(MuQ.from_pretrained(ckpt), file_digest_of(ckpt)) if kind == 'mel' else
+    tok = (MelTokenizer(MuQ.from_pretrained(ckpt), weights_digest(ckpt)) if kind == 'mel' else
            latent_tokenizer(ckpt, layer, items, Path(out), n_codebooks, codebook_size, window, fit_items, fit_steps, seed, dev))
     s = extract_targets(tok, items, out, manifest=data, window=window, shard_size=shard_size, device=dev)
     print(f"[muq.targets] {s['stored']} files in {out} ({s['new']} new, {s['failed']} unreadable, {s['shards']} shards); producer {tok.producer}")
