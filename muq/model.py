@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import NamedTuple
 import torch, torch.nn as nn, torch.nn.functional as F
 from einops import rearrange
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from .core import *
 from .audio import MelConfig, LogMel, normalize_mel, stack_frames
 from .mel_rvq import MelRVQ, MelRVQConfig, RandomProjectionTokenizer, rename_weight_norm
@@ -19,7 +19,8 @@ from .masking import block_mask, mask_waveform, token_mask
 
 # %% auto #0
 __all__ = ['TARGETS', 'UNUSED_OFFICIAL', 'MuQConfig', 'make_tokenizer', 'token_mask_from_samples', 'MuQOutput', 'check_wavs',
-           'tokenize', 'masked_ce', 'config_from_official', 'load_weights', 'resolve_checkpoint', 'MuQModel', 'MuQ']
+           'tokenize', 'masked_ce', 'unigram_floor', 'config_from_official', 'load_weights', 'resolve_checkpoint',
+           'window_plan', 'MuQModel', 'MuQ']
 
 # %% ../nbs/06_model.ipynb #2b4e4c76
 @dataclass
@@ -80,13 +81,19 @@ def tokenize(front_end: LogMel, tokenizer: nn.Module, wavs) -> torch.LongTensor:
 
 # %% ../nbs/06_model.ipynb #9318e88f
 def masked_ce(logits, targets, tmask, n_codebooks: int):
-    "Cross-entropy and accuracy over masked positions x codebooks; logits (b, t, k*c), targets (b, k, t), tmask (b, t)."
+    "(CE, accuracy, accuracy per codebook, CE per codebook) over masked positions; logits (b, t, k*c), targets (b, k, t), tmask (b, t)."
     lg = rearrange(logits, 'b t (k c) -> b t k c', k=n_codebooks).float()
     tg = rearrange(targets, 'b k t -> b t k').long()
     ce = F.cross_entropy(lg.flatten(0, 2), tg.flatten(), reduction='none').view(tg.shape)     # (b, t, k)
     w = tmask.to(ce.dtype)[..., None]; n = w.sum().clamp_min(1)      # weights, not boolean indexing: no host sync
     hit = (lg.argmax(-1) == tg).to(ce.dtype) * w
-    return (ce * w).sum() / (n * n_codebooks), hit.sum() / (n * n_codebooks), hit.sum((0, 1)) / n
+    return (ce * w).sum() / (n * n_codebooks), hit.sum() / (n * n_codebooks), hit.sum((0, 1)) / n, (ce * w).sum((0, 1)) / n
+
+def unigram_floor(codes: torch.Tensor, codebook_size: int) -> dict:
+    "Per codebook of target codes (k, N): the entropy of the code histogram (nats) and the accuracy of always guessing its commonest code."
+    h = torch.stack([torch.bincount(c, minlength=codebook_size) for c in codes.long()]).double()
+    p = h / h.sum(1, keepdim=True).clamp_min(1)
+    return dict(entropy=(-(p * p.clamp_min(1e-30).log()).sum(1)).tolist(), majority_acc=p.max(1).values.tolist())
 
 # %% ../nbs/06_model.ipynb #5d4caf67
 UNUSED_OFFICIAL = ('model.cls_token', 'model.conformer.pos_conv_embed.')
@@ -133,6 +140,16 @@ def resolve_checkpoint(name_or_dir) -> Path:
                                     f"copy DIR here and call MuQ.from_pretrained('DIR').") from None
     raise FileNotFoundError(f"{name_or_dir}: no such checkpoint directory")
 
+# %% ../nbs/06_model.ipynb #3d9b401b
+def window_plan(n: int, window: int, overlap: int = 0, frame: int = 960) -> list[tuple[int, int, int]]:
+    "(start sample, first frame kept, end frame kept) of windows of `window` samples over `n`, `overlap` apart; the last one ends at the end."
+    T, W = n // frame, window // frame
+    if T <= W: return [(0, 0, T)]
+    step = max(1, (window - overlap) // frame)
+    starts = list(range(0, T - W, step)) + [T - W]                     # frames; the last window is full-length, flush right
+    bounds = [0] + [(starts[i + 1] + starts[i] + W) // 2 for i in range(len(starts) - 1)] + [T]   # mid-overlap: nearest centre
+    return [(s * frame, bounds[i], bounds[i + 1]) for i, s in enumerate(starts)]
+
 # %% ../nbs/06_model.ipynb #e4ae5844
 class MuQModel(nn.Module):
     "The official `MuQ.model` layout: conv, conformer, linear (head), rvq (frozen tokenizer)."
@@ -151,10 +168,20 @@ class MuQModel(nn.Module):
         if self.rvq is not None: self.rvq.eval()
         return self
 
+    def _apply(self, fn, recurse=True):
+        "Moves apply to every part; casts (`.half()`, `.to(torch.bfloat16)`) leave the front end and the tokenizer in fp32."
+        probe = fn(torch.zeros((), device=self.linear.weight.device))
+        if not (probe.is_floating_point() and probe.dtype != torch.float32): return super()._apply(fn, recurse)
+        fp32_parts = {n: self._modules[n] for n in ('front_end', 'rvq') if self._modules.get(n) is not None}
+        for n in fp32_parts: self._modules[n] = None                   # cast the rest without them ...
+        try: super()._apply(fn, recurse)
+        finally: self._modules.update({n: m.to(probe.device) for n, m in fp32_parts.items()})   # ... they only follow the device
+        return self
+
     def encode(self, wavs, attention_mask=None):
         "Hidden states of a (masked or clean) waveform batch; `attention_mask` (b, n) is sample-level, 1 = real."
         x = normalize_mel(self.front_end(wavs), self.front_end.cfg)             # fp32 front end, always
-        x = self.conv(x)
+        x = self.conv(x.to(self.linear.weight.dtype))                             # then the weights' precision
         mask = None if attention_mask is None else token_mask_from_samples(attention_mask, x.shape[1])
         return self.conformer(x, mask), mask
 
@@ -174,8 +201,9 @@ class MuQModel(nn.Module):
         tmask = token_mask(blocks, t, int(round(cfg.mask_hop * cfg.mel.label_rate))).to(wavs.device)
         if lengths is not None: tmask = tmask & (torch.arange(t, device=wavs.device)[None] < (lengths.to(wavs.device) // (n // t))[:, None])
         logits = self.linear(hs[-1][:, :t])
-        loss, acc, acc_k = masked_ce(logits, targets[..., :t], tmask, cfg.n_codebooks)
-        out = dict(loss=loss, ce=loss.detach(), acc=acc, acc_per_codebook=acc_k, mask_ratio=tmask.float().mean(), tokens=tmask.sum())
+        loss, acc, acc_k, ce_k = masked_ce(logits, targets[..., :t], tmask, cfg.n_codebooks)
+        out = dict(loss=loss, ce=loss.detach(), acc=acc, acc_per_codebook=acc_k, ce_per_codebook=ce_k.detach(),
+                   mask_ratio=tmask.float().mean(), tokens=tmask.sum())
         if cfg.recon_loss_ratio > 0:
             z = stack_frames(normalize_mel(self.front_end(wavs), cfg.mel), cfg.mel.stack)[:, :t]
             out['recon'] = F.mse_loss(self.recon_proj(hs[-1][:, :t])[tmask], z[tmask]) * cfg.recon_loss_ratio
@@ -189,11 +217,16 @@ class MuQ(nn.Module):
         self.config = config = config or MuQConfig()
         self.model = MuQModel(config)
 
-    def forward(self, wavs, attention_mask=None, output_hidden_states: bool = True, bf16: bool = False) -> MuQOutput:
-        "Features of a (b, n) 24 kHz waveform batch; `bf16=True` runs the encoder under bf16 autocast (outputs stay fp32)."
-        wavs = check_wavs(wavs)
-        with torch.autocast(wavs.device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():   # never switch a caller's autocast off
-            hs, _ = self.model.encode(wavs, attention_mask)
+    @property
+    def device(self) -> torch.device: return self.model.linear.weight.device
+    @property
+    def dtype(self) -> torch.dtype: return self.model.linear.weight.dtype
+
+    def forward(self, x, attention_mask=None, output_hidden_states: bool = True, *, bf16: bool = False) -> MuQOutput:
+        "Features of a (b, n) 24 kHz waveform batch `x` (the official signature); `bf16=True`: encoder under bf16 autocast, fp32 outputs."
+        x = check_wavs(x, 'x')
+        with torch.autocast(x.device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():   # never switch a caller's autocast off
+            hs, _ = self.model.encode(x, attention_mask)
         if bf16: hs = [h.float() for h in hs]
         return MuQOutput(hs[-1], tuple(hs) if output_hidden_states else None)
 
@@ -206,14 +239,20 @@ class MuQ(nn.Module):
         return self.model.train_forward(check_wavs(wavs), targets, blocks, generator, lengths)
 
     @torch.no_grad()
-    def features_long(self, wav, window: float = 30.0, layer: int = -1, bf16: bool = False) -> torch.Tensor:
-        "Hidden state `layer` (t, d) of one long waveform (n,), encoded in non-overlapping windows."
-        n = int(window * self.config.mel.sample_rate); outs = []
-        for s in range(0, wav.shape[-1], n):
-            w = wav[s: s + n]
-            if w.shape[-1] < 2048: break
-            outs.append(self(w[None], bf16=bf16).hidden_states[layer][0])
-        return torch.cat(outs)
+    def features_long(self, wav, window: float = 30.0, layer=-1, overlap: float = 0.0, batch_size: int = 1, bf16: bool = False) -> torch.Tensor:
+        "Hidden state(s) `layer` (int: (t, d); list: (len, t, d)) of one waveform (n,) of any length, on the CPU; memory: one batch of windows."
+        sr, frame = self.config.mel.sample_rate, self.config.mel.hop * self.config.mel.stack
+        win, ov = int(window * sr) // frame * frame, int(overlap * sr) // frame * frame
+        layers = [layer] if isinstance(layer, int) else list(layer); outs = []
+        plan = window_plan(wav.shape[-1], win, ov, frame)
+        for i in range(0, len(plan), batch_size):
+            part = plan[i: i + batch_size]
+            x = torch.stack([wav[s: s + win] for s, _, _ in part]) if len(plan) > 1 else wav[None]
+            hs = self(x.to(self.device), bf16=bf16).hidden_states
+            for j, (s, a, b) in enumerate(part):
+                outs.append(torch.stack([hs[l][j, a - s // frame: b - s // frame] for l in layers]).cpu())   # kept frames only
+        out = torch.cat(outs, 1)
+        return out[0] if isinstance(layer, int) else out
 
     @classmethod
     def from_pretrained(cls, name_or_dir, **overrides) -> MuQ:
@@ -232,6 +271,6 @@ class MuQ(nn.Module):
     def save_pretrained(self, d):
         "Write config.json + model.safetensors (atomically)."
         d = Path(d); d.mkdir(parents=True, exist_ok=True)
-        sd = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items() if not k.startswith('model.front_end.')}
-        with atomic_path(d / 'model.safetensors') as tmp: save_file(sd, str(tmp))
+        sd = {k: v for k, v in self.state_dict().items() if not k.startswith('model.front_end.')}
+        atomic_save_safetensors(sd, d / 'model.safetensors')
         atomic_write_text(json.dumps({'muq_literate': self.config.to_dict(), 'format': 'muq-literate/1'}, indent=1), d / 'config.json')

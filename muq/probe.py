@@ -14,22 +14,14 @@ from .data import KEYS, WindowDataset, make_loader, read_manifest
 from .model import MuQ, MuQConfig
 
 # %% auto #0
-__all__ = ['FEATURES_VERSION', 'TEMPO_GRID', 'POOLS', 'PRIMARY', 'TASKS', 'BASELINES', 'file_digest', 'progress', 'periodicity',
-           'muq_features', 'mel_features', 'chroma_frames', 'chroma_features', 'tempogram_frames', 'tempo_features',
+__all__ = ['FEATURES_VERSION', 'TEMPO_GRID', 'POOLS', 'PRIMARY', 'TASKS', 'BASELINES', 'progress', 'periodicity', 'muq_features',
+           'mel_features', 'chroma_frames', 'chroma_features', 'tempogram_frames', 'tempo_features', 'feature_key',
            'cached_features', 'whitener', 'normalize_features', 'Probe', 'key_score_matrix', 'item_scores',
            'task_metric', 'fit_probe', 'with_tasks', 'task_data', 'label_features', 'ProbeConfig', 'probe', 'compare',
            'summary_table', 'verdict_table', 'write_results', 'encoder_fns', 'verdicts_for', 'probe_cli', 'main']
 
 # %% ../nbs/08_probe.ipynb #6cbce3d1
 FEATURES_VERSION = 4   # bump when feature extraction changes: it is part of the cache key
-
-def file_digest(*paths, extra: str = '') -> str:
-    "sha1 over files' bytes (or a string), for cache keys."
-    h = hashlib.sha1(extra.encode())
-    for p in paths:
-        with open(p, 'rb') as f:
-            for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
-    return h.hexdigest()[:16]
 
 def progress(it, total=None, desc=''):
     "A progress bar on stderr (a line every few seconds when stderr is not a terminal)."
@@ -130,6 +122,10 @@ def tempo_features(items, window: float = 5.0, max_windows: int = 4, batch_size:
     return _stats_features(items, tempogram_frames, 64, window, max_windows, batch_size, 'tempogram')
 
 # %% ../nbs/08_probe.ipynb #a7254640
+def feature_key(encoder_key: str, items, window: float, max_windows: int, pool: str) -> str:
+    "The cache key of an encoder's features of `items`: everything that changes them."
+    return file_digest(extra=f"{FEATURES_VERSION}|{encoder_key}|{window}|{max_windows}|{pool}|{json.dumps([i['path'] for i in items])}")
+
 def cached_features(name: str, fn, items, key: str, cache_dir, **kw) -> torch.Tensor:
     "Features from the cache at `cache_dir/<name>-<key>.pt`, computing and saving them when absent."
     p = Path(cache_dir) / f"{name}-{key}.pt"
@@ -349,8 +345,7 @@ def probe(encoders: dict, corpus_dir, tasks=None, cfg: ProbeConfig | None = None
         for name, (fn, key) in encoders.items():
             if fn == 'label': X = label_features(y, kind, n_out)
             else:
-                X = {s: cached_features(name, fn, items[s], file_digest(extra=f"{FEATURES_VERSION}|{key}|{cfg.window}|{cfg.max_windows}|{pool}|"
-                                        f"{json.dumps([i['path'] for i in items[s]])}"), cache_dir, window=cfg.window,
+                X = {s: cached_features(name, fn, items[s], feature_key(key, items[s], cfg.window, cfg.max_windows, pool), cache_dir, window=cfg.window,
                                         max_windows=cfg.max_windows, batch_size=cfg.batch_size, device=device, bf16=cfg.bf16, pool=pool) for s in items}
             Xs = {n: normalize_features(X, n, cfg.alpha) for n in cfg.norms}; L = X['train'].shape[1]
             plan = [(pk, 'weighted') for pk in cfg.probes] + ([('linear', l) for l in range(L)] if cfg.per_layer and L > 1 else [])

@@ -9,13 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, torch, torch.nn as nn, torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
-from safetensors.torch import load_file, save_file
+from einops import rearrange
+from safetensors.torch import load_file
 from .core import *
 from .audio import mel_tokens
 from .data import CropDataset, SkipCounter, make_loader, manifest_from_folder, read_manifest, set_epoch
 from .mel_rvq import MelRVQ, stage_errors, codebook_stats
-from .model import MuQ, MuQConfig
-from .targets import TargetStore, TargetCropDataset, file_digest_of
+from .model import MuQ, MuQConfig, unigram_floor
+from .targets import TargetStore, TargetCropDataset
 
 # %% auto #0
 __all__ = ['OPTIMIZERS', 'SCHEDULES', 'MODEL_PRESETS', 'STAGES', 'STAGE_MODULES', 'RVQ_RECIPE', 'MUQ_PRESETS', 'CKPT_KEYS',
@@ -128,6 +129,7 @@ class Stage:
     def compile(self, model, backend: str): model.compile(backend=backend)
     def log_metrics(self, model, batch: dict) -> dict: return {}
     def diagnostics(self, model, batch: dict) -> dict: return {}
+    def data_stats(self, model, cfg, ds) -> dict: return {}     # once, before a fresh run's first step: what the data alone predicts
     def train_flops(self, cfg) -> float | None: return None
     def save(self, model, run: Path) -> Path: raise NotImplementedError
 
@@ -160,7 +162,7 @@ class RVQStage(Stage):
         return {**{f'l1_after_{k}': e for k, e in enumerate(err)}, **{f'usage_{k}': u for k, u in enumerate(st['usage'])},
                 **{f'perplexity_{k}': p for k, p in enumerate(st['perplexity'])}}
     def save(self, model, run):
-        with atomic_path(run / 'rvq.safetensors') as tmp: save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp))
+        atomic_save_safetensors(model.state_dict(), run / 'rvq.safetensors')
         return run / 'rvq.safetensors'
 
 register_stage(RVQStage());
@@ -214,11 +216,23 @@ class MuQStage(Stage):
         if cfg.model.targets != 'precomputed': return CropDataset(items, cfg.data.crop_seconds, seed=cfg.seed)
         if not cfg.data.targets_dir: raise ConfigError("model.targets=precomputed needs data.targets_dir=DIR (a store from python -m muq.targets)")
         expect = dict(n_codebooks=cfg.model.rvq.n_codebooks, codebook_size=cfg.model.rvq.codebook_size,
-                      ckpt=file_digest_of(cfg.data.targets_ckpt) if cfg.data.targets_ckpt else None)
+                      ckpt=weights_digest(cfg.data.targets_ckpt) if cfg.data.targets_ckpt else None)
         return TargetCropDataset(items, TargetStore.open(cfg.data.targets_dir, items, expect), cfg.data.crop_seconds, seed=cfg.seed)
     def loss(self, model, batch, generator=None):
         o = model.model.train_forward(batch['wav'], batch.get('targets'), generator=generator, lengths=batch['length'])
-        return o['loss'], dict(acc=o['acc'], acc_per_codebook=o['acc_per_codebook'], mask_ratio=o['mask_ratio'])
+        return o['loss'], dict(acc=o['acc'], acc_per_codebook=o['acc_per_codebook'], ce_per_codebook=o['ce_per_codebook'],
+                               mask_ratio=o['mask_ratio'])
+    @torch.no_grad()
+    def data_stats(self, model, cfg, ds, max_items: int = 256):
+        "The unigram floor of the targets (entropy, majority accuracy per codebook) over a fixed sample of training crops."
+        loader = make_loader(ds, cfg.data.batch_size, seed=cfg.seed + 1, rank=0, world_size=1, drop_last=False, persistent_workers=False)
+        codes, n = [], 0
+        for b in loader:
+            if len(b['wav']): codes.append((b['targets'] if 'targets' in b else model.model.tokenize(b['wav'].to(model.model.linear.weight.device))).cpu())
+            n += len(b['wav'])
+            if n >= max_items: break
+        fl = unigram_floor(rearrange(torch.cat(codes), 'b k t -> k (b t)'), cfg.model.codebook_size)
+        return {**{f'unigram_entropy_{j}': v for j, v in enumerate(fl['entropy'])}, **{f'majority_acc_{j}': v for j, v in enumerate(fl['majority_acc'])}}
     def compile(self, model, backend):
         model.model.conv.compile(backend=backend); model.model.conformer.compile(backend=backend)
     @torch.no_grad()
@@ -492,6 +506,9 @@ def train(cfg: TrainConfig) -> dict:
     if len(ds) < world * cfg.data.batch_size:
         raise ValueError(f"{cfg.data.manifest}: {len(ds)} files is fewer than one batch per rank ({world} x {cfg.data.batch_size})")
     loader = make_loader(ds, cfg.data.batch_size, num_workers=cfg.data.num_workers, seed=cfg.seed, rank=rank, world_size=world)
+    if master and step == 0 and not (run / 'data_stats.json').exists():
+        stats = stage.data_stats(model, cfg, ds)
+        if stats: atomic_write_text(json.dumps(stats, indent=1), run / 'data_stats.json')
     flops = stage.train_flops(cfg) if stage.flops else None
     return _loop(cfg, stage, run, model, fwd, params, opt, loader, (step, epoch, pos, counters), rank, world, device, flops)
 
@@ -543,7 +560,8 @@ def _finish_run(cfg, stage, run, model, step, last, counters, master, seconds, p
     if not last and not preempted and done.exists():                    # re-run of a finished command: nothing was trained
         return {**json.loads(done.read_text()), 'already_complete': True}
     summary = dict(stage=cfg.stage, steps=step, final_loss=last.get('loss'), masked_acc=last.get('acc'),
-                   audio_s_per_s=last.get('audio_s_per_s'), skipped_files=counters['skipped_files'], preempted=preempted, run_dir=str(run))
+                   audio_s_per_s=last.get('audio_s_per_s'), skipped_files=counters['skipped_files'], preempted=preempted, run_dir=str(run),
+                   last_log=last)
     if master and not preempted:
         summary['checkpoint'] = str(stage.save(model, run))
         atomic_write_text(json.dumps(summary, indent=1), run / 'summary.json')
