@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 import torch.distributed as dist
 from einops import rearrange
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from .core import *
 from .data import CropDataset, read_manifest
 from .model import MuQ, MuQConfig, UNUSED_OFFICIAL, check_wavs, load_weights, resolve_checkpoint
@@ -236,10 +236,13 @@ class AudioTower(nn.Module):
 
 # %% ../nbs/09_mulan.ipynb #a0000031
 def gather_latents(x: torch.Tensor) -> torch.Tensor:
-    "All ranks' latents concatenated, *with* gradients back to each rank's own (a plain all_gather would cut them)."
+    "All ranks' latents concatenated, *with* gradients back to each rank's own (a plain all_gather would cut them); batch sizes may differ."
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1: return x
     import torch.distributed.nn.functional as dfn
-    return torch.cat(dfn.all_gather(x.contiguous()))
+    n = torch.tensor([len(x)], device=x.device); sizes = [torch.zeros_like(n) for _ in range(dist.get_world_size())]
+    dist.all_gather(sizes, n); sizes = [int(s) for s in sizes]             # a rank that dropped an unreadable file sends fewer rows
+    pad = F.pad(x, (0, 0, 0, max(sizes) - len(x)))                          # all_gather needs equal shapes: pad, then cut
+    return torch.cat([g[:s] for g, s in zip(dfn.all_gather(pad.contiguous()), sizes)])
 
 def contrastive_loss(a: torch.Tensor, t: torch.Tensor, log_temp: torch.Tensor, decoupled: bool = True) -> torch.Tensor:
     "Symmetric (decoupled) contrastive loss of unit latents a, t (B, d) with logits exp(log_temp) * a t^T."
@@ -316,18 +319,37 @@ class MuQMuLan(nn.Module):
 
     @property
     def sr(self) -> int: return self.config.muq.mel.sample_rate
+    @property
+    def clip_secs(self) -> float: return self.config.clip_secs
+    @property
+    def device(self) -> torch.device: return self.mulan.audio_to_latents.weight.device
+    @property
+    def dtype(self) -> torch.dtype: return self.mulan.audio_to_latents.weight.dtype
+    @property
+    def mulan_module(self) -> MuLanModel: return self.mulan.module if hasattr(self.mulan, 'module') else self.mulan   # (official: DDP-unwrapped)
 
-    def forward(self, wavs=None, texts=None) -> torch.Tensor:
+    @classmethod
+    def create_MuLan_from_config(cls, config: MuQMuLanConfig, hf_hub_cache_dir=None) -> MuLanModel:
+        "The towers of `config` (official name; nothing is downloaded here, so `hf_hub_cache_dir` is unused)."
+        return MuLanModel(config)
+
+    def frozen(self):
+        "Stop every parameter's gradient (official)."
+        self.requires_grad_(False); return self
+
+    def forward(self, wavs=None, texts=None, *, parallel_processing: bool = False) -> torch.Tensor:
         "Latents (B, dim_latent) of a waveform batch (B, n) at 24 kHz, or of a list of texts; exactly one of the two."
         if (wavs is None) == (texts is None): raise ValueError("pass either wavs=(B, n) or texts=[...], not both and not neither")
-        return self.extract_audio_latents(wavs) if wavs is not None else self.extract_text_latents(texts)
+        return self.extract_audio_latents(wavs, parallel_processing=parallel_processing) if wavs is not None else self.extract_text_latents(texts)
 
-    def extract_audio_latents(self, wavs) -> torch.Tensor:
-        "Each waveform cut into clips of `clip_secs`, the clips' latents averaged (not re-normalised, as the official code)."
-        wavs = check_wavs(wavs); n = int(self.config.clip_secs * self.sr)
-        clips = [split_clips(w, n) for w in wavs]
-        lat = self.mulan.get_audio_latents(torch.cat(clips))
-        return torch.stack([c.mean(0) for c in lat.split([len(c) for c in clips])])
+    def extract_audio_latents(self, wavs, *, parallel_processing: bool = False) -> torch.Tensor:
+        "Each waveform cut into clips of `clip_secs`, the clips' latents averaged (not re-normalised); one clip at a time unless `parallel_processing`."
+        wavs = check_wavs(wavs); n = int(self.config.clip_secs * self.sr); out = []
+        for w in wavs:
+            clips = split_clips(w, n).to(self.device)
+            lat = self.mulan.get_audio_latents(clips) if parallel_processing else torch.cat([self.mulan.get_audio_latents(c[None]) for c in clips])
+            out.append(lat.mean(0))
+        return torch.stack(out)
 
     def extract_text_latents(self, texts: list[str]) -> torch.Tensor:
         if isinstance(texts, str) or not all(isinstance(t, str) for t in texts): raise TypeError("texts must be a list of strings")
@@ -347,7 +369,7 @@ class MuQMuLan(nn.Module):
     def save_pretrained(self, d):
         "Write config.json + model.safetensors (atomically)."
         d = Path(d); d.mkdir(parents=True, exist_ok=True); sd = self.state_dict()
-        with atomic_path(d / 'model.safetensors') as tmp: save_file({k: sd[k].detach().cpu().contiguous() for k in self._saved_keys()}, str(tmp))
+        atomic_save_safetensors({k: sd[k] for k in self._saved_keys()}, d / 'model.safetensors')
         atomic_write_text(json.dumps({'muq_mulan_literate': self.config.to_dict(), 'format': 'muq-literate/1'}, indent=1), d / 'config.json')
 
     @classmethod
@@ -418,7 +440,9 @@ class MuLanStage(Stage):
     def build(self, cfg, device):
         m = MuQMuLan(cfg.model); p = self.muq_path(cfg)
         if p is not None: m.mulan.audio.model.load_state_dict(MuQ.from_pretrained(p).state_dict())
-        return m.to(device)
+        m.mulan.audio.aggregator.requires_grad_(False)           # official weights, no role in the forward
+        m.mulan.audio.model.model.linear.requires_grad_(False)   # MuQ's token head: the contrastive loss never reaches it
+        return m.to(device)                                       # (DDP fails on trainable parameters that get no gradient)
     def dataset(self, cfg, items): return MuLanDataset(items, cfg.data.crop_seconds, seed=cfg.seed, heldout=cfg.heldout_template)
     def loss(self, model, batch, generator=None):
         a, t = model.mulan.get_audio_latents(batch['wav']), model.mulan.get_text_latents(batch['caption'])

@@ -124,3 +124,45 @@ def test_train_stage_and_zeroshot_cli_end_to_end(tmp_path):
     assert "| muq_mulan (1 seed) |" in z.stdout and "| untrained towers (1 seed) |" in z.stdout and "tag_roc_auc" in z.stdout
     res = json.loads((run / "mulan" / "zeroshot" / "zeroshot.json").read_text())
     r0 = res["muq_mulan"][0]; assert 0 <= r0["tag_roc_auc"] <= 1 and 1 <= r0["t2m_median_rank"] <= len(items) and r0["n_test"] == len(items)
+
+def _mulan_corpus(tmp_path, bad: bool = False):
+    from muq.corpus import CorpusConfig, build_corpus
+    from muq.data import read_manifest, write_manifest
+    c = tmp_path / "corpus"; build_corpus(CorpusConfig(minutes=1.0, notes=0, seed=2), c, verbose=False)
+    items = sum([read_manifest(c / f"clips_{s}.jsonl") for s in ("train", "valid", "test")], [])
+    if bad: (c / "broken.flac").write_bytes(b"not audio at all"); items[1] = dict(items[1], path=str(c / "broken.flac"))
+    write_manifest(items, c / "all.jsonl"); return c / "all.jsonl"
+
+def _mulan_run(data, muq_dir, run, *extra, ranks=1):
+    from test_train import torchrun
+    args = ["--stage", "mulan", "--preset", "tiny", "--data", str(data), "--run_dir", str(run), f"muq_ckpt={muq_dir}", "data.num_workers=0",
+            "log_every=1", "model.text.name=tiny", "model.text.model_dim=64", "ckpt_every=100", *extra]
+    cmd = torchrun(*args) if ranks == 2 else [sys.executable, "-m", "muq.train", *args]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    return load_file(str(run / "mulan" / "final" / "model.safetensors"))
+
+@pytest.mark.slow
+def test_mulan_stage_under_torchrun_trains_muq_with_a_bad_file_on_one_rank(tmp_path):
+    "The audio tower's unused parameters are frozen (DDP would fail on its second step), and ranks may send unequal batches."
+    data = _mulan_corpus(tmp_path, bad=True); torch.manual_seed(0); MuQ(MuQConfig.preset("tiny")).save_pretrained(tmp_path / "muq")
+    w = _mulan_run(data, tmp_path / "muq", tmp_path / "run", "optim.steps=4", "data.batch_size=3", ranks=2)
+    start = load_file(str(tmp_path / "muq" / "model.safetensors"))
+    moved = [k for k in start if k.startswith("model.conformer") and (w["mulan.audio.model." + k] - start[k]).abs().max() > 0]
+    assert moved, "MuQ is trained with the towers (freeze_muq=false)"
+    for k in ("mulan.audio.aggregator.weight", "mulan.audio.model.model.linear.weight"):
+        assert k in w                                                  # kept (official checkpoints carry them), never trained
+    assert torch.equal(w["mulan.audio.model.model.linear.weight"], start["model.linear.weight"])
+    s = json.loads((tmp_path / "run" / "mulan" / "summary.json").read_text()); assert s["steps"] == 4 and s["skipped_files"] >= 1
+
+@pytest.mark.slow
+def test_mulan_two_ranks_equal_one_rank_on_the_whole_batch(tmp_path):
+    "Each rank computes the loss over all ranks' latents: 2 ranks x 2 clips train exactly as 1 rank x 4 clips (frozen MuQ: no batch statistics)."
+    data = _mulan_corpus(tmp_path); torch.manual_seed(0); MuQ(MuQConfig.preset("tiny")).save_pretrained(tmp_path / "muq")
+    common = ["optim.steps=3", "model.freeze_muq=true", "optim.lr=1e-3"]
+    a = _mulan_run(data, tmp_path / "muq", tmp_path / "one", *common, "data.batch_size=4", "ckpt_every=1")
+    b = _mulan_run(data, tmp_path / "muq", tmp_path / "two", *common, "data.batch_size=2", ranks=2)
+    trained = [k for k in a if k.startswith(("mulan.text.transformer", "mulan.audio_to_latents", "mulan.contrast"))]
+    step1 = torch.load(tmp_path / "one" / "mulan" / "checkpoints" / "step_0000001.pt", weights_only=True)["model"]
+    assert min(max((a[k] - step1[k]).abs().max().item() for k in trained), 1.0) > 1e-4          # two more steps moved the weights
+    assert len(trained) > 10 and max((a[k] - b[k]).abs().max().item() for k in trained) < 1e-5

@@ -7,6 +7,8 @@ It reuses torch/torchaudio/numpy/einops/safetensors from the running interpreter
 
     .venv/bin/python tools/make_official_fixtures.py            # writes tests/fixtures/official_*.safetensors + official_muq_tiny/
                                                                  #        + official_mulan_tiny/ (+ _tokenizer/, _io.safetensors)
+                                                                 #        + official_signatures.json
+    .venv/bin/python tools/make_official_fixtures.py --signatures   # only official_signatures.json
 The official MuQ-MuLan builds MuQ and XLM-RoBERTa from hub names; offline, they are local folders whose names contain
 'muq' and 'xlm-roberta' (what its loader dispatches on): a tiny random MuQ, a tiny random XLM-R, and a word-level
 stand-in tokenizer (tokenizer.json) that the official code and ours both read.
@@ -85,6 +87,22 @@ def make_mulan(torch, np):
     (OUT / "official_mulan_tiny_texts.json").write_text(json.dumps(texts))
     print(f"wrote the MuQ-MuLan fixture: {sum(p_.numel() for p_ in m.parameters())} parameters, audio latents {tuple(a.shape)}")
 
+PUBLIC = {"MuQ": ["forward"], "MuQMuLan": ["forward", "extract_audio_latents", "extract_text_latents", "calc_similarity"]}
+
+def signatures():
+    "The public call signatures of the official MuQ and MuQMuLan (names, order, kinds, defaults) and their public attributes."
+    import inspect, torch, muq
+    rec = {}
+    for cls_name, methods in PUBLIC.items():
+        cls = getattr(muq, cls_name); rec[cls_name] = {}
+        for m in methods:
+            rec[cls_name][m] = [dict(name=p.name, kind=p.kind.name, default=repr(p.default) if p.default is not p.empty else None)
+                                for p in inspect.signature(getattr(cls, m)).parameters.values()]
+        own = [n for n in dir(cls) if not n.startswith("_") and n not in dir(torch.nn.Module)]
+        rec[cls_name]["attributes"] = sorted(set(own) | ({"config", "model"} if cls_name == "MuQ" else {"config", "mulan", "sr", "clip_secs"}))
+    (OUT / "official_signatures.json").write_text(json.dumps(rec, indent=1) + "\n")
+    print(f"wrote {OUT / 'official_signatures.json'}")
+
 def inside():
     import numpy as np, torch, muq
     from safetensors.torch import save_file
@@ -125,10 +143,13 @@ def inside():
     make_mulan(torch, np)
 
 if __name__ == "__main__":
-    if "--inside" in sys.argv: inside(); sys.exit(0)
+    if "--inside" in sys.argv:
+        if "--signatures" in sys.argv: signatures()           # only the signature record (the weights fixtures stay as they are)
+        else: inside(); signatures()
+        sys.exit(0)
     env = Path(os.environ.get("MUQ_OFFICIAL_ENV", Path.home() / ".cache" / "muq-official"))
     ensure_env(env)
     envv = {**os.environ, "PYTHONPATH": str(env)}
     # run from / so neither the repo's muq/ nor an editable install of ours shadows the official package
     envv.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")    # nothing is downloaded: the hub names are local folders
-    subprocess.run([sys.executable, "-P", str(Path(__file__).resolve()), "--inside"], env=envv, cwd="/", check=True)
+    subprocess.run([sys.executable, "-P", str(Path(__file__).resolve()), "--inside", *sys.argv[1:]], env=envv, cwd="/", check=True)
