@@ -224,7 +224,7 @@ class AudioTower(nn.Module):
         self.aggregator = nn.Conv1d(25, 1, 1)                 # unused by the official forward; kept so official weights load
         self.proj = nn.Linear(cfg.muq.encoder.d_model, cfg.dim)
         self.transformer = Transformer(cfg.dim, cfg.audio_depth, cfg.dim_head, cfg.heads, cfg.ff_mult)
-        if self.frozen: self.model.requires_grad_(False)
+        if self.frozen: self.model.requires_grad_(False).eval()   # a frozen MuQ keeps its BatchNorm statistics from the start
     def train(self, mode: bool = True):
         super().train(mode)
         if self.frozen: self.model.eval()                     # a frozen MuQ keeps its BatchNorm statistics
