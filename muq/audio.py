@@ -46,12 +46,15 @@ def audio_info(path) -> tuple[int, int, int]:
 
 # %% ../nbs/01_audio.ipynb #6ab2485e
 def load_audio(path, sr: int = 24000, offset: float = 0.0, duration: float | None = None, info: tuple | None = None) -> torch.Tensor:
-    "Read `path` (from `offset` s, for `duration` s) as float32 mono at `sr` Hz, shape (n,); `info` = (frames, rate) known already saves a header read."
+    "Read `path` (or an open binary file) from `offset` s for `duration` s as float32 mono at `sr` Hz, shape (n,); `info` = (frames, rate) saves a header read."
+    if info is None and hasattr(path, 'read'): raise ValueError("load_audio: an open file needs info=(frames, sample_rate)")
     if info is None: frames, file_sr, _ = audio_info(path)
-    elif not os.path.exists(path): raise FileNotFoundError(f"{path}: no such audio file")
+    elif not hasattr(path, 'read') and not os.path.exists(path): raise FileNotFoundError(f"{path}: no such audio file")
     else: frames, file_sr = int(info[0]), int(info[1])
+    src, path = (path, getattr(path, 'name', 'audio')) if hasattr(path, 'read') else (str(path), path)
+    if hasattr(src, 'seek'): src.seek(0)
     start = int(round(offset * file_sr)); stop = frames if duration is None else min(frames, start + int(round(duration * file_sr)))
-    try: x, file_sr = sf.read(str(path), start=start, stop=stop, dtype='float32', always_2d=True)
+    try: x, file_sr = sf.read(src, start=start, stop=stop, dtype='float32', always_2d=True)
     except Exception as e: raise AudioError(f"{path}: cannot decode audio ({e})") from None
     if x.size == 0: raise AudioError(f"{path}: empty audio (no samples{' in the requested segment' if start else ''})")
     if not np.isfinite(x).all(): raise AudioError(f"{path}: contains non-finite samples (NaN or inf)")

@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_data.ipynb #461311d5
 from __future__ import annotations
-import csv, errno, json, logging, math, os
+import collections, csv, errno, io, json, logging, math, os
 from pathlib import Path
 import numpy as np, soundfile as sf, torch
 from torch.utils.data import Dataset, DataLoader, DistributedSampler
@@ -12,9 +12,10 @@ from .core import *
 from .audio import AudioError, audio_info, load_audio
 
 # %% auto #0
-__all__ = ['PITCH_NAMES', 'KEYS', 'AUDIO_EXTS', 'write_manifest', 'read_manifest', 'manifest_from_folder', 'gtzan_manifest',
-           'giantsteps_manifest', 'mtt_manifest', 'nsynth_manifest', 'bad_file_error', 'CropDataset', 'WindowDataset',
-           'CaptionDataset', 'collate_audio', 'EpochSampler', 'make_loader', 'set_epoch', 'SkipCounter']
+__all__ = ['PITCH_NAMES', 'KEYS', 'AUDIO_EXTS', 'write_manifest', 'read_manifest', 'data_items', 'manifest_from_folder',
+           'gtzan_manifest', 'giantsteps_manifest', 'mtt_manifest', 'nsynth_manifest', 'bad_file_error', 'MemberFile',
+           'member_file', 'CropDataset', 'WindowDataset', 'CaptionDataset', 'collate_audio', 'EpochSampler',
+           'make_loader', 'set_epoch', 'BadDataError', 'SkipCounter']
 
 # %% ../nbs/02_data.ipynb #74c226dc
 PITCH_NAMES = ['C', 'C#', 'D', 'Eb', 'E', 'F', 'F#', 'G', 'Ab', 'A', 'Bb', 'B']
@@ -46,6 +47,12 @@ def _entry(path, root=None, **labels) -> dict | None:
     except (AudioError, FileNotFoundError) as e: logging.warning(str(e)); return None
     p = os.path.relpath(path, root) if root else str(path)
     return dict(path=p, num_samples=n, sample_rate=sr, channels=ch, **labels)
+
+def data_items(spec) -> list[dict]:
+    "Entries of a manifest, of comma-separated manifests, or of every audio file below a folder: what every command's --data takes."
+    if not spec: raise ValueError("no data given: pass --data MANIFEST_OR_FOLDER (a JSONL manifest, several joined by commas, or a folder of audio)")
+    if Path(spec).is_dir(): return manifest_from_folder(spec)
+    return sum([read_manifest(p) for p in str(spec).split(',')], [])
 
 def manifest_from_folder(folder, out=None) -> list[dict]:
     "Entries for every audio file below `folder` (recursive); unreadable headers are skipped with a warning."
@@ -119,6 +126,27 @@ def _info(it: dict) -> tuple | None:
     "(frames, rate) from a manifest entry that records them (no header read), else None."
     return (it['num_samples'], it['sample_rate']) if 'num_samples' in it and 'sample_rate' in it else None
 
+class MemberFile(io.RawIOBase):
+    "A read-only, seekable view of `size` bytes at `start` of an open file: one member of a tar shard, decoded in place."
+    def __init__(self, f, start: int, size: int, name: str = ''): self.f, self.start, self.size, self.pos, self.name = f, start, size, 0, name
+    def readable(self): return True
+    def seekable(self): return True
+    def tell(self): return self.pos
+    def seek(self, off, whence=0): self.pos = max(0, min(self.size, (off, self.pos + off, self.size + off)[whence])); return self.pos
+    def readinto(self, b):
+        self.f.seek(self.start + self.pos); data = self.f.read(min(len(b), self.size - self.pos))
+        b[: len(data)] = data; self.pos += len(data); return len(data)
+
+_SHARDS: collections.OrderedDict = collections.OrderedDict()   # open shard files of this process, least recently used first
+
+def member_file(it: dict, field: str = 'member') -> MemberFile:
+    "The bytes of a shard entry's `field` ([offset, size] in its `shard` file) as a file (at most 16 shard files kept open)."
+    if it['shard'] in _SHARDS: _SHARDS.move_to_end(it['shard'])
+    else:
+        _SHARDS[it['shard']] = open(it['shard'], 'rb')
+        while len(_SHARDS) > 16: _SHARDS.popitem(last=False)[1].close()
+    return MemberFile(_SHARDS[it['shard']], *it[field], name=it['path'])
+
 class CropDataset(Dataset):
     "Random `seconds`-long crops for pretraining; shorter files are zero-padded at the end, files under `min_seconds` skipped."
     def __init__(self, items, seconds: float = 30.0, sr: int = 24000, seed: int = 0, min_seconds: float = 1.0, align: int = 960):
@@ -136,11 +164,14 @@ class CropDataset(Dataset):
             frames, file_sr = _info(it) or audio_info(it['path'])[:2]; dur = frames / file_sr   # the manifest knows: one open per sample
             if dur < self.min_seconds: raise AudioError(f"{it['path']}: {dur:.2f} s is shorter than min_seconds={self.min_seconds}")
             off = self.crop_offset(i, epoch, int(frames * self.sr / file_sr))
-            wav = load_audio(it['path'], self.sr, offset=off / self.sr, duration=self.seconds, info=(frames, file_sr))[:n]
+            wav = self.read(it, off, (frames, file_sr))[:n]
         except (AudioError, OSError) as e:
             if not bad_file_error(e): raise
             return dict(wav=None, idx=i, path=it['path'], error=str(e))
         return dict(wav=torch.nn.functional.pad(wav, (0, n - len(wav))), length=len(wav), idx=i, offset=off, path=it['path'])
+    def read(self, it: dict, off: int, info: tuple) -> torch.Tensor:
+        "`seconds` of entry `it` from sample `off` (at `sr`): from its file, or from its member of a tar shard."
+        return load_audio(member_file(it) if 'shard' in it else it['path'], self.sr, offset=off / self.sr, duration=self.seconds, info=info)
 
 # %% ../nbs/02_data.ipynb #064690ee
 class WindowDataset(Dataset):
@@ -209,11 +240,19 @@ def set_epoch(loader: DataLoader, epoch: int):
     if hasattr(loader.dataset, 'set_epoch'): loader.dataset.set_epoch(epoch)
 
 # %% ../nbs/02_data.ipynb #fec33236
+class BadDataError(RuntimeError):
+    "More of the data is unreadable than a run accepts: something is wrong with the data set, not with a few files."
+
 class SkipCounter:
-    "Counts bad files seen in batches; logs each path once."
-    def __init__(self): self.count, self.seen = 0, set()
+    "Counts bad files among the files seen in batches; logs each path once; raises past `max_fraction` bad (after `min_seen` files)."
+    def __init__(self, count: int = 0, total: int = 0, max_fraction: float = 1.0, min_seen: int = 100):
+        self.count, self.total, self.max_fraction, self.min_seen, self.logged = count, total, max_fraction, min_seen, set()
     def update(self, batch: dict) -> int:
-        for p in batch.get('bad', []):
+        bad = batch.get('bad', []); self.total += len(bad) + len(batch['wav'])
+        for p in bad:
             self.count += 1
-            if p not in self.seen: self.seen.add(p); logging.warning(f"skipped unreadable audio: {p}")
-        return len(batch.get('bad', []))
+            if p not in self.logged: self.logged.add(p); logging.warning(f"skipped unreadable audio: {p}")
+        if self.total >= self.min_seen and self.count > self.max_fraction * self.total:
+            raise BadDataError(f"{self.count} of the last {self.total} files read were unreadable, more than data.max_bad_fraction="
+                               f"{self.max_fraction:g}; first ones: {sorted(self.logged)[:3]}. Check the data (or raise the limit)")
+        return len(bad)

@@ -15,15 +15,15 @@ from .core import *
 from .data import CropDataset, read_manifest
 from .model import MuQ, MuQConfig, UNUSED_OFFICIAL, check_wavs, load_weights, resolve_checkpoint
 from .mel_rvq import rename_weight_norm
-from .train import Stage, TrainConfig, OptimConfig, DataConfig, MODEL_PRESETS, register_stage, deep_merge
+from .train import Stage, TrainConfig, OptimConfig, DataConfig, MODEL_PRESETS, register_stage, deep_merge, train_items
 
 # %% auto #0
 __all__ = ['MINILM_SHA256', 'TEXT_ENCODERS', 'XLMR_BASE', 'MULAN_RECIPE', 'ZS_COLUMNS', 'TextEncoderConfig', 'MuQMuLanConfig',
            'LayerNorm', 'GEGLU', 'FeedForward', 'Attention', 'Transformer', 'mean_tokens', 'WordTokenizer',
            'TinyTextEncoder', 'minilm_path', 'transformers_module', 'xlmr_tokenizer', 'TextTower', 'AudioTower',
            'gather_latents', 'contrastive_loss', 'Contrast', 'split_clips', 'MuLanModel', 'config_from_official_mulan',
-           'MuQMuLan', 'MuLanDataset', 'MuLanTrainConfig', 'MuLanStage', 'data_items_for', 'zeroshot_scores',
-           'untrained_towers', 'zeroshot_table', 'zeroshot_cli', 'progress', 'main']
+           'MuQMuLan', 'MuLanDataset', 'MuLanTrainConfig', 'MuLanStage', 'zeroshot_scores', 'untrained_towers',
+           'zeroshot_table', 'zeroshot_cli', 'progress', 'main']
 
 # %% ../nbs/09_mulan.ipynb #a0000007
 MINILM_SHA256 = '53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db'   # model.safetensors of all-MiniLM-L6-v2
@@ -434,7 +434,7 @@ class MuLanStage(Stage):
             if not (p / 'config.json').exists(): raise FileNotFoundError(f"{p}: no MuQ checkpoint for the audio tower; train one (--stage muq) or set muq_ckpt=PATH (or none)")
             cfg = cfg.from_dict(deep_merge(cfg.to_dict(), {'model': {'muq': MuQ.from_pretrained(p).config.to_dict()}}))
         if cfg.model.text.name == 'tiny' and not cfg.model.text.vocab:
-            texts = [c for it in data_items_for(cfg) for c in (it.get('captions') or []) + list(it.get('tags') or [])]
+            texts = [c for it in train_items(cfg.data) for c in (it.get('captions') or []) + list(it.get('tags') or [])]
             cfg = cfg.from_dict(deep_merge(cfg.to_dict(), {'model': {'text': {'vocab': list(WordTokenizer.build_vocab(texts))}}}))
         return cfg
     def build(self, cfg, device):
@@ -453,11 +453,6 @@ class MuLanStage(Stage):
         model.mulan.audio.model.model.conv.compile(backend=backend); model.mulan.audio.model.model.conformer.compile(backend=backend)
     def save(self, model, run):
         model.save_pretrained(run / 'final'); return run / 'final'
-
-def data_items_for(cfg) -> list[dict]:
-    "The entries of a run's training data (its manifest(s) or folder)."
-    from muq.train import data_items
-    return data_items(cfg.data.manifest)
 
 register_stage(MuLanStage());
 

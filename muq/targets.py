@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from safetensors.torch import load_file
 from .core import *
-from .audio import load_audio, audio_info, mel_tokens
-from .data import CropDataset, read_manifest, manifest_from_folder
+from .audio import AudioError, load_audio, audio_info, mel_tokens
+from .data import CropDataset, data_items, bad_file_error
 from .mel_rvq import MelRVQ, MelRVQConfig, stage_errors
 from .model import MuQ
 
@@ -86,16 +86,18 @@ def item_key(item: dict) -> str:
 def manifest_digest(items) -> str: return hashlib.sha1('\n'.join(sorted(str(i['path']) for i in items)).encode()).hexdigest()[:16]
 
 class TargetStore:
-    "Sharded, memory-mapped target tokens: one (codebooks, frames) uint16 array per file."
-    def __init__(self, root, meta: dict, max_open: int = 64):
-        self.root, self.meta, self.index, self.max_open = Path(root), meta, {}, max_open
+    "Sharded, memory-mapped target tokens: one (codebooks, frames) uint16 array per file; parts of a split extraction list their own shards."
+    def __init__(self, root, meta: dict, max_open: int = 64, part: str = ''):
+        self.root, self.meta, self.index, self.max_open, self.part = Path(root), meta, {}, max_open, part
         self._maps = collections.OrderedDict()          # shard -> memory map, least recently used first (bounded: ulimit -n)
-        for s in meta['shards']:
+        parts = {p.stem: json.loads(p.read_text())['shards'] for p in sorted(self.root.glob('part_*.json'))}
+        self.part_shards = parts.get(f'part_{part}', [])
+        for s in meta['shards'] + [s for ss in parts.values() for s in ss]:
             for k, (start, n) in json.loads((self.root / f'{s}.json').read_text())['entries'].items(): self.index[k] = (s, start, n)
 
     @classmethod
-    def create(cls, root, producer: dict, items, manifest: str = '') -> 'TargetStore':
-        "A new store (or the existing one, when it was made by the same producer for the same manifest)."
+    def create(cls, root, producer: dict, items, manifest: str = '', part: str = '') -> 'TargetStore':
+        "A new store (or the existing one, when it was made by the same producer for the same manifest); `part` ('2of8'): a writer of a split run."
         root = Path(root); meta = dict(format='muq-target-store/1', producer=producer, manifest=dict(path=str(manifest), digest=manifest_digest(items)),
                                        n_codebooks=producer['n_codebooks'], codebook_size=producer['codebook_size'], frame_samples=FRAME, shards=[])
         if (root / 'store.json').exists():
@@ -103,9 +105,9 @@ class TargetStore:
             if old['producer'] != producer or old['manifest']['digest'] != meta['manifest']['digest']:
                 raise StoreError(f"{root}: holds targets of another producer or manifest ({old['producer']}, manifest {old['manifest']['path']}); "
                                  f"use another --out or delete it")
-            return cls(root, old)
-        root.mkdir(parents=True, exist_ok=True); atomic_write_text(json.dumps(meta, indent=1), root / 'store.json')
-        return cls(root, meta)
+            return cls(root, old, part=part)
+        root.mkdir(parents=True, exist_ok=True); atomic_write_text(json.dumps(meta, indent=1), root / 'store.json')   # parts write the same file
+        return cls(root, meta, part=part)
 
     @classmethod
     def open(cls, root, items=None, expect: dict | None = None) -> 'TargetStore':
@@ -134,13 +136,15 @@ class TargetStore:
         return self._maps[s][:, start: start + n]
 
     def add_shard(self, entries: list) -> str:
-        "Write (key, tokens (k, frames)) pairs as one shard: array, index, then store.json, each atomically."
-        name = f"shard_{len(self.meta['shards']):05d}"; starts, arrays, pos = {}, [], 0
+        "Write (key, tokens (k, frames)) pairs as one shard: array, index, then the shard list (store.json, or this part's), each atomically."
+        name = f"shard_{self.part}_{len(self.part_shards):05d}" if self.part else f"shard_{len(self.meta['shards']):05d}"
+        starts, arrays, pos = {}, [], 0
         for key, tok in entries: starts[key] = (pos, int(tok.shape[1])); arrays.append(np.asarray(tok, dtype=np.uint16)); pos += tok.shape[1]
         with atomic_path(self.root / f'{name}.npy') as tmp:
             with open(tmp, 'wb') as f: np.save(f, np.concatenate(arrays, 1) if arrays else np.zeros((self.meta['n_codebooks'], 0), np.uint16))
         atomic_write_text(json.dumps(dict(entries=starts)), self.root / f'{name}.json')
-        self.meta['shards'].append(name); atomic_write_text(json.dumps(self.meta, indent=1), self.root / 'store.json')
+        if self.part: self.part_shards.append(name); atomic_write_text(json.dumps(dict(shards=self.part_shards)), self.root / f'part_{self.part}.json')
+        else: self.meta['shards'].append(name); atomic_write_text(json.dumps(self.meta, indent=1), self.root / 'store.json')
         for k, v in starts.items(): self.index[k] = (name, *v)
         return name
 
@@ -154,23 +158,28 @@ def file_tokens(tokenizer, wav: torch.Tensor, window: float = 30.0, sr: int = 24
     if len(rest) >= 2048: out.append(tokenizer.encode(rest[None])[0, :, : len(rest) // FRAME])
     return torch.cat(out, 1).cpu().numpy().astype(np.uint16) if out else np.zeros((0, 0), np.uint16)
 
-def extract_targets(tokenizer, items, out, manifest: str = '', window: float = 30.0, shard_size: int = 64, device='cpu', verbose: bool = True) -> dict:
-    "Write the targets of every item (unless already stored) into the store at `out`; bad files are skipped and counted."
-    store = TargetStore.create(out, tokenizer.producer, items, manifest); tokenizer = tokenizer.to(device)
-    todo = [(it, item_key(it)) for it in items if Path(it['path']).exists()]
+def extract_targets(tokenizer, items, out, manifest: str = '', window: float = 30.0, shard_size: int = 64, device='cpu', verbose: bool = True,
+                    part: tuple[int, int] = (0, 1)) -> dict:
+    "Write the targets of every item (of part `i` of `n`: items i, i+n, ...) unless stored, into the store at `out`; bad files skipped, counted."
+    i_part, n_parts = part
+    store = TargetStore.create(out, tokenizer.producer, items, manifest, part=f'{i_part}of{n_parts}' if n_parts > 1 else '')
+    tokenizer = tokenizer.to(device)
+    todo = [(it, item_key(it)) for it in items[i_part::n_parts] if Path(it['path']).exists()]
     todo = [(it, k) for it, k in todo if k not in store]; failed, t0 = [], time.time()
     for i in range(0, len(todo), shard_size):
         entries = []
         for it, k in todo[i: i + shard_size]:
             try: wav = load_audio(it['path'], 24000)
-            except (OSError, ValueError) as e: failed.append(str(it['path'])); continue
+            except (AudioError, OSError) as e:
+                if not bad_file_error(e): raise
+                failed.append(str(it['path'])); continue
             tok = file_tokens(tokenizer, wav.to(device), window)
             if tok.size: entries.append((k, tok))
             else: failed.append(str(it['path']))
         if entries: store.add_shard(entries)
         if verbose: print(f"[muq.targets] {min(i + shard_size, len(todo))}/{len(todo)} files, {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
-    missing = sum(not Path(it['path']).exists() for it in items)
-    return dict(stored=len(store), new=len(todo) - len(failed), failed=len(failed) + missing, shards=len(store.meta['shards']))
+    missing = sum(not Path(it['path']).exists() for it in items[i_part::n_parts])
+    return dict(stored=len(store), new=len(todo) - len(failed), failed=len(failed) + missing, shards=len(store.meta['shards']) + len(store.part_shards))
 
 # %% ../nbs/06b_targets.ipynb #b0000031
 class TargetCropDataset(CropDataset):
@@ -190,19 +199,16 @@ class TargetCropDataset(CropDataset):
         d['targets'] = torch.from_numpy(crop); return d
 
 # %% ../nbs/06b_targets.ipynb #b0000041
-def _items(data: str) -> list[dict]:
-    if not data: raise ConfigError("--data MANIFEST_OR_FOLDER is required")
-    return manifest_from_folder(data) if Path(data).is_dir() else sum([read_manifest(p) for p in data.split(',')], [])
-
-def latent_tokenizer(ckpt: str, layer: int, items, out: Path, n_codebooks: int, codebook_size: int, window: float, fit_items: int,
-                     fit_steps: int, seed: int, device) -> LatentTokenizer:
-    "The latent tokenizer of `ckpt` at `layer`: its RVQ loaded from `out` when fitted before, else fitted and saved."
+def latent_tokenizer(ckpt: str, layer: int, items, out: Path, *, n_codebooks: int = 8, codebook_size: int = 0, window: float = 30.0,
+                     fit_items: int = 256, fit_steps: int = 1000, seed: int = 0, device='cpu', may_fit: bool = True) -> LatentTokenizer:
+    "The latent tokenizer of `ckpt` at `layer`: its RVQ loaded from `out` when fitted before, else fitted (if `may_fit`) and saved."
     muq = MuQ.from_pretrained(ckpt); dig = weights_digest(ckpt); L = layer % (muq.config.encoder.n_layers + 1)
     cfg = MelRVQConfig(input_dim=muq.config.encoder.d_model, n_codebooks=n_codebooks, codebook_size=codebook_size or muq.config.codebook_size)
     meta = dict(ckpt=dig, layer=L, rvq=cfg.to_dict()); f = out / 'latent_rvq.safetensors'
     if f.exists() and json.loads((out / 'latent_rvq.json').read_text()) == json.loads(json.dumps(meta)):
         sd = load_file(str(f)); rvq = MelRVQ(cfg); rvq.load_state_dict({k[4:]: v for k, v in sd.items() if k.startswith('rvq.')})
         return LatentTokenizer(muq, L, rvq, sd['mean'], sd['std'], dig)
+    if not may_fit: raise StoreError(f"{out}: the latent RVQ of this part's store is not fitted yet; run part 0 first (it fits and saves it)")
     lat = collect_latents(muq, items, L, window, fit_items, seed, device)
     rvq, mean, std, hist = fit_latent_rvq(lat.cpu(), cfg, fit_steps, seed=seed)
     print(f"[muq.targets] latent RVQ on {len(lat)} frames of layer {L}: L1 {hist[0]['l1']:.3f} -> {hist[-1]['l1']:.3f}", file=sys.stderr)
@@ -222,15 +228,28 @@ def targets_cli(ckpt: str = '',             # MuQ checkpoint: the producer of la
                 fit_items: int = 256,        # files whose first window the latent RVQ is fitted on
                 fit_steps: int = 1000,
                 shard_size: int = 64,        # files per shard (each shard is written atomically)
+                part: str = '',              # i/n: this process extracts items i, i+n, ... (default under torchrun: RANK/WORLD_SIZE)
                 device: str = 'auto',
                 seed: int = 0):
-    "Compute target tokens for every file of a manifest into a resumable target store."
+    "Compute target tokens for every file of a manifest into a resumable target store, in one process or split over many."
     if not ckpt or not out: raise ConfigError("--ckpt and --out are required")
     if kind not in ('latent', 'mel'): raise ConfigError(f"--kind {kind!r}: use latent or mel")
-    items = _items(data); dev = default_device() if device == 'auto' else torch.device(device)
-    tok = (MelTokenizer(MuQ.from_pretrained(ckpt), weights_digest(ckpt)) if kind == 'mel' else
-           latent_tokenizer(ckpt, layer, items, Path(out), n_codebooks, codebook_size, window, fit_items, fit_steps, seed, dev))
-    s = extract_targets(tok, items, out, manifest=data, window=window, shard_size=shard_size, device=dev)
+    world, rank = int(os.environ.get('WORLD_SIZE', 1)), int(os.environ.get('RANK', 0))
+    try: i_part, n_parts = map(int, part.split('/')) if part else (rank, world)
+    except ValueError: raise ConfigError(f"--part {part!r}: expected i/n, e.g. 0/4") from None
+    if not 0 <= i_part < n_parts: raise ConfigError(f"--part {part!r}: need 0 <= i < n")
+    items = data_items(data)
+    dev = (torch.device('cuda', int(os.environ.get('LOCAL_RANK', 0))) if torch.cuda.is_available() else torch.device('cpu')) if device == 'auto' else torch.device(device)
+    if kind == 'mel': tok = MelTokenizer(MuQ.from_pretrained(ckpt), weights_digest(ckpt))
+    else:
+        fit = lambda may: latent_tokenizer(ckpt, layer, items, Path(out), n_codebooks=n_codebooks, codebook_size=codebook_size, window=window,
+                                           fit_items=fit_items, fit_steps=fit_steps, seed=seed, device=dev, may_fit=may)
+        if world > 1 and not part:                                             # torchrun: rank 0 fits the RVQ, the others load it
+            import torch.distributed as dist
+            if not dist.is_initialized(): dist.init_process_group('gloo')
+            tok = fit(True) if rank == 0 else None; dist.barrier(); tok = tok or fit(False)
+        else: tok = fit(i_part == 0)
+    s = extract_targets(tok, items, out, manifest=data, window=window, shard_size=shard_size, device=dev, part=(i_part, n_parts))
     print(f"[muq.targets] {s['stored']} files in {out} ({s['new']} new, {s['failed']} unreadable, {s['shards']} shards); producer {tok.producer}")
     return s
 

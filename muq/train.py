@@ -13,16 +13,17 @@ from einops import rearrange
 from safetensors.torch import load_file
 from .core import *
 from .audio import mel_tokens
-from .data import CropDataset, SkipCounter, make_loader, manifest_from_folder, read_manifest, set_epoch
+from .data import BadDataError, CropDataset, SkipCounter, data_items, make_loader, read_manifest, set_epoch
 from .mel_rvq import MelRVQ, stage_errors, codebook_stats
 from .model import MuQ, MuQConfig, unigram_floor
 from .targets import TargetStore, TargetCropDataset
+from .shards import shard_items, shard_tokens
 
 # %% auto #0
 __all__ = ['OPTIMIZERS', 'SCHEDULES', 'MODEL_PRESETS', 'STAGES', 'STAGE_MODULES', 'RVQ_RECIPE', 'MUQ_PRESETS', 'CKPT_KEYS',
            'PEAK_TFLOPS', 'EPILOG', 'OptimConfig', 'DataConfig', 'TrainConfig', 'register_stage', 'get_stage',
            'stage_names', 'for_stage', 'resolve_config', 'Stage', 'StageStep', 'RVQStage', 'load_matching',
-           'encoder_flops', 'MuQStage', 'lr_at', 'setup_dist', 'NoDataError', 'data_items', 'endless_batches',
+           'encoder_flops', 'MuQStage', 'lr_at', 'setup_dist', 'NoDataError', 'train_items', 'endless_batches',
            'CheckpointError', 'rng_state', 'set_rng_state', 'checkpoints', 'save_checkpoint', 'load_checkpoint',
            'Meter', 'peak_flops_for', 'peak_flops', 'Throughput', 'StopSignal', 'agree', 'optimizer_step',
            'make_optimizer', 'Logger', 'mask_generator', 'resume', 'train', 'train_cli', 'main']
@@ -51,6 +52,9 @@ class DataConfig(Config):
     num_workers: int = 2
     targets_dir: str = ''           # a target store (`python -m muq.targets`) for model.targets=precomputed
     targets_ckpt: str = ''          # if set: the store must have been produced by this checkpoint (its weights' hash)
+    shards: str = ''                # train from tar shards (`python -m muq.shards`): a folder or its URL, instead of `manifest`
+    shard_cache: str = ''           # where shards behind a URL are copied ('' = ~/.cache/muq/shards)
+    max_bad_fraction: float = 0.2   # stop when more than this fraction of the files read (after 100) is unreadable
 
 # %% ../nbs/07_train.ipynb #26c03a56
 @dataclass
@@ -214,10 +218,12 @@ class MuQStage(Stage):
         return m
     def dataset(self, cfg, items):
         if cfg.model.targets != 'precomputed': return CropDataset(items, cfg.data.crop_seconds, seed=cfg.seed)
-        if not cfg.data.targets_dir: raise ConfigError("model.targets=precomputed needs data.targets_dir=DIR (a store from python -m muq.targets)")
         expect = dict(n_codebooks=cfg.model.rvq.n_codebooks, codebook_size=cfg.model.rvq.codebook_size,
                       ckpt=weights_digest(cfg.data.targets_ckpt) if cfg.data.targets_ckpt else None)
-        return TargetCropDataset(items, TargetStore.open(cfg.data.targets_dir, items, expect), cfg.data.crop_seconds, seed=cfg.seed)
+        if cfg.data.shards and not cfg.data.targets_dir: store = shard_tokens(cfg.data.shards, items, expect)   # tokens packed in the shards
+        elif not cfg.data.targets_dir: raise ConfigError("model.targets=precomputed needs data.targets_dir=DIR (a store from python -m muq.targets)")
+        else: store = TargetStore.open(cfg.data.targets_dir, items, expect)
+        return TargetCropDataset(items, store, cfg.data.crop_seconds, seed=cfg.seed)
     def loss(self, model, batch, generator=None):
         o = model.model.train_forward(batch['wav'], batch.get('targets'), generator=generator, lengths=batch['length'])
         return o['loss'], dict(acc=o['acc'], acc_per_codebook=o['acc_per_codebook'], ce_per_codebook=o['ce_per_codebook'],
@@ -239,9 +245,7 @@ class MuQStage(Stage):
     def diagnostics(self, model, batch):
         hs, _ = model.model.encode(batch['wav']); L = len(hs) - 1; out = {}
         for l in sorted({0, L // 2, L}):
-            p = pca_spectrum(hs[l].float())
-            out[f'erank_{l}'] = float(torch.exp(-(p.double().clamp_min(1e-30) * p.double().clamp_min(1e-30).log()).sum()))
-            out[f'top_pc_{l}'] = float(p[0])
+            out[f'erank_{l}'], out[f'top_pc_{l}'] = effective_rank(hs[l].float()), float(pca_spectrum(hs[l].float())[0])
         return out
     def train_flops(self, cfg): return encoder_flops(cfg.model, cfg.data.crop_seconds)
     def save(self, model, run):
@@ -271,11 +275,12 @@ def setup_dist():
 class NoDataError(RuntimeError):
     "Nothing trainable: no readable audio in an entire epoch."
 
-def data_items(manifest: str) -> list[dict]:
-    "Entries of a manifest, comma-separated manifests, or a folder of audio."
-    if not manifest: raise ConfigError("data.manifest is empty: pass --data MANIFEST_OR_FOLDER (the command line defaults to the built-in corpus)")
-    if Path(manifest).is_dir(): return manifest_from_folder(manifest)
-    return sum([read_manifest(p) for p in manifest.split(',')], [])
+def train_items(d: DataConfig) -> list[dict]:
+    "The entries a run trains on: its shards (data.shards) or its manifest(s) or folder (data.manifest)."
+    if d.shards: return shard_items(d.shards, d.shard_cache)
+    if not d.manifest: raise ConfigError("data.manifest is empty: pass --data MANIFEST_OR_FOLDER or data.shards=DIR "
+                                         "(the command line defaults to the built-in corpus)")
+    return data_items(d.manifest)
 
 def endless_batches(loader, epoch: int, pos: int, skips: SkipCounter):
     "Endless (batch, epoch, samples consumed in the epoch), from a resumable position; all-bad batches are skipped and counted."
@@ -331,7 +336,7 @@ def load_checkpoint(run_dir, quarantine: bool = False) -> dict | None:
     cks = checkpoints(run_dir)
     for p in reversed(cks):
         try:
-            s = torch.load(p, map_location='cpu', weights_only=True)
+            s = torch.load(p, map_location='cpu', weights_only=True, mmap=True)      # mapped: ranks share the page cache
             if not isinstance(s, dict) or CKPT_KEYS - set(s): raise ValueError(f"missing {sorted(CKPT_KEYS - set(s if isinstance(s, dict) else {}))}")
             return s
         except Exception as e:
@@ -470,7 +475,7 @@ def resume(run: Path, model, opt, rank: int, world: int) -> tuple:
     s = load_checkpoint(run, quarantine=False)
     if world > 1: dist.barrier()                                          # every rank has read before rank 0 renames
     if rank == 0: load_checkpoint(run, quarantine=True) if s is not None else None
-    if s is None: return 0, 0, 0, dict(nonfinite=0, skipped_files=0, audio_s=0.0)
+    if s is None: return 0, 0, 0, dict(nonfinite=0, skipped_files=0, read_files=0, audio_s=0.0)
     try: model.load_state_dict(s['model']); opt.load_state_dict(s['optim'])
     except (RuntimeError, ValueError) as e:
         raise CheckpointError(f"{run}/checkpoints: the newest checkpoint belongs to another model or optimizer than this config builds "
@@ -502,9 +507,12 @@ def train(cfg: TrainConfig) -> dict:
     if cfg.compile: stage.compile(model, cfg.compile_backend)
     fwd = StageStep(stage, model)
     if world > 1: fwd = DDP(fwd, device_ids=[local] if device.type == 'cuda' else None)
-    ds = stage.dataset(cfg, data_items(cfg.data.manifest))
+    if world > 1 and local != 0: dist.barrier()                               # shards behind a URL: copied once per machine
+    items = train_items(cfg.data)
+    if world > 1 and local == 0: dist.barrier()
+    ds = stage.dataset(cfg, items)
     if len(ds) < world * cfg.data.batch_size:
-        raise ValueError(f"{cfg.data.manifest}: {len(ds)} files is fewer than one batch per rank ({world} x {cfg.data.batch_size})")
+        raise ValueError(f"{cfg.data.shards or cfg.data.manifest}: {len(ds)} files is fewer than one batch per rank ({world} x {cfg.data.batch_size})")
     loader = make_loader(ds, cfg.data.batch_size, num_workers=cfg.data.num_workers, seed=cfg.seed, rank=rank, world_size=world)
     if master and step == 0 and not (run / 'data_stats.json').exists():
         stats = stage.data_stats(model, cfg, ds)
@@ -516,7 +524,7 @@ def train(cfg: TrainConfig) -> dict:
 def _loop(cfg, stage, run, model, fwd, params, opt, loader, state, rank, world, device, flops) -> dict:
     "The training loop: one optimizer step per iteration, everything else delegated."
     master, o = rank == 0, cfg.optim; step, epoch, pos, counters = state
-    skips = SkipCounter(); skips.count = counters['skipped_files']
+    skips = SkipCounter(counters['skipped_files'], counters.get('read_files', 0), cfg.data.max_bad_fraction)
     batches = endless_batches(loader, epoch, pos, skips); amp = autocast(device, cfg.bf16)
     meter, rate, log = Meter(), Throughput(), Logger(run, o.steps, step, master)
     peak, t0, last, fixed = peak_flops(device, cfg.bf16), time.time(), {}, None
@@ -536,7 +544,7 @@ def _loop(cfg, stage, run, model, fwd, params, opt, loader, state, rank, world, 
                     losses.append(loss.detach()); meter.add({'loss': loss, **m})
                     counters['audio_s'] += len(b['wav']) * cfg.data.crop_seconds * world
                 stepped, stopping, gn = optimizer_step(cfg, params, opt, losses, counters, world, stop.flag)
-                step += 1; counters['skipped_files'] = skips.count
+                step += 1; counters['skipped_files'], counters['read_files'] = skips.count, skips.total
                 if gn is not None: meter.add({'grad_norm': gn})
                 if step % cfg.log_every == 0 or step == o.steps:
                     last = {**meter.pop(world), 'lr': o.lr * lr_at(step - 1, o), 'skipped_files': skips.count}
@@ -584,7 +592,7 @@ def train_cli(stage: str = '',              # rvq | muq | mulan, or '' for rvq t
               overrides: str = ''):         # settings, "section.key=value ..." (also accepted as bare items)
     "Train Mel-RVQ, MuQ and/or MuQ-MuLan; prints the checkpoint path and a short summary."
     rank = setup_dist()[0]
-    if not data and not any(s.split('=', 1)[0].split('.')[-2:] == ['data', 'manifest'] for s in overrides):
+    if not data and not any(s.lstrip('-').split('=', 1)[0].split('.')[-2:] in (['data', 'manifest'], ['data', 'shards']) for s in overrides):
         from muq.corpus import builtin_corpus                                      # the built-in default, rendered once
         if rank == 0: data = str(builtin_corpus('pretrain') / 'clips_train.jsonl')
         if dist.is_initialized(): box = [data]; dist.broadcast_object_list(box); data = box[0]
@@ -603,7 +611,7 @@ def train_cli(stage: str = '',              # rvq | muq | mulan, or '' for rvq t
 def main(argv=None):
     "Entry point of `python -m muq.train` (see --help)."
     try: run_cli(train_cli, argv, epilog=EPILOG)
-    except (ConfigError, FileNotFoundError, FloatingPointError, ValueError, CheckpointError, NoDataError) as e: raise SystemExit(f"muq.train: {e}")
+    except (ConfigError, FileNotFoundError, FloatingPointError, ValueError, CheckpointError, NoDataError, BadDataError) as e: raise SystemExit(f"muq.train: {e}")
     finally:
         if dist.is_initialized(): dist.destroy_process_group()
 

@@ -93,3 +93,24 @@ def test_latent_targets_train_and_the_wrong_store_is_refused(tiny, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "muq.train", "--data", str(tmp_path / "m.jsonl"), *common, f"data.targets_ckpt={other}", f"run_dir={tmp_path / 'bad9'}"],
                          capture_output=True, text=True, timeout=600)
     assert bad.returncode != 0 and "targets from another producer: ckpt is" in bad.stderr
+
+@pytest.mark.slow
+def test_targets_split_over_processes_equal_one_process(tiny, tmp_path):
+    "--part i/n and torchrun write disjoint shards of one store, merged by its index: the same tokens as one process."
+    items = tones(tmp_path, [3.0, 4.0, 2.5, 5.0, 3.5]); write_manifest(items, tmp_path / "m.jsonl"); tiny.save_pretrained(tmp_path / "ck")
+    args = lambda out, *x: [sys.executable, "-m", "muq.targets", "--kind", "mel", "--ckpt", str(tmp_path / "ck"), "--data", str(tmp_path / "m.jsonl"),
+                            "--window", "2", "--shard_size", "2", "--out", str(out), *x]
+    for cmd in (args(tmp_path / "one"), args(tmp_path / "parts", "--part", "0/2"), args(tmp_path / "parts", "--part", "1/2")):
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=300); assert r.returncode == 0, r.stderr[-2000:]
+    from test_train import torchrun
+    tr = torchrun()[:-2] + ["-m", "muq.targets"] + args(tmp_path / "ranks")[3:]
+    r = subprocess.run(tr, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"}); assert r.returncode == 0, r.stderr[-2000:]
+    one = TargetStore.open(tmp_path / "one", items)
+    for name in ("parts", "ranks"):
+        s = TargetStore.open(tmp_path / name, items)
+        assert len(s) == len(one) == 5 and all(np.array_equal(s.get(item_key(it)), one.get(item_key(it))) for it in items)
+        assert sorted(p.name for p in (tmp_path / name).glob("part_*.json")) == ["part_0of2.json", "part_1of2.json"]
+        assert json.loads((tmp_path / name / "store.json").read_text())["shards"] == []        # each part lists its own shards
+    r = subprocess.run([sys.executable, "-m", "muq.targets", "--kind", "latent", "--ckpt", str(tmp_path / "ck"), "--data", str(tmp_path / "m.jsonl"),
+                        "--out", str(tmp_path / "lat"), "--part", "1/2", "--window", "2"], capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0 and "run part 0 first" in r.stderr

@@ -1,0 +1,120 @@
+"""The sharded data path end to end, in real processes: packing (killed and resumed), every stage trained from shards, torchrun with
+fewer shards than ranks x workers, exact resume, too many bad samples, and target tokens packed in the shards."""
+import json, os, signal, subprocess, sys, time
+from pathlib import Path
+import pytest, torch
+from safetensors.torch import load_file
+from muq.corpus import CorpusConfig, build_corpus
+from muq.data import read_manifest, write_manifest
+from muq.shards import shard_items
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
+
+def run(module, *args, check=True, timeout=600, **kw):
+    r = subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True, timeout=timeout, **kw)
+    if check: assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    return r
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    d = tmp_path_factory.mktemp("corpus")
+    build_corpus(CorpusConfig(minutes=1.5, notes=0, seed=4), d, verbose=False)
+    items = sum([read_manifest(d / f"clips_{s}.jsonl") for s in ("train", "valid", "test")], [])
+    (d / "broken.flac").write_bytes(b"garbage, not audio")
+    write_manifest(items[:4] + [dict(path=str(d / "broken.flac"), num_samples=240000, sample_rate=24000)] + items[4:], d / "all.jsonl")
+    return d / "all.jsonl"
+
+@pytest.fixture(scope="module")
+def shards(corpus):
+    out = corpus.parent / "shards"; run("muq.shards", "--data", corpus, "--out", out, "--shard_mb", 0.5)
+    return out
+
+def train_args(source, run_dir, *extra, stage="muq"):
+    return ["--stage", stage, "--preset", "tiny", "--run_dir", str(run_dir), f"data.shards={source}", "data.crop_seconds=1.2",
+            "data.batch_size=2", "data.num_workers=0", "log_every=1", *(["model.rvq.codebook_size=64"] if stage != "mulan" else []), *extra]
+
+def test_pack_killed_and_resumed_equals_one_job(corpus, shards):
+    meta = json.loads((shards / "shards.json").read_text())
+    assert len(meta["shards"]) >= 3 and meta["done"] == len(read_manifest(corpus))
+    assert [s["path"].split("/")[-1] for s in meta["skipped"]] == ["broken.flac"]
+    out = corpus.parent / "killed_pack"
+    p = subprocess.Popen([sys.executable, "-m", "muq.shards", "--data", str(corpus), "--out", str(out), "--shard_mb", "0.5"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); t0 = time.time()
+    while not (out / "shard-000001.json").exists() and time.time() - t0 < 300: time.sleep(0.01)
+    p.send_signal(signal.SIGKILL); p.wait()
+    listed = json.loads((out / "shards.json").read_text())["shards"]          # only whole shards are listed
+    assert 1 <= len(listed) < len(meta["shards"])
+    run("muq.shards", "--data", corpus, "--out", out, "--shard_mb", 0.5)
+    again = json.loads((out / "shards.json").read_text())
+    assert again["shards"] == meta["shards"] and again["skipped"] == meta["skipped"]
+    for s in meta["shards"]:
+        assert (out / f"{s['name']}.tar").read_bytes() == (shards / f"{s['name']}.tar").read_bytes()
+    assert not [f for f in os.listdir(out) if f.endswith(".tmp")]
+
+def test_every_stage_trains_from_shards(shards, tmp_path):
+    rd = tmp_path / "run"
+    run("muq.train", *train_args(shards, rd, "optim.steps=4", "data.batch_size=4", stage="rvq"))
+    run("muq.train", *train_args(shards, rd, "optim.steps=3"))
+    torch.manual_seed(0)
+    r = run("muq.train", *train_args(shards, rd, "optim.steps=2", "model.text.name=tiny", "model.text.model_dim=64", "data.crop_seconds=2", stage="mulan"))
+    for st in ("rvq", "muq", "mulan"):
+        s = json.loads((rd / st / "summary.json").read_text()); assert s["steps"] >= 2 and s["skipped_files"] == 0, (st, s)
+    assert json.loads((rd / "muq" / "config.json").read_text())["data"]["shards"] == str(shards)
+
+def test_torchrun_with_fewer_shards_than_ranks_times_workers(corpus, tmp_path):
+    "One shard, 2 ranks x 2 loader workers: every worker has samples to read and the run finishes."
+    one = tmp_path / "one_shard"; run("muq.shards", "--data", corpus, "--out", one, "--shard_mb", 64)
+    assert len(json.loads((one / "shards.json").read_text())["shards"]) == 1
+    rd = tmp_path / "run"; run("muq.train", *train_args(one, rd, "optim.steps=3", "data.batch_size=4", stage="rvq"))
+    from test_train import torchrun
+    r = subprocess.run(torchrun(*train_args(one, rd, "optim.steps=4", "data.num_workers=2")), capture_output=True, text=True, timeout=600,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads((rd / "muq" / "summary.json").read_text())["steps"] == 4
+
+def test_resume_from_shards_after_sigkill_is_exact(shards, tmp_path):
+    "The sampler's guarantee carries over to shards: a run killed after a checkpoint and resumed ends with the same weights."
+    rd = tmp_path / "rvq"; run("muq.train", *train_args(shards, rd, "optim.steps=4", "data.batch_size=4", stage="rvq"))
+    args = lambda d: train_args(shards, d, "optim.steps=6", "ckpt_every=2", f"rvq_ckpt={rd / 'rvq' / 'rvq.safetensors'}")
+    ref = tmp_path / "ref"; run("muq.train", *args(ref))
+    k = tmp_path / "killed"
+    p = subprocess.Popen([sys.executable, "-m", "muq.train", *args(k)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); t0 = time.time()
+    while not (k / "muq" / "checkpoints" / "step_0000004.pt").exists() and time.time() - t0 < 300: time.sleep(0.05)
+    p.send_signal(signal.SIGKILL); p.wait()
+    assert not (k / "muq" / "final").exists()
+    run("muq.train", *args(k))
+    a, b = load_file(str(ref / "muq" / "final" / "model.safetensors")), load_file(str(k / "muq" / "final" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[n], b[n]) for n in a)
+
+def test_too_many_bad_samples_stop_the_run_with_a_clear_error(shards, tmp_path):
+    "Corrupt every FLAC member of two shards of three: past data.max_bad_fraction the run stops and says why."
+    import shutil
+    bad = tmp_path / "bad_shards"; shutil.copytree(shards, bad)
+    items = shard_items(str(bad)); names = sorted({it["shard"] for it in items})[:-1]
+    for name in names:
+        data = bytearray(Path(name).read_bytes())
+        for it in (i for i in items if i["shard"] == name): data[it["member"][0]: it["member"][0] + 64] = b"\0" * 64
+        Path(name).write_bytes(bytes(data))
+    rd = tmp_path / "run"; run("muq.train", *train_args(shards, rd, "optim.steps=2", "data.batch_size=4", stage="rvq"))
+    r = run("muq.train", *train_args(bad, rd, "optim.steps=200", "data.max_bad_fraction=0.3", f"rvq_ckpt={rd / 'rvq' / 'rvq.safetensors'}"),
+            check=False)
+    assert r.returncode != 0 and "more than data.max_bad_fraction=0.3" in r.stderr, r.stderr[-2000:]
+
+def test_tokens_packed_in_shards_train_like_the_store(corpus, tmp_path):
+    from muq import MuQ, MuQConfig
+    torch.manual_seed(0); MuQ(MuQConfig.preset("tiny", rvq=dict(codebook_size=64))).save_pretrained(tmp_path / "ck")
+    good = [it for it in read_manifest(corpus) if "broken" not in it["path"]]; write_manifest(good, tmp_path / "good.jsonl")
+    run("muq.targets", "--kind", "mel", "--ckpt", tmp_path / "ck", "--data", tmp_path / "good.jsonl", "--out", tmp_path / "store", "--window", 5)
+    run("muq.shards", "--data", tmp_path / "good.jsonl", "--out", tmp_path / "sh", "--shard_mb", 0.5, "--targets", tmp_path / "store")
+    common = ["optim.steps=2", "model.targets=precomputed", "model.encoder.dropout=0", "model.encoder.attention_dropout=0",
+              "model.encoder.activation_dropout=0", "model.encoder.conv_dropout=0"]
+    run("muq.train", *train_args(tmp_path / "sh", tmp_path / "from_shards", *common))
+    assert json.loads((tmp_path / "from_shards" / "muq" / "summary.json").read_text())["steps"] == 2
+    from muq.shards import shard_tokens
+    from muq.targets import TargetStore, item_key
+    import numpy as np
+    si = shard_items(str(tmp_path / "sh")); st = shard_tokens(str(tmp_path / "sh"), si, dict(codebook_size=64))
+    store = TargetStore.open(tmp_path / "store", good); by_path = {it["path"]: it for it in good}
+    assert len(si) == len(good)
+    for it in si: assert np.array_equal(st.get(item_key(it)), store.get(item_key(by_path[it["source"]])))   # every sample's own tokens
