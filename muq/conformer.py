@@ -6,7 +6,7 @@
 from __future__ import annotations
 import math
 from dataclasses import dataclass
-import torch, torch.nn as nn, torch.nn.functional as F
+import torch, torch.nn as nn, torch.nn.functional as F, torch.utils.checkpoint
 from einops import rearrange
 from .core import *
 
@@ -33,6 +33,7 @@ class ConformerConfig(Config):
     conv_dropout: float = 0.1       # end of the convolution module
     layer_norm_eps: float = 1e-5    # the encoder's final LayerNorm (the blocks' LayerNorms use torch's default 1e-5)
     mask_conv: bool = True          # zero padded frames before the depthwise conv (official: False; see "Padding")
+    layerdrop: float = 0.0          # training: skip each layer with this probability (official wav2vec2-conformer option)
     presets = {'tiny': dict(conv_dim=32, d_model=64, n_heads=4, ffn_dim=128, n_layers=2),
                'small': dict(conv_dim=32, d_model=256, n_heads=4, ffn_dim=1024, n_layers=4),
                'base': dict(conv_dim=256, d_model=768, n_heads=12, ffn_dim=3072, n_layers=12), 'large': {}}
@@ -173,13 +174,19 @@ class ConformerEncoder(nn.Module):
         self.layers = nn.ModuleList(ConformerLayer(cfg) for _ in range(cfg.n_layers))
         self.layer_norm = nn.LayerNorm(cfg.d_model, eps=cfg.layer_norm_eps)
         self.dropout = nn.Dropout(cfg.dropout)
+    checkpointing = False           # training: recompute each layer's activations in the backward pass (memory for compute)
     def forward(self, x, mask=None) -> list[torch.Tensor]:
         "x (b, t, d); mask (b, t) True = real frame. Returns n_layers + 1 tensors (b, t, d)."
         if mask is not None: x = x.masked_fill(~mask[..., None], 0.0)
         x = self.dropout(x); cos, sin = self.embed_positions(x.shape[1], x.device)
         cos, sin = cos.to(x.dtype), sin.to(x.dtype)
         hs = []
-        for layer in self.layers: hs.append(x); x = layer(x, cos, sin, mask)
+        for layer in self.layers:
+            hs.append(x)
+            if self.training and self.cfg.layerdrop > 0 and torch.rand(()) < self.cfg.layerdrop: continue   # as transformers' layerdrop
+            if self.checkpointing and self.training and torch.is_grad_enabled():
+                x = torch.utils.checkpoint.checkpoint(layer, x, cos, sin, mask, use_reentrant=False)
+            else: x = layer(x, cos, sin, mask)
         return hs + [self.layer_norm(x)]
 
 # %% ../nbs/04_conformer.ipynb #7ebd86e4

@@ -106,7 +106,8 @@ def config_from_official(c: dict) -> MuQConfig:
                           kernel_size=w.get('conv_depthwise_kernel_size', 31), rotary_base=float(w.get('rotary_embedding_base', 10000)),
                           dropout=w.get('hidden_dropout', 0.1), attention_dropout=w.get('attention_dropout', 0.1),
                           activation_dropout=w.get('activation_dropout', 0.1), conv_dropout=w.get('conformer_conv_dropout', 0.1),
-                          layer_norm_eps=w.get('layer_norm_eps', 1e-5), n_mels=c.get('n_mels', 128), mask_conv=False)
+                          layer_norm_eps=w.get('layer_norm_eps', 1e-5), n_mels=c.get('n_mels', 128), mask_conv=False,
+                          layerdrop=float(w.get('layerdrop', 0.0)))
     if w.get('position_embeddings_type', 'rotary') != 'rotary': raise ValueError("only rotary official encoders are supported")
     k = c.get('rvq_n_codebooks', 8)
     mel = MelConfig(hop=c.get('hop_length', 240), n_mels=c.get('n_mels', 128), mean=st.get('melspec_2048_mean', MelConfig.mean),

@@ -16,6 +16,7 @@ from .audio import mel_tokens
 from .data import BadDataError, CropDataset, SkipCounter, data_items, make_loader, read_manifest, set_epoch
 from .mel_rvq import MelRVQ, stage_errors, codebook_stats
 from .model import MuQ, MuQConfig, unigram_floor
+from .conformer import Conv2dSubsampling, ConformerEncoder
 from .targets import TargetStore, TargetCropDataset
 from .shards import shard_items, shard_tokens
 
@@ -77,6 +78,7 @@ class TrainConfig(Config):
     compile_backend: str = 'inductor'
     sync_bn: bool = False           # SyncBatchNorm across ranks (BatchNorm makes the per-device batch part of the math)
     bf16: bool = True               # bf16 autocast on CUDA (targets are computed in fp32 regardless; CPU trains in fp32)
+    activation_checkpointing: bool = False   # recompute Conformer activations in the backward pass: less memory, ~1/3 more compute
 
     def __post_init__(self):
         if self.optim.optimizer not in OPTIMIZERS: raise ConfigError(f"optim.optimizer={self.optim.optimizer!r}; valid: {list(OPTIMIZERS)}")
@@ -188,7 +190,6 @@ def load_matching(model: nn.Module, sd: dict) -> list[str]:
 def encoder_flops(cfg: MuQConfig, seconds: float, backward: bool = True) -> float:
     "Model FLOPs of one clip of `seconds` through conv + Conformer + head (forward, + backward), counted on the meta device."
     from torch.utils.flop_counter import FlopCounterMode
-    from muq.conformer import Conv2dSubsampling, ConformerEncoder
     with torch.device('meta'):
         conv, conf = Conv2dSubsampling(cfg.encoder), ConformerEncoder(cfg.encoder)
         head = nn.Linear(cfg.encoder.d_model, cfg.n_codebooks * cfg.codebook_size)
@@ -504,9 +505,12 @@ def train(cfg: TrainConfig) -> dict:
     if cfg.sync_bn and world > 1: model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     params = stage.parameters(model); opt = make_optimizer(cfg.optim, params, device)
     step, epoch, pos, counters = resume(run, model, opt, rank, world)
+    encoders = [m for m in model.modules() if isinstance(m, ConformerEncoder)]
+    for m in encoders: m.checkpointing = cfg.activation_checkpointing
     if cfg.compile: stage.compile(model, cfg.compile_backend)
     fwd = StageStep(stage, model)
-    if world > 1: fwd = DDP(fwd, device_ids=[local] if device.type == 'cuda' else None)
+    if world > 1: fwd = DDP(fwd, device_ids=[local] if device.type == 'cuda' else None,
+                            find_unused_parameters=any(m.cfg.layerdrop > 0 for m in encoders))   # a dropped layer gets no gradient
     if world > 1 and local != 0: dist.barrier()                               # shards behind a URL: copied once per machine
     items = train_items(cfg.data)
     if world > 1 and local == 0: dist.barrier()

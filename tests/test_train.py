@@ -252,3 +252,10 @@ def test_torchrun_with_compile_matches_eager(data, rvq_run):
         runs[name] = load_file(str(run / "muq" / "final" / "model.safetensors"))
     a, b = runs["ddp_eager"], runs["ddp_compiled"]
     assert a.keys() == b.keys() and max((a[k] - b[k]).abs().max().item() for k in a if a[k].is_floating_point()) < 1e-5
+
+def test_rvq_stage_under_torchrun_refuses_clearly(data):
+    "The Mel-RVQ trainer is single-process (as the official one): under torchrun it says so instead of training twice."
+    r = subprocess.run(torchrun("--stage", "rvq", "--preset", "tiny", "--data", str(data), "--run_dir", str(data.parent / "rvq_ddp"), "optim.steps=2"),
+                       capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode != 0 and "--stage rvq is single-process" in r.stderr, r.stderr[-2000:]
+    assert not (data.parent / "rvq_ddp" / "rvq" / "rvq.safetensors").exists()
