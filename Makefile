@@ -39,8 +39,8 @@ docs: setup
 
 # benchmark scripts: they print figures (no pass/fail); speed targets live here, never in tests
 bench: setup
-	$(BIN)/python -m muq.corpus --preset pretrain --out data/corpus
+	$(BIN)/python -m muq.corpus --preset pretrain
 	$(BIN)/python tools/bench_rvq.py
-	$(BIN)/python tools/bench_loader.py data/corpus/clips_train.jsonl
+	$(BIN)/python tools/bench_loader.py
 	$(BIN)/python tools/bench_encoder.py --preset large --seconds 10 --modes forward --bf16
 	$(BIN)/python tools/bench_gpu.py $$($(BIN)/python -c "import torch; print('' if torch.cuda.is_available() else '--tiny')")
