@@ -13,9 +13,9 @@ from .audio import AudioError, audio_info, load_audio
 
 # %% auto #0
 __all__ = ['PITCH_NAMES', 'KEYS', 'AUDIO_EXTS', 'write_manifest', 'read_manifest', 'data_items', 'manifest_from_folder',
-           'gtzan_manifest', 'giantsteps_manifest', 'mtt_manifest', 'nsynth_manifest', 'bad_file_error', 'MemberFile',
-           'member_file', 'CropDataset', 'WindowDataset', 'CaptionDataset', 'collate_audio', 'EpochSampler',
-           'make_loader', 'set_epoch', 'BadDataError', 'SkipCounter']
+           'gtzan_manifest', 'giantsteps_manifest', 'mtt_manifest', 'nsynth_manifest', 'epoch_key', 'bad_file_error',
+           'MemberFile', 'member_file', 'CropDataset', 'WindowDataset', 'collate_audio', 'EpochSampler', 'make_loader',
+           'set_epoch', 'BadDataError', 'SkipCounter']
 
 # %% ../nbs/02_data.ipynb #74c226dc
 PITCH_NAMES = ['C', 'C#', 'D', 'Eb', 'E', 'F', 'F#', 'G', 'Ab', 'A', 'Bb', 'B']
@@ -113,7 +113,7 @@ def _as_items(items) -> list[dict]:
     if items and isinstance(items[0], (str, Path)): return sum([read_manifest(p) for p in items], [])
     return list(items)
 
-def _key(key, epoch: int) -> tuple[int, int]:
+def epoch_key(key, epoch: int) -> tuple[int, int]:
     "(index, epoch) from a sampler key: an int (the dataset's own epoch) or an (index, epoch) pair."
     return (int(key[0]), int(key[1])) if isinstance(key, (tuple, list)) else (int(key), epoch)
 
@@ -159,7 +159,7 @@ class CropDataset(Dataset):
         n = int(self.seconds * self.sr); room = max(n_file - n, 0) // self.align
         return int(np.random.default_rng([self.seed, epoch, i]).integers(room + 1)) * self.align
     def __getitem__(self, key):
-        i, epoch = _key(key, self.epoch); it = self.items[i]; n = int(self.seconds * self.sr)
+        i, epoch = epoch_key(key, self.epoch); it = self.items[i]; n = int(self.seconds * self.sr)
         try:
             frames, file_sr = _info(it) or audio_info(it['path'])[:2]; dur = frames / file_sr   # the manifest knows: one open per sample
             if dur < self.min_seconds: raise AudioError(f"{it['path']}: {dur:.2f} s is shorter than min_seconds={self.min_seconds}")
@@ -183,7 +183,7 @@ class WindowDataset(Dataset):
             k = max(1, int(dur // seconds)); self.index += [(i, w) for w in range(min(k, max_windows or k))]
     def __len__(self): return len(self.index)
     def __getitem__(self, key):
-        j, _ = _key(key, 0); i, w = self.index[j]; it = self.items[i]; n = int(self.seconds * self.sr)
+        j, _ = epoch_key(key, 0); i, w = self.index[j]; it = self.items[i]; n = int(self.seconds * self.sr)
         try: wav = load_audio(it['path'], self.sr, offset=w * self.seconds, duration=self.seconds, info=_info(it))[:n]
         except (AudioError, OSError) as e:
             if not bad_file_error(e): raise
@@ -192,14 +192,6 @@ class WindowDataset(Dataset):
                     offset=int(w * self.seconds * self.sr), path=it['path'])
 
 # %% ../nbs/02_data.ipynb #229616b9
-class CaptionDataset(CropDataset):
-    "Random crops paired with one of the item's captions (chosen per epoch), for MuQ-MuLan."
-    def __getitem__(self, key):
-        i, epoch = _key(key, self.epoch); d = super().__getitem__((i, epoch)); it = self.items[i]
-        caps = it.get('captions') or [it.get('caption', '')]
-        d['caption'] = caps[np.random.default_rng([self.seed, epoch, i, 1]).integers(len(caps))]
-        return d
-
 def collate_audio(batch: list[dict]) -> dict:
     "Stack the good items; report the bad ones in `bad` (paths) so the consumer can log and count them."
     good = [b for b in batch if b['wav'] is not None]

@@ -12,18 +12,18 @@ import torch.distributed as dist
 from einops import rearrange
 from safetensors.torch import load_file
 from .core import *
-from .data import CropDataset, read_manifest
+from .data import CropDataset, epoch_key, read_manifest
 from .model import MuQ, MuQConfig, UNUSED_OFFICIAL, check_wavs, load_weights, resolve_checkpoint
 from .mel_rvq import rename_weight_norm
 from .train import Stage, TrainConfig, OptimConfig, DataConfig, MODEL_PRESETS, register_stage, deep_merge, train_items
 
 # %% auto #0
-__all__ = ['MINILM_SHA256', 'TEXT_ENCODERS', 'XLMR_BASE', 'MULAN_RECIPE', 'ZS_COLUMNS', 'TextEncoderConfig', 'MuQMuLanConfig',
-           'LayerNorm', 'GEGLU', 'FeedForward', 'Attention', 'Transformer', 'mean_tokens', 'WordTokenizer',
-           'TinyTextEncoder', 'minilm_path', 'transformers_module', 'xlmr_tokenizer', 'TextTower', 'AudioTower',
-           'gather_latents', 'contrastive_loss', 'Contrast', 'split_clips', 'MuLanModel', 'config_from_official_mulan',
-           'MuQMuLan', 'MuLanDataset', 'MuLanTrainConfig', 'MuLanStage', 'zeroshot_scores', 'untrained_towers',
-           'zeroshot_table', 'zeroshot_cli', 'progress', 'main']
+__all__ = ['MINILM_SHA256', 'TEXT_ENCODERS', 'XLMR_BASE', 'HELDOUT_TAGS', 'MULAN_RECIPE', 'ZS_COLUMNS', 'TextEncoderConfig',
+           'MuQMuLanConfig', 'LayerNorm', 'GEGLU', 'FeedForward', 'Attention', 'Transformer', 'mean_tokens',
+           'WordTokenizer', 'TinyTextEncoder', 'minilm_path', 'transformers_module', 'xlmr_tokenizer', 'TextTower',
+           'AudioTower', 'gather_latents', 'contrastive_loss', 'Contrast', 'split_clips', 'MuLanModel',
+           'config_from_official_mulan', 'MuQMuLan', 'mask_tags', 'MuLanDataset', 'MuLanTrainConfig', 'MuLanStage',
+           'zeroshot_scores', 'untrained_towers', 'zeroshot_table', 'zeroshot_cli', 'progress', 'main']
 
 # %% ../nbs/09_mulan.ipynb #a0000007
 MINILM_SHA256 = '53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db'   # model.safetensors of all-MiniLM-L6-v2
@@ -389,17 +389,24 @@ class MuQMuLan(nn.Module):
         return m.eval()
 
 # %% ../nbs/09_mulan.ipynb #a0000051
+HELDOUT_TAGS = ('brass', 'reed', 'medieval song')   # never in a training caption: zero-shot tagging is measured on these
+
+def mask_tags(text: str, tags) -> str:
+    "`text` with every held-out tag replaced by a neutral word ('piece' for a style of several words, else 'instrumental')."
+    for t in tags: text = re.sub(rf'\b{re.escape(t)}\b', 'piece' if ' ' in t else 'instrumental', text, flags=re.IGNORECASE)
+    return text
+
 class MuLanDataset(CropDataset):
-    "Random crops with a caption drawn per epoch from the item's templates (except `heldout`) and its tag list."
-    def __init__(self, items, seconds: float = 10.0, seed: int = 0, heldout: int = 2, **kw):
-        super().__init__(items, seconds, seed=seed, **kw); self.heldout = heldout
+    "Random crops with a caption drawn per epoch from the item's templates (except `heldout`) and its seen tags; held-out tags never appear."
+    def __init__(self, items, seconds: float = 10.0, seed: int = 0, heldout: int = 2, heldout_tags=HELDOUT_TAGS, **kw):
+        super().__init__(items, seconds, seed=seed, **kw); self.heldout, self.heldout_tags = heldout, tuple(heldout_tags)
     def captions(self, it: dict, rng) -> list[str]:
-        caps = [c for k, c in enumerate(it.get('captions') or [it.get('caption', '')]) if k != self.heldout]
-        tags = list(it.get('tags') or [])
+        caps = [mask_tags(c, self.heldout_tags) for k, c in enumerate(it.get('captions') or [it.get('caption', '')]) if k != self.heldout]
+        tags = [t for t in it.get('tags') or [] if t not in self.heldout_tags]
         if tags: rng.shuffle(tags); caps.append(', '.join(tags))
-        return caps or ['music']
+        return [c for c in caps if c] or ['music']
     def __getitem__(self, key):
-        i, epoch = (int(key[0]), int(key[1])) if isinstance(key, (tuple, list)) else (int(key), self.epoch)
+        i, epoch = epoch_key(key, self.epoch)
         d = super().__getitem__((i, epoch)); rng = np.random.default_rng([self.seed, epoch, i, 7])
         caps = self.captions(self.items[i], rng); d['caption'] = caps[rng.integers(len(caps))]
         return d
@@ -410,6 +417,7 @@ class MuLanTrainConfig(TrainConfig):
     model: MuQMuLanConfig = field(default_factory=MuQMuLanConfig)
     muq_ckpt: str = ''              # MuQ weights for the audio tower ('' = run_dir/muq/final, 'none' = random weights)
     heldout_template: int = 2       # caption template never drawn in training (the retrieval evaluation's queries)
+    heldout_tags: tuple[str, ...] = HELDOUT_TAGS   # tags no training caption contains (zero-shot tagging is reported on them apart)
 
 MULAN_RECIPE = dict(optim=dict(optimizer='adam', lr=1e-4, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.0, schedule='constant', warmup=0,
                                steps=20000, grad_clip=0.5), data=dict(crop_seconds=10.0, batch_size=24, accum=1), ckpt_every=2000)
@@ -443,7 +451,8 @@ class MuLanStage(Stage):
         m.mulan.audio.aggregator.requires_grad_(False)           # official weights, no role in the forward
         m.mulan.audio.model.model.linear.requires_grad_(False)   # MuQ's token head: the contrastive loss never reaches it
         return m.to(device)                                       # (DDP fails on trainable parameters that get no gradient)
-    def dataset(self, cfg, items): return MuLanDataset(items, cfg.data.crop_seconds, seed=cfg.seed, heldout=cfg.heldout_template)
+    def dataset(self, cfg, items):
+        return MuLanDataset(items, cfg.data.crop_seconds, seed=cfg.seed, heldout=cfg.heldout_template, heldout_tags=cfg.heldout_tags)
     def loss(self, model, batch, generator=None):
         a, t = model.mulan.get_audio_latents(batch['wav']), model.mulan.get_text_latents(batch['caption'])
         loss = model.mulan.contrast(a, t)
@@ -463,8 +472,8 @@ def _ranks(sim: torch.Tensor, relevant: torch.Tensor) -> torch.Tensor:
     return torch.gather(relevant, 1, order).float().argmax(1) + 1
 
 @torch.no_grad()
-def zeroshot_scores(model: MuQMuLan, items: list[dict], heldout: int = 2, device='cpu') -> dict:
-    "Zero-shot tagging ROC-AUC / PR-AUC (macro over tags) and held-out-caption retrieval R@1/5/10, median rank."
+def zeroshot_scores(model: MuQMuLan, items: list[dict], heldout: int = 2, device='cpu', unseen=()) -> dict:
+    "Zero-shot tagging ROC-AUC / PR-AUC (macro over tags; also over the `unseen` tags and the seen ones apart) and held-out-caption retrieval."
     from sklearn.metrics import roc_auc_score, average_precision_score
     model = model.eval().to(device)
     A = torch.cat([model(wavs=_load_clip(it, model.sr)[None].to(device)).cpu() for it in items]); out = dict(n_test=len(items))
@@ -474,6 +483,10 @@ def zeroshot_scores(model: MuQMuLan, items: list[dict], heldout: int = 2, device
         S = model.calc_similarity(A, model(texts=tags).cpu()).numpy()
         out.update(tag_roc_auc=float(roc_auc_score(Y[:, ok], S[:, ok], average='macro')),
                    tag_pr_auc=float(average_precision_score(Y[:, ok], S[:, ok], average='macro')), n_tags=int(ok.sum()))
+        for part, sel in (('seen', [t not in unseen for t in tags]), ('unseen', [t in unseen for t in tags])):
+            m = ok & np.array(sel, dtype=bool)
+            if m.any(): out.update({f'tag_roc_auc_{part}': float(roc_auc_score(Y[:, m], S[:, m], average='macro')), f'n_tags_{part}': int(m.sum())})
+        out['tag_roc_auc_per_tag'] = {t: float(roc_auc_score(Y[:, j], S[:, j])) for j, t in enumerate(tags) if ok[j]}
     caps = [(it.get('captions') or [None] * (heldout + 1))[heldout] for it in items]
     if all(caps):
         T = torch.cat([model(texts=caps[i: i + 64]).cpu() for i in range(0, len(caps), 64)])
@@ -487,7 +500,7 @@ def _load_clip(it: dict, sr: int) -> torch.Tensor:
     return load_audio(it['path'], sr)
 
 # %% ../nbs/09_mulan.ipynb #a0000063
-ZS_COLUMNS = ('tag_roc_auc', 'tag_pr_auc', 't2m_r@1', 't2m_r@5', 't2m_r@10', 't2m_median_rank', 'm2t_r@1', 'm2t_r@5', 'm2t_r@10', 'm2t_median_rank')
+ZS_COLUMNS = ('tag_roc_auc', 'tag_roc_auc_seen', 'tag_roc_auc_unseen', 'tag_pr_auc', 't2m_r@1', 't2m_r@5', 't2m_r@10', 't2m_median_rank', 'm2t_r@1', 'm2t_r@5', 'm2t_r@10', 'm2t_median_rank')
 
 def untrained_towers(trained: MuQMuLan, seed: int = 0) -> MuQMuLan:
     "The same MuQ as `trained` under towers at initialisation: the floor of the table."
@@ -508,6 +521,7 @@ def zeroshot_cli(ckpt: str = '',                  # MuQ-MuLan checkpoint(s), com
                  set: str = 'clips',              # manifest set: clips (built-in) or e.g. mtt (an adapter's output)
                  split: str = 'test',
                  heldout: int = 2,                # the caption template held out of training
+                 unseen: str = '',                # comma-separated tags held out of training ('' = the run's heldout_tags, else HELDOUT_TAGS)
                  baselines: bool = True,          # add the untrained-towers row
                  device: str = 'auto',
                  text_path: str = '',             # the XLM-R tokenizer folder, for official checkpoints
@@ -520,13 +534,20 @@ def zeroshot_cli(ckpt: str = '',                  # MuQ-MuLan checkpoint(s), com
     items = read_manifest(Path(corpus) / f'{set}_{split}.jsonl'); device = str(default_device()) if device == 'auto' else device
     rows = {'muq_mulan': ckpt.split(',')}
     for part in [p for p in compare.split(';') if p]: name, dirs = part.split('=', 1); rows[name] = dirs.split(',')
+    run_cfg = Path(rows['muq_mulan'][0]).parent / 'config.json'          # <run>/mulan/config.json beside <run>/mulan/final
+    tags = tuple(unseen.split(',')) if unseen else tuple(json.loads(run_cfg.read_text()).get('heldout_tags', HELDOUT_TAGS)) if run_cfg.exists() else HELDOUT_TAGS
     res = {}
     for name, dirs in rows.items():
         models = [MuQMuLan.from_pretrained(d, text_path=text_path) for d in dirs]
-        res[name] = [zeroshot_scores(m, items, heldout, device) for m in progress(models, desc=name)]
-        if name == 'muq_mulan' and baselines: res['untrained towers'] = [zeroshot_scores(untrained_towers(models[0], s), items, heldout, device) for s in range(len(models))]
+        res[name] = [zeroshot_scores(m, items, heldout, device, tags) for m in progress(models, desc=name)]
+        if name == 'muq_mulan' and baselines:
+            res['untrained towers'] = [zeroshot_scores(untrained_towers(models[0], s), items, heldout, device, tags) for s in range(len(models))]
     out = Path(out or Path(rows['muq_mulan'][0]).parent / 'zeroshot'); out.mkdir(parents=True, exist_ok=True)
-    table = zeroshot_table(res); atomic_write_text(table + '\n', out / 'zeroshot.md'); atomic_write_text(json.dumps(res, indent=1), out / 'zeroshot.json')
+    table = zeroshot_table(res) + f"\n\nUnseen tags (in no training caption): {', '.join(tags)}; queries are the bare tags."
+    manifest = Path(corpus) / f'{set}_{split}.jsonl'
+    doc = dict(rows=res, unseen_tags=list(tags), query='the bare tag', n_test=len(items),
+               provenance=provenance(manifests=[manifest], checkpoints=[d for ds in rows.values() for d in ds], seeds=list(range(len(rows['muq_mulan'])))))
+    atomic_write_text(table + '\n', out / 'zeroshot.md'); atomic_write_text(json.dumps(doc, indent=1), out / 'zeroshot.json')
     print(table); print(f"[muq.mulan] {len(items)} test items from {corpus} -> {out}/zeroshot.md, zeroshot.json")
     return res
 

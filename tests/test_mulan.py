@@ -122,7 +122,7 @@ def test_train_stage_and_zeroshot_cli_end_to_end(tmp_path):
     z = subprocess.run([sys.executable, "-m", "muq.mulan", "--ckpt", str(run / "mulan" / "final"), "--corpus", str(c)], capture_output=True, text=True, timeout=600)
     assert z.returncode == 0, z.stderr[-3000:]
     assert "| muq_mulan (1 seed) |" in z.stdout and "| untrained towers (1 seed) |" in z.stdout and "tag_roc_auc" in z.stdout
-    res = json.loads((run / "mulan" / "zeroshot" / "zeroshot.json").read_text())
+    res = json.loads((run / "mulan" / "zeroshot" / "zeroshot.json").read_text())["rows"]
     r0 = res["muq_mulan"][0]; assert 0 <= r0["tag_roc_auc"] <= 1 and 1 <= r0["t2m_median_rank"] <= len(items) and r0["n_test"] == len(items)
 
 def _mulan_corpus(tmp_path, bad: bool = False):
