@@ -403,18 +403,22 @@ def verdict_table(verdicts) -> str:
             for a, b in pairs]
     return '\n'.join([head, '|' + '---|' * (len(tasks) + 1)] + body)
 
-def write_results(rows, verdicts, out_dir, task_table=TASKS):
-    "results.csv (every row), verdicts.json and results.md (the tables) in `out_dir`."
+def write_results(rows, verdicts, out_dir, task_table=TASKS, provenance: dict | None = None):
+    "results.csv (every row), verdicts.json, results.md (the tables) and provenance.json (what produced them) in `out_dir`."
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_dir / 'results.csv') as tmp:
         with open(tmp, 'w', newline='') as f:
             w = csv.DictWriter(f, fieldnames=list(rows[0])); w.writeheader(); w.writerows(rows)
-    atomic_write_text(json.dumps(verdicts, indent=1), out_dir / 'verdicts.json')
+    atomic_write_text(json.dumps(dict(verdicts=verdicts, provenance=provenance), indent=1), out_dir / 'verdicts.json')
+    atomic_write_text(json.dumps(provenance, indent=1), out_dir / 'provenance.json')
     md = []
     for pk in [k for k in ('mlp', 'linear') if any(r['probe'] == k for r in rows)]:
         md += [f"Weighted-layer {'MLP' if pk == 'mlp' else 'linear'} probe (x100, mean ± std over seeds; train/valid/test sizes in the header):", '',
                summary_table(rows, pk, task_table), '']
     if verdicts: md += ['Paired bootstrap over the test items (the first probe above, seeds averaged): difference x100 [95% interval]:', '', verdict_table(verdicts)]
+    if provenance: md += ['', f"Produced by `{provenance['command']}` (muq-literate {provenance['muq_literate']}, git {provenance['git']}); "
+                          f"checkpoint weights {', '.join(provenance['checkpoints'].values())}; test sets: "
+                          + ', '.join(f"{Path(p).name} ({m['items']} items, {m['digest']})" for p, m in provenance['manifests'].items() if p.endswith('_test.jsonl'))]
     atomic_write_text('\n'.join(md) + '\n', out_dir / 'results.md')
 
 # %% ../nbs/08_probe.ipynb #c972a750
@@ -468,7 +472,10 @@ def probe_cli(ckpt: str = '',                    # MuQ checkpoint directory (our
     rows, outs = probe(encoder_fns(ckpt, baselines, extra), corpus, names, cfg, cache, device, table)
     if not rows: raise ConfigError(f"{corpus}: no task had all three splits; nothing was probed")
     verdicts = verdicts_for(outs, ['muq', *extra], n_boot=cfg.bootstrap) if baselines else []
-    write_results(rows, verdicts, cache, table)
+    sets = sorted({table[t][0] for t in names})
+    prov = provenance(manifests=[Path(corpus) / f'{s}_{sp}.jsonl' for s in sets for sp in ('train', 'valid', 'test')],
+                      checkpoints=[ckpt, *extra.values()], seeds=list(range(cfg.seeds)), probe=cfg.to_dict(), corpus=str(corpus))
+    write_results(rows, verdicts, cache, table, prov)
     print((Path(cache) / 'results.md').read_text())
     print(f"[muq.probe] {len(rows)} rows in {time.time() - t0:.0f} s -> {cache}/results.csv, results.md, verdicts.json")
     return rows, verdicts

@@ -1,5 +1,5 @@
 "The built-in corpus and the data layer (issue: corpus and data pipeline)."
-import hashlib, json, subprocess, sys
+import hashlib, json, os, subprocess, sys
 from pathlib import Path
 import numpy as np, pytest, soundfile as sf, torch
 from muq.corpus import CorpusConfig, build_corpus, chroma, estimate_key, split_of, stratified_splits, render_note, PROGRAM_RANGE
@@ -138,3 +138,18 @@ def test_data_layer_does_not_import_the_generator():
     code = "import sys, muq.data, muq.train, muq.probe; print(sorted(m for m in sys.modules if m in ('muq.corpus', 'music21', 'fluidsynth')))"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr
+
+@pytest.mark.slow
+def test_a_corpus_configuration_is_never_redefined(tmp_path):
+    "A second configuration (the probe's default after the demo's) gets a folder of its own; the first one's splits stay byte-identical."
+    env = {**os.environ, "MUQ_DATA": str(tmp_path)}
+    cli = lambda *a: subprocess.run([sys.executable, "-m", "muq.corpus", "--preset", "eval", *a], capture_output=True, text=True, env=env, timeout=600)
+    r = cli("--minutes", "1", "notes=20"); assert r.returncode == 0, r.stderr[-2000:]
+    demo = Path(r.stdout.strip().splitlines()[-1]); snap = {p.name: p.read_bytes() for p in demo.glob("*.jsonl")}
+    assert demo.parent == tmp_path and len(snap) == 6 and json.loads((demo / "corpus_config.json").read_text())["minutes"] == 1.0
+    r = cli("minutes=2", "--notes=20"); assert r.returncode == 0, r.stderr[-2000:]
+    full = Path(r.stdout.strip().splitlines()[-1])
+    assert full != demo and {p.name: p.read_bytes() for p in demo.glob("*.jsonl")} == snap
+    assert len(read_manifest(full / "clips_test.jsonl")) >= len(read_manifest(demo / "clips_test.jsonl"))
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("render-")] == [demo.parent.joinpath(json.loads(
+        (demo / "corpus_config.json").read_text())["audio"]).resolve().name]                    # one render folder serves both

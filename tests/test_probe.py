@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np, pytest, soundfile as sf, torch, torch.nn.functional as F
 from muq import MuQ, MuQConfig
 from muq.corpus import CorpusConfig, build_corpus
-from muq.data import KEYS, write_manifest
+from muq.data import KEYS, read_manifest, write_manifest
 from muq.probe import (task_metric, fit_probe, cached_features, file_digest, normalize_features, tempo_features, compare,
                        TASKS, with_tasks)
 
@@ -100,17 +100,21 @@ def small_eval(tmp_path_factory):
 @pytest.mark.slow
 def test_cli_end_to_end_from_another_folder(small_eval, tmp_path):
     "Run outside the project: the built-in evaluation corpus is found through MUQ_DATA; --device, settings, progress on stderr."
-    (tmp_path / "data").mkdir(); os.symlink(small_eval, tmp_path / "data" / "eval")
+    from muq.corpus import corpus_name
+    (tmp_path / "data").mkdir(); os.symlink(small_eval, tmp_path / "data" / corpus_name(CorpusConfig.preset("eval")))
     cfg = json.loads((small_eval / "corpus_config.json").read_text())
     eval_cfg = json.loads(json.dumps(CorpusConfig.preset("eval").to_dict()))
     (small_eval / "corpus_config.json").write_text(json.dumps(eval_cfg))     # present it as the built-in evaluation corpus
     try:
         torch.manual_seed(0); MuQ(MuQConfig.preset("tiny")).save_pretrained(tmp_path / "ck")
         elsewhere = tmp_path / "elsewhere"; elsewhere.mkdir()
-        r = subprocess.run([sys.executable, "-m", "muq.probe", "--ckpt", str(tmp_path / "ck"), "--tasks", "pitch,note_instrument",
-                            "--device", "cpu", "seeds=2", "window=2", "per_layer=false"], capture_output=True, text=True, timeout=2400,
-                           cwd=elsewhere, env={**os.environ, "MUQ_DATA": str(tmp_path / "data")})
+        cmd = [sys.executable, "-m", "muq.probe", "--ckpt", str(tmp_path / "ck"), "--tasks", "pitch,note_instrument",
+               "--device", "cpu", "seeds=2", "window=2", "per_layer=false"]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=2400, cwd=elsewhere, env={**os.environ, "MUQ_DATA": str(tmp_path / "data")})
+        first = (tmp_path / "probe" / "results.csv").read_text()
+        again = subprocess.run(cmd, capture_output=True, text=True, timeout=2400, cwd=elsewhere, env={**os.environ, "MUQ_DATA": str(tmp_path / "data")})
     finally: (small_eval / "corpus_config.json").write_text(json.dumps(cfg))
+    assert again.returncode == 0 and (tmp_path / "probe" / "results.csv").read_text() == first      # a rerun reproduces every number
     assert r.returncode == 0, r.stderr[-3000:]
     assert "| muq |" in r.stdout and "| mel_stats |" in r.stdout and "| label (ceiling) |" in r.stdout and "muq vs muq_random_init" in r.stdout
     assert "features" in r.stderr                                                # the progress bar
@@ -121,8 +125,14 @@ def test_cli_end_to_end_from_another_folder(small_eval, tmp_path):
     import csv                                                                   # the validation score, for choices made from the table
     ceil = next(r for r in csv.DictReader(open(tmp_path / "probe" / "results.csv")) if r["encoder"] == "label (ceiling)" and r["task"] == "pitch")
     assert float(ceil["valid"]) > 0.95
-    v = json.loads((tmp_path / "probe" / "verdicts.json").read_text())
+    doc = json.loads((tmp_path / "probe" / "verdicts.json").read_text()); v = doc["verdicts"]
     assert {x["verdict"] for x in v} <= {"better", "worse", "tie"} and all(x["lo"] <= x["diff"] <= x["hi"] for x in v)
+    # what produced the numbers: the notes manifests it read (items, digest) and the checkpoint's weights
+    from muq.core import file_digest
+    pv = doc["provenance"]; test = next(p for p in pv["manifests"] if p.endswith("notes_test.jsonl"))
+    assert pv["manifests"][test] == dict(items=len(read_manifest(test)), digest=file_digest(test))
+    assert pv["checkpoints"] == {str(tmp_path / "ck"): file_digest(tmp_path / "ck" / "model.safetensors")} and pv["seeds"] == [0, 1]
+    assert "notes_test.jsonl" in (tmp_path / "probe" / "results.md").read_text()
     bad = subprocess.run([sys.executable, "-m", "muq.probe", "--ckpt", str(tmp_path / "ck"), "--tasks", "keyy"], capture_output=True, text=True)
     assert bad.returncode != 0 and "unknown ['keyy']" in bad.stderr
 
