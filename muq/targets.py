@@ -17,8 +17,8 @@ from .model import MuQ
 
 # %% auto #0
 __all__ = ['FRAME', 'layer_latents', 'MelTokenizer', 'LatentTokenizer', 'collect_latents', 'fit_latent_rvq', 'StoreError',
-           'item_key', 'manifest_digest', 'TargetStore', 'file_tokens', 'extract_targets', 'TargetCropDataset',
-           'latent_tokenizer', 'targets_cli', 'main']
+           'item_key', 'manifest_digest', 'ArrayStore', 'TargetStore', 'file_tokens', 'extract_targets',
+           'TargetCropDataset', 'latent_tokenizer', 'targets_cli', 'main']
 
 # %% ../nbs/06b_targets.ipynb #b0000011
 FRAME = 960   # samples per 25 Hz target frame at 24 kHz (4 mel frames of 240)
@@ -85,8 +85,9 @@ def item_key(item: dict) -> str:
 
 def manifest_digest(items) -> str: return hashlib.sha1('\n'.join(sorted(str(i['path']) for i in items)).encode()).hexdigest()[:16]
 
-class TargetStore:
-    "Sharded, memory-mapped target tokens: one (codebooks, frames) uint16 array per file; parts of a split extraction list their own shards."
+class ArrayStore:
+    "Arrays keyed by string, concatenated along `axis` into shards (`.npy`, memory-mapped) listed in `meta_file`; parts of a split job list their own."
+    meta_file, axis = 'store.json', 0
     def __init__(self, root, meta: dict, max_open: int = 64, part: str = ''):
         self.root, self.meta, self.index, self.max_open, self.part = Path(root), meta, {}, max_open, part
         self._maps = collections.OrderedDict()          # shard -> memory map, least recently used first (bounded: ulimit -n)
@@ -94,6 +95,36 @@ class TargetStore:
         self.part_shards = parts.get(f'part_{part}', [])
         for s in meta['shards'] + [s for ss in parts.values() for s in ss]:
             for k, (start, n) in json.loads((self.root / f'{s}.json').read_text())['entries'].items(): self.index[k] = (s, start, n)
+
+    def __contains__(self, key) -> bool: return key in self.index
+    def __len__(self): return len(self.index)
+
+    def get(self, key: str) -> np.ndarray | None:
+        "The array stored under `key` (a memory-mapped view), or None."
+        if key not in self.index: return None
+        s, start, n = self.index[key]
+        if s in self._maps: self._maps.move_to_end(s)
+        else:
+            self._maps[s] = np.load(self.root / f'{s}.npy', mmap_mode='r')
+            while len(self._maps) > self.max_open: self._maps.popitem(last=False)    # unmapped once no view holds it
+        return self._maps[s][(slice(None),) * self.axis + (slice(start, start + n),)]
+
+    def add_shard(self, entries: list, dtype) -> str:
+        "Write (key, array) pairs as one shard: array, index, then the shard list (the store's file, or this part's), each atomically."
+        name = f"shard_{self.part}_{len(self.part_shards):05d}" if self.part else f"shard_{len(self.meta['shards']):05d}"
+        starts, arrays, pos = {}, [], 0
+        for key, a in entries: starts[key] = (pos, int(a.shape[self.axis])); arrays.append(np.asarray(a, dtype=dtype)); pos += a.shape[self.axis]
+        with atomic_path(self.root / f'{name}.npy') as tmp:
+            with open(tmp, 'wb') as f: np.save(f, np.concatenate(arrays, self.axis))
+        atomic_write_text(json.dumps(dict(entries=starts)), self.root / f'{name}.json')
+        if self.part: self.part_shards.append(name); atomic_write_text(json.dumps(dict(shards=self.part_shards)), self.root / f'part_{self.part}.json')
+        else: self.meta['shards'].append(name); atomic_write_text(json.dumps(self.meta, indent=1), self.root / self.meta_file)
+        for k, v in starts.items(): self.index[k] = (name, *v)
+        return name
+
+class TargetStore(ArrayStore):
+    "Sharded, memory-mapped target tokens: one (codebooks, frames) uint16 array per file, keyed by `item_key`."
+    meta_file, axis = 'store.json', 1
 
     @classmethod
     def create(cls, root, producer: dict, items, manifest: str = '', part: str = '') -> 'TargetStore':
@@ -122,31 +153,7 @@ class TargetStore:
         if bad: raise StoreError(f"{root}: targets from another producer: {', '.join(f'{k} is {a!r}, expected {b!r}' for k, (a, b) in bad.items())}")
         return cls(root, meta)
 
-    def __contains__(self, key) -> bool: return key in self.index
-    def __len__(self): return len(self.index)
-
-    def get(self, key: str) -> np.ndarray | None:
-        "The (codebooks, frames) tokens of a file key (a memory-mapped view), or None."
-        if key not in self.index: return None
-        s, start, n = self.index[key]
-        if s in self._maps: self._maps.move_to_end(s)
-        else:
-            self._maps[s] = np.load(self.root / f'{s}.npy', mmap_mode='r')
-            while len(self._maps) > self.max_open: self._maps.popitem(last=False)    # unmapped once no view holds it
-        return self._maps[s][:, start: start + n]
-
-    def add_shard(self, entries: list) -> str:
-        "Write (key, tokens (k, frames)) pairs as one shard: array, index, then the shard list (store.json, or this part's), each atomically."
-        name = f"shard_{self.part}_{len(self.part_shards):05d}" if self.part else f"shard_{len(self.meta['shards']):05d}"
-        starts, arrays, pos = {}, [], 0
-        for key, tok in entries: starts[key] = (pos, int(tok.shape[1])); arrays.append(np.asarray(tok, dtype=np.uint16)); pos += tok.shape[1]
-        with atomic_path(self.root / f'{name}.npy') as tmp:
-            with open(tmp, 'wb') as f: np.save(f, np.concatenate(arrays, 1) if arrays else np.zeros((self.meta['n_codebooks'], 0), np.uint16))
-        atomic_write_text(json.dumps(dict(entries=starts)), self.root / f'{name}.json')
-        if self.part: self.part_shards.append(name); atomic_write_text(json.dumps(dict(shards=self.part_shards)), self.root / f'part_{self.part}.json')
-        else: self.meta['shards'].append(name); atomic_write_text(json.dumps(self.meta, indent=1), self.root / 'store.json')
-        for k, v in starts.items(): self.index[k] = (name, *v)
-        return name
+    def add_shard(self, entries: list, dtype=np.uint16) -> str: return super().add_shard(entries, dtype)
 
 # %% ../nbs/06b_targets.ipynb #b0000022
 @torch.no_grad()
