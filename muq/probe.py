@@ -12,13 +12,15 @@ from .core import *
 from .audio import log_mel, normalize_mel
 from .data import KEYS, WindowDataset, make_loader, read_manifest
 from .model import MuQ, MuQConfig
+from .targets import ArrayStore
 
 # %% auto #0
 __all__ = ['FEATURES_VERSION', 'TEMPO_GRID', 'POOLS', 'PRIMARY', 'TASKS', 'BASELINES', 'progress', 'periodicity', 'muq_features',
            'mel_features', 'chroma_frames', 'chroma_features', 'tempogram_frames', 'tempo_features', 'feature_key',
            'cached_features', 'whitener', 'normalize_features', 'Probe', 'key_score_matrix', 'item_scores',
            'task_metric', 'fit_probe', 'with_tasks', 'task_data', 'label_features', 'ProbeConfig', 'probe', 'compare',
-           'summary_table', 'verdict_table', 'write_results', 'encoder_fns', 'verdicts_for', 'probe_cli', 'main']
+           'summary_table', 'verdict_table', 'write_results', 'store_features', 'encoder_fns', 'verdicts_for',
+           'probe_cli', 'main']
 
 # %% ../nbs/08_probe.ipynb #6cbce3d1
 FEATURES_VERSION = 4   # bump when feature extraction changes: it is part of the cache key
@@ -424,14 +426,25 @@ def write_results(rows, verdicts, out_dir, task_table=TASKS, provenance: dict | 
 # %% ../nbs/08_probe.ipynb #c972a750
 BASELINES = ('muq_random_init', 'mel_stats', 'chroma_stats', 'tempogram', 'label (ceiling)')
 
-def encoder_fns(ckpt, baselines: bool = True, extra: dict | None = None) -> dict:
-    "name -> (features function, cache key) for the checkpoint, extra checkpoints and the baselines."
+def store_features(store_dir, items) -> torch.Tensor:
+    "(n, layers, dim) features of `items` from a `python -m muq.extract --pool mean` store, in place of computing them."
+    p = Path(store_dir) / 'features.json'
+    if not p.exists(): raise ConfigError(f"--features {store_dir}: not a feature store (no features.json); make one with python -m muq.extract")
+    meta = json.loads(p.read_text())
+    if meta['settings']['pool'] != 'mean': raise ConfigError(f"--features {store_dir}: pooled with {meta['settings']['pool']!r}; the probe reads pool=mean")
+    st = ArrayStore(store_dir, meta); missing = [it['path'] for it in items if it['path'] not in st]
+    if missing: raise ConfigError(f"--features {store_dir}: no features for {len(missing)} of the task's files (e.g. {missing[0]}); extract them first")
+    return torch.from_numpy(np.stack([np.asarray(st.get(it['path']))[0] for it in items])).float()
+
+def encoder_fns(ckpt, baselines: bool = True, extra: dict | None = None, features: str = '') -> dict:
+    "name -> (features function, cache key) for the checkpoint (or its extracted `features`), extra checkpoints and the baselines."
     def of(path):
         m = MuQ.from_pretrained(path); w = Path(path) / 'model.safetensors'
         key = file_digest(w) if w.exists() else file_digest(extra=str(path))
         return (lambda items, **kw: muq_features(m, items, **kw)), key, m
     fns = {}
     f, k, m = of(ckpt); fns['muq'] = (f, k)
+    if features: fns['muq'] = ((lambda items, **kw: store_features(features, items)), 'store' + file_digest(Path(features) / 'features.json', extra=k))
     for name, p in (extra or {}).items(): fns[name] = of(p)[:2]
     if baselines:
         torch.manual_seed(0); r = MuQ(m.config).eval()
@@ -455,6 +468,7 @@ def probe_cli(ckpt: str = '',                    # MuQ checkpoint directory (our
               extra_tasks: str = '',             # more tasks: name=set:field:kind,... read from <corpus>/<set>_<split>.jsonl
               device: str = 'auto',              # auto | cpu | cuda: where features are computed
               preset: str = 'default',           # default | quick (one seed, shorter fits)
+              features: str = '',                # a `python -m muq.extract --pool mean` store of the checkpoint: read instead of encoding
               overrides: str = ''):              # ProbeConfig settings, e.g. "seeds=5 window=10 norms=zscore,whiten"
     "Probe a checkpoint on the built-in tasks; print the tables and write results.csv, results.md and verdicts.json."
     cfg = ProbeConfig.preset(preset).override(overrides)
@@ -469,7 +483,7 @@ def probe_cli(ckpt: str = '',                    # MuQ checkpoint directory (our
     device = str(default_device()) if device == 'auto' else device
     extra = dict(kv.split('=', 1) for kv in compare.split(',')) if compare else {}
     cache = cache or str(Path(ckpt).parent / 'probe'); t0 = time.time()
-    rows, outs = probe(encoder_fns(ckpt, baselines, extra), corpus, names, cfg, cache, device, table)
+    rows, outs = probe(encoder_fns(ckpt, baselines, extra, features), corpus, names, cfg, cache, device, table)
     if not rows: raise ConfigError(f"{corpus}: no task had all three splits; nothing was probed")
     verdicts = verdicts_for(outs, ['muq', *extra], n_boot=cfg.bootstrap) if baselines else []
     sets = sorted({table[t][0] for t in names})
