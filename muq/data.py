@@ -199,7 +199,8 @@ def collate_audio(batch: list[dict]) -> dict:
     out['wav'] = torch.stack([b['wav'] for b in good]) if good else torch.zeros(0, 0)
     out['length'] = torch.tensor([b['length'] for b in good], dtype=torch.long)
     out['offset'] = torch.tensor([b.get('offset', 0) for b in good], dtype=torch.long)
-    if good and 'targets' in good[0]: out['targets'] = torch.stack([b['targets'] for b in good])
+    for k in ('targets', 'label'):                                      # target tokens; a fine-tuning label
+        if good and k in good[0]: out[k] = torch.stack([torch.as_tensor(b[k]) for b in good])
     for k in ('caption', 'window'):
         if good and k in good[0]: out[k] = [b[k] for b in good]
     return out

@@ -19,8 +19,8 @@ __all__ = ['FEATURES_VERSION', 'TEMPO_GRID', 'POOLS', 'PRIMARY', 'TASKS', 'BASEL
            'mel_features', 'chroma_frames', 'chroma_features', 'tempogram_frames', 'tempo_features', 'feature_key',
            'cached_features', 'whitener', 'normalize_features', 'Probe', 'key_score_matrix', 'item_scores',
            'task_metric', 'fit_probe', 'with_tasks', 'task_data', 'label_features', 'ProbeConfig', 'probe', 'compare',
-           'summary_table', 'verdict_table', 'write_results', 'store_features', 'encoder_fns', 'verdicts_for',
-           'probe_cli', 'main']
+           'bootstrap_interval', 'summary_table', 'verdict_table', 'write_results', 'store_features', 'encoder_fns',
+           'verdicts_for', 'probe_cli', 'main']
 
 # %% ../nbs/08_probe.ipynb #6cbce3d1
 FEATURES_VERSION = 4   # bump when feature extraction changes: it is part of the cache key
@@ -380,6 +380,17 @@ def compare(outs: dict, a: str, b: str, task: str, n_boot: int = 1000, seed: int
     lo, hi = np.percentile(boots, [2.5, 97.5])
     return dict(a=a, b=b, task=task, diff=d, lo=float(lo), hi=float(hi), n_test=n,
                 verdict='better' if lo > 0 else 'worse' if hi < 0 else 'tie')
+
+def bootstrap_interval(kind: str, y, outs, classes=None, n_boot: int = 1000, seed: int = 0) -> dict:
+    "The primary metric of test outputs `outs` (one array per seed, averaged) with a 95% bootstrap interval over the test items."
+    S = key_score_matrix(classes) if kind == 'key' else None; y = np.asarray(y); n = len(y); rng = np.random.default_rng(seed)
+    boots = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, n, n)
+        if kind == 'multilabel' and ((y[idx].sum(0) > 0) & (y[idx].sum(0) < n)).sum() == 0: continue
+        boots.append(_metric_on(kind, y, outs, idx, classes, S))
+    lo, hi = np.percentile(boots, [2.5, 97.5])
+    return dict(metric=PRIMARY[kind], value=_metric_on(kind, y, outs, np.arange(n), classes, S), lo=float(lo), hi=float(hi), n_test=n)
 
 # %% ../nbs/08_probe.ipynb #f4d4fe86
 def _task_head(rows, t, task_table):

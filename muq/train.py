@@ -43,6 +43,7 @@ class OptimConfig(Config):
     warmup: int = 32000             # linear warmup steps
     steps: int = 400000             # total optimizer steps
     grad_clip: float = 10.0         # max global gradient norm (0 = no clipping)
+    decay_norms_and_biases: bool = True   # weight decay on every parameter, as fairseq's Adam in the official recipe; False: matrices only
 
 @dataclass
 class DataConfig(Config):
@@ -73,6 +74,7 @@ class TrainConfig(Config):
     ckpt_every: int = 12500
     keep_last: int = 3
     diag_every: int = 0             # feature diagnostics on a fixed batch every N steps (0 = never)
+    eval_every: int = 0             # the stage's validation metrics every N steps (0 = never)
     max_nonfinite: int = 5          # consecutive non-finite losses before the run stops
     compile: bool = False           # torch.compile the encoder in place (state-dict keys unchanged)
     compile_backend: str = 'inductor'
@@ -89,7 +91,7 @@ class TrainConfig(Config):
 # %% ../nbs/07_train.ipynb #7cfb3e2d
 MODEL_PRESETS = {p: dict(model=MuQConfig.presets[p]) for p in ('tiny', 'small', 'base', 'large')}
 STAGES: dict = {}
-STAGE_MODULES = {'mulan': 'muq.mulan'}   # stages defined in later chapters, imported on first use
+STAGE_MODULES = {'mulan': 'muq.mulan', 'finetune': 'muq.finetune'}   # stages defined in later chapters, imported on first use
 
 def register_stage(stage):
     "Make `stage` available to `train` and the command line under `stage.name`."
@@ -130,6 +132,8 @@ class Stage:
     def check(self, cfg, world: int): pass
     def build(self, cfg, device) -> nn.Module: raise NotImplementedError
     def parameters(self, model) -> list: return [p for p in model.parameters() if p.requires_grad]
+    def param_groups(self, model, cfg) -> list: return [{'params': self.parameters(model)}]   # `lr_scale` per group, if any
+    def evaluate(self, model, cfg) -> dict: return {}      # on validation data, every cfg.eval_every steps (rank 0)
     def dataset(self, cfg, items): return CropDataset(items, cfg.data.crop_seconds, seed=cfg.seed)
     def loss(self, model, batch: dict, generator) -> tuple: raise NotImplementedError
     def compile(self, model, backend: str): model.compile(backend=backend)
@@ -427,11 +431,16 @@ def optimizer_step(cfg: TrainConfig, params, opt, losses, counters: dict, world:
     opt.step()
     return True, stopping > 0, gn
 
-def make_optimizer(o: OptimConfig, params, device) -> torch.optim.Optimizer:
-    "Adam or AdamW as configured (fused kernels on CUDA)."
+def make_optimizer(o: OptimConfig, groups, device) -> torch.optim.Optimizer:
+    "Adam or AdamW as configured (fused on CUDA) over parameter groups (`lr_scale` multiplies a group's lr); biases and norms decay unless told not to."
+    groups = list(groups)
+    if groups and not isinstance(groups[0], dict): groups = [{'params': groups}]       # a plain list of parameters
+    if not o.decay_norms_and_biases:                                   # nanoGPT's split: only matrices and kernels decay
+        groups = [dict(g, params=ps, weight_decay=wd) for g in groups for ps, wd in
+                  (([p for p in g['params'] if p.ndim >= 2], o.weight_decay), ([p for p in g['params'] if p.ndim < 2], 0.0)) if ps]
     kw = dict(lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay)
     if torch.device(device).type == 'cuda': kw['fused'] = True
-    return (torch.optim.AdamW if o.optimizer == 'adamw' else torch.optim.Adam)(params, **kw)
+    return (torch.optim.AdamW if o.optimizer == 'adamw' else torch.optim.Adam)(groups, **kw)
 
 # %% ../nbs/07_train.ipynb #e4dc9f50
 class Logger:
@@ -503,7 +512,7 @@ def train(cfg: TrainConfig) -> dict:
     seed_everything(cfg.seed + rank)
     model = stage.build(cfg, device)
     if cfg.sync_bn and world > 1: model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    params = stage.parameters(model); opt = make_optimizer(cfg.optim, params, device)
+    groups = stage.param_groups(model, cfg); params = [p for g in groups for p in g['params']]; opt = make_optimizer(cfg.optim, groups, device)
     step, epoch, pos, counters = resume(run, model, opt, rank, world)
     encoders = [m for m in model.modules() if isinstance(m, ConformerEncoder)]
     for m in encoders: m.checkpointing = cfg.activation_checkpointing
@@ -536,7 +545,7 @@ def _loop(cfg, stage, run, model, fwd, params, opt, loader, state, rank, world, 
     with StopSignal() as stop:
         try:
             while step < o.steps:
-                for g in opt.param_groups: g['lr'] = o.lr * lr_at(step, o)
+                for g in opt.param_groups: g['lr'] = o.lr * g.get('lr_scale', 1.0) * lr_at(step, o)
                 opt.zero_grad(set_to_none=True); losses = []
                 for micro in range(cfg.data.accum):
                     b, epoch, pos = next(batches); b = _to_device(b, device, cfg)
@@ -558,6 +567,8 @@ def _loop(cfg, stage, run, model, fwd, params, opt, loader, state, rank, world, 
                     log.log(step, last)
                 if master and cfg.diag_every and step % cfg.diag_every == 0:
                     model.eval(); log.log(step, stage.diagnostics(model, fixed)); model.train()
+                if master and cfg.eval_every and (step % cfg.eval_every == 0 or step == o.steps):
+                    model.eval(); log.log(step, stage.evaluate(model, cfg)); model.train()
                 if step % cfg.ckpt_every == 0 or step == o.steps or stopping:
                     st = _state(model, opt, step, epoch, pos, cfg, counters, world)
                     if master: save_checkpoint(st, run, cfg.keep_last)
