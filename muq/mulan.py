@@ -58,7 +58,7 @@ class MuQMuLanConfig(Config):
     freeze_muq: bool = False        # official: MuQ is trained with the towers
     masked_mean: bool = True        # ours: padding tokens are masked in the text transformer and its mean; official: False
     decoupled: bool = True          # positives out of the denominators (decoupled contrastive learning)
-    init_temp: float = 10.0         # logits = exp(learned log-temperature) * cosine; starts at 10
+    init_temp: float = 10.0         # logits = exp(learned log-temperature) * cosine; starts at 10 (lucidrains' MuLan)
     presets = {'tiny': dict(muq=MuQConfig.presets['tiny'], text=dict(name='minilm'), dim=128, dim_latent=64, text_depth=2, heads=4,
                             dim_head=32, clip_secs=5.0),
                'small': dict(muq=MuQConfig.presets['small'], text=dict(name='minilm'), dim=256, dim_latent=128, text_depth=4, heads=4,
@@ -429,7 +429,7 @@ class MuLanStage(Stage):
                                                     log_every=10, ckpt_every=50)),
                'small': deep_merge(MULAN_RECIPE, dict(optim=dict(lr=3e-4, warmup=50, steps=1000), data=dict(crop_seconds=10.0, batch_size=16),
                                                      log_every=25, ckpt_every=250)),
-               'base': MULAN_RECIPE, 'large': MULAN_RECIPE}
+               'base': MULAN_RECIPE, 'large': deep_merge(MULAN_RECIPE, dict(data=dict(accum=10)))}   # official: 10 accumulation steps
 
     def model_presets(self, preset): return dict(model=MuQMuLanConfig.presets[preset])
     def muq_path(self, cfg) -> Path | None:
