@@ -17,7 +17,8 @@ def chromium() -> str:
 
 def render(page: Path, shot: Path) -> str:
     "The DOM of `page` after Chromium ran it, and a screenshot."
-    base = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars"]
+    base = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
+            "--virtual-time-budget=15000"]                              # let the page's scripts (MathJax) finish first
     subprocess.run(base + [f"--screenshot={shot}", "--window-size=1280,1600", page.as_uri()], check=True, capture_output=True, timeout=120)
     return subprocess.run(base + ["--dump-dom", page.as_uri()], check=True, capture_output=True, text=True, timeout=120).stdout
 
@@ -51,3 +52,12 @@ def test_page_renders_in_chromium(site, page, title):
     if page != "index.html":
         assert re.search(r'<img[^>]+src="data:image/png;base64,', dom), "no figure on the chapter page"
         assert "<audio" in dom, "no audio player on the chapter page"
+
+def test_equations_render_offline(site):
+    "MathJax ships with the site: the equations of the Mel-RVQ chapter are typeset, not left as TeX source."
+    p = site.parent / "chapters" / "03_mel_rvq.html"
+    assert 'src="../assets/mathjax/MathJax.js' in p.read_text() and (site.parent / "assets" / "mathjax" / "MathJax.js").exists()
+    dom = render(p, site.parent / "_check" / "03_mel_rvq.png")
+    assert len(re.findall(r'class="MathJax_Display"', dom)) >= 1 and len(re.findall(r'class="MathJax"', dom)) >= 5
+    text = re.sub(r"<script.*?</script>|<[^>]+>", "", dom, flags=re.S)
+    assert "$$" not in text, "display maths left as TeX source"

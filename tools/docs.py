@@ -13,6 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DIRECTIVE = re.compile(r"^\s*#\s*\|")
+MATHJAX = "assets/mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full"   # relative to the site's root
 
 def _src(c) -> str: return "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
 
@@ -42,6 +43,8 @@ def build(out: Path) -> Path:
     build_dir = ROOT / "_docs_src"; shutil.rmtree(build_dir, ignore_errors=True)
     src = build_dir / "docs"; (src / "chapters").mkdir(parents=True)
     shutil.copy(ROOT / "README.md", src / "index.md")
+    import jupyter_server_mathjax                                  # MathJax 2.7 from PyPI: equations render with no network
+    shutil.copytree(Path(jupyter_server_mathjax.__file__).parent / "static", src / "assets" / "mathjax")
     nav = [{"Introduction": "index.md"}]
     for p in sorted((ROOT / "nbs").glob("*.ipynb")):
         if p.stem == "index": continue
@@ -51,10 +54,10 @@ def build(out: Path) -> Path:
     cfg = dict(site_name="muq: MuQ and MuQ-MuLan, derived in notebooks", docs_dir=str(src), site_dir=str(out.resolve()),
                use_directory_urls=False, nav=nav,
                theme=dict(name="material", font=False, features=["navigation.footer", "navigation.indexes"]),
-               plugins=[{"mkdocs-jupyter": dict(include_source=True, execute=False, ignore_h1_titles=False,
-                                                 include_requirejs=False, remove_tag_config={})}],
+               plugins=[{"mkdocs-jupyter": dict(include_source=True, execute=False, ignore_h1_titles=False, include_requirejs=False,
+                                                 remove_tag_config={}, custom_mathjax_url=f"../{MATHJAX}")}],
                markdown_extensions=["tables", "fenced_code", "toc", {"pymdownx.arithmatex": {"generic": True}}],
-               extra_javascript=[])
+               extra_javascript=[])                                         # (the README has no equations)
     yml = build_dir / "mkdocs.yml"; yml.write_text(json.dumps(cfg, indent=1))   # JSON is valid YAML
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     r = subprocess.run([sys.executable, "-m", "mkdocs", "build", "-q", "-f", str(yml)], cwd=ROOT, capture_output=True, text=True, env=env)
