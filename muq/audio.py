@@ -31,6 +31,8 @@ class MelConfig(Config):
 
     @property
     def label_rate(self) -> float: return self.sample_rate / self.hop / self.stack
+    @property
+    def frame(self) -> int: return self.hop * self.stack      # samples per 25 Hz token (960)
 
 # %% ../nbs/01_audio.ipynb #1c703a7b
 class AudioError(ValueError):

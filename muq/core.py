@@ -12,8 +12,8 @@ import numpy as np, torch
 # %% auto #0
 __all__ = ['ConfigError', 'deep_merge', 'Config', 'atomic_path', 'atomic_torch_save', 'atomic_write_text',
            'atomic_save_safetensors', 'file_digest', 'weights_digest', 'git_revision', 'provenance', 'default_device',
-           'autocast', 'fp32', 'seed_everything', 'pca_spectrum', 'effective_rank', 'split_settings', 'run_cli',
-           'media_value', 'interact_media']
+           'autocast', 'fp32', 'progress', 'seed_everything', 'pca_spectrum', 'effective_rank', 'split_settings',
+           'run_cli', 'media_value', 'interact_media']
 
 # %% ../nbs/00_core.ipynb #f5f9c888
 class ConfigError(ValueError):
@@ -166,7 +166,9 @@ def provenance(*, manifests=(), checkpoints=(), seeds=None, command=None, **extr
     try: ver = version('muq-literate')
     except PackageNotFoundError: ver = None
     lines = lambda p: sum(1 for l in Path(p).read_text().splitlines() if l.strip())
-    return dict(command=command if command is not None else ' '.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+    prog = Path(sys.argv[0])                                           # `python -m muq.probe` shows as that, not as probe.py
+    prog = f'python -m muq.{prog.stem}' if prog.parent.name == 'muq' else prog.name
+    return dict(command=command if command is not None else ' '.join([prog, *sys.argv[1:]]),
                 muq_literate=ver, git=git_revision(), torch=torch.__version__, python=platform.python_version(),
                 manifests={str(p): dict(items=lines(p), digest=file_digest(p)) for p in manifests},
                 checkpoints={str(c): weights_digest(c) for c in checkpoints}, seeds=seeds, **extra)
@@ -185,6 +187,12 @@ def autocast(device, enabled: bool = True):
 def fp32(device):
     "A region that runs in fp32 even inside an autocast block."
     return torch.autocast(torch.device(device).type, enabled=False)
+
+def progress(it, total=None, desc: str = ''):
+    "A progress bar on stderr (tqdm; a line every few seconds when stderr is not a terminal)."
+    from tqdm.auto import tqdm
+    import sys
+    return tqdm(it, total=total, desc=desc, file=sys.stderr, leave=False, mininterval=0.5 if sys.stderr.isatty() else 10)
 
 def seed_everything(seed: int):
     "Seed python, numpy and torch (all devices)."

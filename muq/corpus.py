@@ -107,9 +107,13 @@ def estimate_key(pc_hist) -> tuple[int, float]:
     return int(np.nanargmax(r)), float(np.nanmax(r))
 
 # %% ../nbs/02a_corpus.ipynb #119c9c6f
+_HOLDERS: dict = {}   # one idle synth per SoundFont and process: FluidSynth's sample cache then outlives each render's synth
+
 def render_events(events, programs: dict, n_samples: int, sf2: str = SF2, sr: int = 24000) -> np.ndarray:
     "Render (time_s, on, chan, pitch, vel) events with `programs` {chan: GM program}: float32 mono (n_samples,)."
     import fluidsynth
+    if sf2 not in _HOLDERS:                                   # a fresh synth per render (no state carries over), but the
+        _HOLDERS[sf2] = h = fluidsynth.Synth(samplerate=float(sr)); h.sfload(sf2)   # 148 MB of samples are read once
     fs = fluidsynth.Synth(gain=0.5, samplerate=float(sr), **{'synth.reverb.active': 0, 'synth.chorus.active': 0})
     try:
         sfid = fs.sfload(sf2)

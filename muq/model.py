@@ -142,7 +142,7 @@ def resolve_checkpoint(name_or_dir) -> Path:
     raise FileNotFoundError(f"{name_or_dir}: no such checkpoint directory")
 
 # %% ../nbs/06_model.ipynb #3d9b401b
-def window_plan(n: int, window: int, overlap: int = 0, frame: int = 960) -> list[tuple[int, int, int]]:
+def window_plan(n: int, window: int, overlap: int = 0, frame: int = MelConfig().frame) -> list[tuple[int, int, int]]:
     "(start sample, first frame kept, end frame kept) of windows of `window` samples over `n`, `overlap` apart; the last one ends at the end."
     T, W = n // frame, window // frame
     if T <= W: return [(0, 0, T)]
@@ -262,7 +262,7 @@ class MuQ(nn.Module):
         if not (d / 'config.json').exists(): raise FileNotFoundError(f"{d}: no config.json")
         c = json.loads((d / 'config.json').read_text())
         cfg = MuQConfig.from_dict(c['muq_literate']) if 'muq_literate' in c else config_from_official(c)
-        if overrides: cfg = cfg.override([f'{k}={v}' for k, v in overrides.items()])
+        if overrides: cfg = cfg.from_dict(deep_merge(cfg.to_dict(), overrides))       # e.g. mask_prob=0.5, encoder=dict(dropout=0.0)
         sd = {k: v for k, v in rename_weight_norm(load_weights(d)).items() if not k.startswith(UNUSED_OFFICIAL)}
         m = cls(cfg); missing, unexpected = m.load_state_dict(sd, strict=False)
         missing = [k for k in missing if not k.startswith('model.front_end.')]

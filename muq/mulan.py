@@ -23,7 +23,7 @@ __all__ = ['MINILM_SHA256', 'TEXT_ENCODERS', 'XLMR_BASE', 'HELDOUT_TAGS', 'MULAN
            'WordTokenizer', 'TinyTextEncoder', 'minilm_path', 'transformers_module', 'xlmr_tokenizer', 'TextTower',
            'AudioTower', 'gather_latents', 'contrastive_loss', 'Contrast', 'split_clips', 'MuLanModel',
            'config_from_official_mulan', 'MuQMuLan', 'mask_tags', 'MuLanDataset', 'MuLanTrainConfig', 'MuLanStage',
-           'zeroshot_scores', 'untrained_towers', 'zeroshot_table', 'zeroshot_cli', 'progress', 'main']
+           'zeroshot_scores', 'untrained_towers', 'zeroshot_table', 'zeroshot_cli', 'main']
 
 # %% ../nbs/09_mulan.ipynb #a0000007
 MINILM_SHA256 = '53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db'   # model.safetensors of all-MiniLM-L6-v2
@@ -286,8 +286,7 @@ def _infer_muq_config(sd: dict, prefix: str) -> MuQConfig:
     k = sum(1 for key in sd if key.startswith(prefix + 'model.rvq.quantizers.') and key.endswith('.codebook.weight'))
     enc = dict(conv_dim=conv_dim, d_model=d, n_layers=L, ffn_dim=ffn, n_heads=max(1, d // 64), mask_conv=False)
     rvq = dict(n_codebooks=k or 8, codebook_size=g('model.linear.weight').shape[0] // (k or 8))
-    return MuQConfig(encoder=MuQConfig().encoder.override([f'{a}={b}' for a, b in enc.items()]), rvq=MuQConfig().rvq.override([f'{a}={b}' for a, b in rvq.items()]),
-                     targets='mel_rvq' if k else 'precomputed')
+    return MuQConfig.from_dict(dict(encoder=enc, rvq=rvq, targets='mel_rvq' if k else 'precomputed'))     # the rest: defaults
 
 def config_from_official_mulan(c: dict, sd: dict) -> MuQMuLanConfig:
     "Translate an official MuQ-MuLan config.json (+ the weights' shapes for the MuQ and XLM-R sizes) into ours."
@@ -382,7 +381,7 @@ class MuQMuLan(nn.Module):
         elif 'mulan' in c and 'text_model' in c: cfg = config_from_official_mulan(c, sd); sd = _drop_official_unused(sd)
         else: raise ValueError(f"{d}/config.json: neither a MuQ-MuLan config of this package nor an official one")
         if text_path: cfg = cfg.override([f'text.path={text_path}'])
-        if overrides: cfg = cfg.override([f'{k}={v}' for k, v in overrides.items()])
+        if overrides: cfg = cfg.from_dict(deep_merge(cfg.to_dict(), overrides))         # e.g. clip_secs=5.0, muq=dict(...)
         m = cls(cfg); missing, unexpected = m.load_state_dict(sd, strict=False)
         missing = [k for k in missing if k in m._saved_keys()]
         if missing or unexpected: raise ValueError(f"{d}: weights do not fit the config; missing {missing[:5]}, unexpected {unexpected[:5]}")
@@ -550,10 +549,6 @@ def zeroshot_cli(ckpt: str = '',                  # MuQ-MuLan checkpoint(s), com
     atomic_write_text(table + '\n', out / 'zeroshot.md'); atomic_write_text(json.dumps(doc, indent=1), out / 'zeroshot.json')
     print(table); print(f"[muq.mulan] {len(items)} test items from {corpus} -> {out}/zeroshot.md, zeroshot.json")
     return res
-
-def progress(it, desc=''):
-    from tqdm.auto import tqdm
-    return tqdm(it, desc=desc, file=sys.stderr, leave=False)
 
 def main(argv=None):
     "Entry point of `python -m muq.mulan` (zero-shot evaluation)."

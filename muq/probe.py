@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from .core import *
-from .audio import log_mel, normalize_mel
+from .audio import MelConfig, log_mel, normalize_mel
 from .data import KEYS, WindowDataset, make_loader, read_manifest
-from .model import MuQ, MuQConfig
+from .model import MuQ, MuQConfig, token_mask_from_samples
 from .targets import ArrayStore
 
 # %% auto #0
-__all__ = ['FEATURES_VERSION', 'TEMPO_GRID', 'POOLS', 'PRIMARY', 'TASKS', 'BASELINES', 'progress', 'periodicity', 'muq_features',
+__all__ = ['FEATURES_VERSION', 'TEMPO_GRID', 'POOLS', 'PRIMARY', 'TASKS', 'BASELINES', 'periodicity', 'muq_features',
            'mel_features', 'chroma_frames', 'chroma_features', 'tempogram_frames', 'tempo_features', 'feature_key',
            'cached_features', 'whitener', 'normalize_features', 'Probe', 'key_score_matrix', 'item_scores',
            'task_metric', 'fit_probe', 'with_tasks', 'task_data', 'label_features', 'ProbeConfig', 'probe', 'compare',
@@ -24,11 +24,6 @@ __all__ = ['FEATURES_VERSION', 'TEMPO_GRID', 'POOLS', 'PRIMARY', 'TASKS', 'BASEL
 
 # %% ../nbs/08_probe.ipynb #6cbce3d1
 FEATURES_VERSION = 4   # bump when feature extraction changes: it is part of the cache key
-
-def progress(it, total=None, desc=''):
-    "A progress bar on stderr (a line every few seconds when stderr is not a terminal)."
-    from tqdm.auto import tqdm
-    return tqdm(it, total=total, desc=desc, file=sys.stderr, leave=False, mininterval=0.5 if sys.stderr.isatty() else 10)
 
 @torch.no_grad()
 def _pool(h, valid):
@@ -66,7 +61,7 @@ def muq_features(model: MuQ, items, window: float = 5.0, max_windows: int = 4, b
         if not len(b['wav']): continue
         wav = b['wav'].to(device); am = torch.arange(wav.shape[1], device=device)[None] < b['length'].to(device)[:, None]
         hs = model(wav, attention_mask=am, bf16=bf16).hidden_states          # short clips are zero-padded: mask them
-        valid = am[:, :: wav.shape[1] // hs[0].shape[1]]                       # the official sample -> token rule
+        valid = token_mask_from_samples(am, hs[0].shape[1])                      # the official sample -> token rule
         agg = (lambda h: _pool(h, valid)) if pool == 'mean' else (lambda h: periodicity(h, valid, model.config.mel.label_rate))
         feats.index_add_(0, b['idx'], torch.stack([agg(h) for h in hs], 1).float().cpu())
         count.index_add_(0, b['idx'], torch.ones(len(b['idx'])))
@@ -89,7 +84,7 @@ def _stats_features(items, frames_fn, dim, window, max_windows, batch_size, desc
 def mel_features(items, window: float = 5.0, max_windows: int = 4, batch_size: int = 8, pool: str = 'mean', **_) -> torch.Tensor:
     "Raw-mel baseline: per-band mean and std of the normalised log-mel over real frames (n_items, 1, 256), or its periodicity."
     if pool == 'periodicity':
-        f = lambda w: periodicity(normalize_mel(log_mel(w)).transpose(1, 2), torch.ones(len(w), w.shape[1] // 240, dtype=torch.bool), 100.0)[..., None]
+        f = lambda w: periodicity(normalize_mel(log_mel(w)).transpose(1, 2), torch.ones(len(w), w.shape[1] // MelConfig().hop, dtype=torch.bool), MelConfig().sample_rate / MelConfig().hop)[..., None]
         return _stats_features(items, f, 64, window, max_windows, batch_size, 'mel')[..., :64]
     return _stats_features(items, lambda w: normalize_mel(log_mel(w)), 128, window, max_windows, batch_size, 'mel')
 
@@ -107,16 +102,11 @@ def chroma_features(items, window: float = 5.0, max_windows: int = 4, batch_size
     "Key baseline: mean and std of 12-bin chroma (pitch-class energy), (n_items, 1, 24)."
     return _stats_features(items, chroma_frames, 12, window, max_windows, batch_size, 'chroma')
 
-def tempogram_frames(wav: torch.Tensor, window_frames: int = 400) -> torch.Tensor:
-    "(b, 64, 1): autocorrelation of the spectral-flux onset envelope at the lags of 30..300 bpm (log-spaced), over the window."
+def tempogram_frames(wav: torch.Tensor) -> torch.Tensor:
+    "(b, 64, 1): `periodicity` of the spectral-flux onset envelope (at 100 Hz): its autocorrelation at 30..300 bpm."
     mel = log_mel(wav)                                                          # (b, 128, frames) at 100 Hz
-    onset = F.relu(mel[..., 1:] - mel[..., :-1]).mean(1)                       # spectral flux
-    onset = onset - onset.mean(-1, keepdim=True)
-    n = onset.shape[-1]; spec = torch.fft.rfft(onset, 2 * n)
-    ac = torch.fft.irfft(spec * spec.conj(), 2 * n)[..., :n]; ac = ac / ac[..., :1].clamp_min(1e-8)
-    lags = (6000.0 / TEMPO_GRID).clamp(max=n - 2)                              # frames per beat
-    lo = lags.floor().long(); w = lags - lo
-    return ((1 - w) * ac[..., lo] + w * ac[..., lo + 1])[..., None]
+    onset = F.relu(mel[..., 1:] - mel[..., :-1]).mean(1)[..., None]            # spectral flux, (b, frames, 1)
+    return periodicity(onset, torch.ones(onset.shape[:2], dtype=torch.bool), MelConfig().sample_rate / MelConfig().hop)[..., None]
 
 @torch.no_grad()
 def tempo_features(items, window: float = 5.0, max_windows: int = 4, batch_size: int = 8, **_) -> torch.Tensor:
@@ -480,6 +470,7 @@ def probe_cli(ckpt: str = '',                    # MuQ checkpoint directory (our
               device: str = 'auto',              # auto | cpu | cuda: where features are computed
               preset: str = 'default',           # default | quick (one seed, shorter fits)
               features: str = '',                # a `python -m muq.extract --pool mean` store of the checkpoint: read instead of encoding
+              skip: str = '',                    # baselines to leave out, comma-separated (e.g. chroma_stats,tempogram)
               overrides: str = ''):              # ProbeConfig settings, e.g. "seeds=5 window=10 norms=zscore,whiten"
     "Probe a checkpoint on the built-in tasks; print the tables and write results.csv, results.md and verdicts.json."
     cfg = ProbeConfig.preset(preset).override(overrides)
@@ -494,7 +485,8 @@ def probe_cli(ckpt: str = '',                    # MuQ checkpoint directory (our
     device = str(default_device()) if device == 'auto' else device
     extra = dict(kv.split('=', 1) for kv in compare.split(',')) if compare else {}
     cache = cache or str(Path(ckpt).parent / 'probe'); t0 = time.time()
-    rows, outs = probe(encoder_fns(ckpt, baselines, extra, features), corpus, names, cfg, cache, device, table)
+    fns = {k: v for k, v in encoder_fns(ckpt, baselines, extra, features).items() if k not in skip.split(',')}
+    rows, outs = probe(fns, corpus, names, cfg, cache, device, table)
     if not rows: raise ConfigError(f"{corpus}: no task had all three splits; nothing was probed")
     verdicts = verdicts_for(outs, ['muq', *extra], n_boot=cfg.bootstrap) if baselines else []
     sets = sorted({table[t][0] for t in names})

@@ -10,18 +10,18 @@ from pathlib import Path
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from safetensors.torch import load_file
 from .core import *
-from .audio import AudioError, load_audio, audio_info, mel_tokens
+from .audio import AudioError, MelConfig, load_audio, audio_info, mel_tokens
 from .data import CropDataset, data_items, bad_file_error
-from .mel_rvq import MelRVQ, MelRVQConfig, stage_errors
+from .mel_rvq import MelRVQ, MelRVQConfig, fit_rvq, stage_errors
 from .model import MuQ
 
 # %% auto #0
-__all__ = ['FRAME', 'layer_latents', 'MelTokenizer', 'LatentTokenizer', 'collect_latents', 'fit_latent_rvq', 'StoreError',
+__all__ = ['FRAME', 'SR', 'layer_latents', 'MelTokenizer', 'LatentTokenizer', 'collect_latents', 'fit_latent_rvq', 'StoreError',
            'item_key', 'manifest_digest', 'ArrayStore', 'TargetStore', 'file_tokens', 'extract_targets',
            'TargetCropDataset', 'latent_tokenizer', 'targets_cli', 'main']
 
 # %% ../nbs/06b_targets.ipynb #b0000011
-FRAME = 960   # samples per 25 Hz target frame at 24 kHz (4 mel frames of 240)
+FRAME, SR = MelConfig().frame, MelConfig().sample_rate   # samples per 25 Hz target frame (960), and the rate (24 kHz)
 
 @torch.no_grad()
 def layer_latents(model: MuQ, wavs: torch.Tensor, layer: int) -> torch.Tensor:
@@ -65,12 +65,8 @@ def collect_latents(model: MuQ, items, layer: int, window: float = 30.0, max_ite
 def fit_latent_rvq(latents: torch.Tensor, cfg: MelRVQConfig, steps: int = 1000, batch: int = 2048, lr: float = 1e-3, seed: int = 0):
     "(rvq, mean, std, history): an RVQ trained on standardised latents with Mel-RVQ's loss and dead-code replacement."
     torch.manual_seed(seed); mean, std = latents.mean(0), latents.std(0).clamp_min(1e-5)
-    z = (latents - mean) / std; rvq = MelRVQ(cfg); opt = torch.optim.Adam(rvq.parameters(), lr=lr); hist = []; rvq.train()
-    g = torch.Generator().manual_seed(seed)
-    for step in range(steps):
-        x = z[torch.randint(0, len(z), (batch,), generator=g)][None]
-        out = rvq(x); loss = rvq.loss(x, out); opt.zero_grad(); loss.backward(); opt.step()
-        hist.append(dict(step=step, loss=loss.item(), l1=(x - out.recon).abs().mean().item(), replaced=sum(out.replaced)))
+    z = (latents - mean) / std; rvq = MelRVQ(cfg); g = torch.Generator().manual_seed(seed)
+    hist = fit_rvq(rvq, (z[torch.randint(0, len(z), (batch,), generator=g)][None] for _ in range(steps)), steps, lr)   # chapter 3's loop
     return rvq.eval(), mean, std, hist
 
 # %% ../nbs/06b_targets.ipynb #b0000021
@@ -157,12 +153,12 @@ class TargetStore(ArrayStore):
 
 # %% ../nbs/06b_targets.ipynb #b0000022
 @torch.no_grad()
-def file_tokens(tokenizer, wav: torch.Tensor, window: float = 30.0, sr: int = 24000, batch: int = 4) -> np.ndarray:
+def file_tokens(tokenizer, wav: torch.Tensor, window: float = 30.0, sr: int = SR, batch: int = 4) -> np.ndarray:
     "(codebooks, frames) tokens of a whole file at 25 Hz, window by window; a last piece under 2048 samples is dropped."
     n = int(window * sr); k = len(wav) // n; out = []
     for i in range(0, k, batch): out += list(tokenizer.encode(torch.stack([wav[j * n: (j + 1) * n] for j in range(i, min(k, i + batch))])))
     rest = wav[k * n:]
-    if len(rest) >= 2048: out.append(tokenizer.encode(rest[None])[0, :, : len(rest) // FRAME])
+    if len(rest) >= MelConfig().n_fft: out.append(tokenizer.encode(rest[None])[0, :, : len(rest) // FRAME])
     return torch.cat(out, 1).cpu().numpy().astype(np.uint16) if out else np.zeros((0, 0), np.uint16)
 
 def extract_targets(tokenizer, items, out, manifest: str = '', window: float = 30.0, shard_size: int = 64, device='cpu', verbose: bool = True,
@@ -176,7 +172,7 @@ def extract_targets(tokenizer, items, out, manifest: str = '', window: float = 3
     for i in range(0, len(todo), shard_size):
         entries = []
         for it, k in todo[i: i + shard_size]:
-            try: wav = load_audio(it['path'], 24000)
+            try: wav = load_audio(it['path'], SR)
             except (AudioError, OSError) as e:
                 if not bad_file_error(e): raise
                 failed.append(str(it['path'])); continue

@@ -161,13 +161,14 @@ class RVQStage(Stage):
 
     def check(self, cfg, world):
         if world > 1: raise ConfigError("--stage rvq is single-process (as the official trainer); run it with python -m muq.train")
-    def build(self, cfg, device): return MelRVQ(cfg.model.rvq).to(device)
+    def build(self, cfg, device):
+        rvq = MelRVQ(cfg.model.rvq).to(device); rvq.mel = cfg.model.mel; return rvq      # the front end its input comes from
     def loss(self, model, batch, generator=None):
-        x = mel_tokens(batch['wav'], batch['mel_cfg']); out = model(x); rvq = model.module if isinstance(model, DDP) else model
-        return rvq.loss(x, out), dict(l1=(x - out.recon).abs().mean().detach(), commitment=out.commitment.detach(),
-                                      codebook=out.codebook.detach(), replaced=torch.tensor(float(sum(out.replaced))))
+        x = mel_tokens(batch['wav'], model.mel); out = model(x)
+        return model.loss(x, out), dict(l1=(x - out.recon).abs().mean().detach(), commitment=out.commitment.detach(),
+                                        codebook=out.codebook.detach(), replaced=torch.tensor(float(sum(out.replaced))))
     def log_metrics(self, model, batch):
-        x = mel_tokens(batch['wav'], batch['mel_cfg']); err = stage_errors(model, x)
+        x = mel_tokens(batch['wav'], model.mel); err = stage_errors(model, x)
         st = codebook_stats(model.encode(x), model.cfg.codebook_size)
         return {**{f'l1_after_{k}': e for k, e in enumerate(err)}, **{f'usage_{k}': u for k, u in enumerate(st['usage'])},
                 **{f'perplexity_{k}': p for k, p in enumerate(st['perplexity'])}}
@@ -470,11 +471,9 @@ class Logger:
         if self.bar: self.bar.close()
 
 # %% ../nbs/07_train.ipynb #13c933d5
-def _to_device(batch: dict, device, cfg) -> dict:
-    "Tensors of a batch on `device` (asynchronous from pinned memory); the mel config rides along for the rvq stage."
-    out = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
-    out['mel_cfg'] = cfg.model.mel if hasattr(cfg.model, 'mel') else None
-    return out
+def _to_device(batch: dict, device) -> dict:
+    "Tensors of a batch on `device` (asynchronous from pinned memory)."
+    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 def mask_generator(cfg: TrainConfig, step: int, slot: int, device) -> torch.Generator:
     "The masking RNG of micro-batch `slot` (= rank·accum + micro) of optimizer step `step`: independent of world size and resumption."
@@ -548,7 +547,7 @@ def _loop(cfg, stage, run, model, fwd, params, opt, loader, state, rank, world, 
                 for g in opt.param_groups: g['lr'] = o.lr * g.get('lr_scale', 1.0) * lr_at(step, o)
                 opt.zero_grad(set_to_none=True); losses = []
                 for micro in range(cfg.data.accum):
-                    b, epoch, pos = next(batches); b = _to_device(b, device, cfg)
+                    b, epoch, pos = next(batches); b = _to_device(b, device)
                     if fixed is None: fixed = b
                     sync = fwd.no_sync() if isinstance(fwd, DDP) and micro < cfg.data.accum - 1 else contextlib.nullcontext()
                     with sync:
@@ -630,6 +629,6 @@ def main(argv=None):
     finally:
         if dist.is_initialized(): dist.destroy_process_group()
 
-# `python -m muq.train` runs this file as `__main__`, a second copy of the module; stages of later chapters register
-# themselves in the package's copy (`muq.train`), so the command runs from there
-if __name__ == '__main__' and '__file__' in globals(): importlib.import_module('muq.train').main()
+if __name__ == '__main__' and '__file__' in globals():    # `python -m muq.train`: this module is also `muq.train`, so the stages
+    sys.modules['muq.train'] = sys.modules[__name__]      # of later chapters register where the command looks for them
+    main()

@@ -5,7 +5,7 @@ import pytest, torch
 from muq import MuQ, MuQConfig
 from muq.masking import block_mask
 from muq.model import MuQConfig
-from muq.train import encoder_flops, get_stage, peak_flops_for
+from muq.train import encoder_flops, get_stage, peak_flops, peak_flops_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,11 +79,12 @@ def test_flop_count_matches_the_formula(preset, seconds):
         assert 3 * _formula(cfg, 30.0) < encoder_flops(cfg, 30.0) < 3.6 * _formula(cfg, 30.0)   # backward: about twice the forward
 
 def test_peak_flops_by_device_and_precision():
-    assert peak_flops_for("NVIDIA H100 80GB HBM3", bf16=True) == 989e12
-    assert peak_flops_for("NVIDIA H100 PCIe", bf16=True) == 756e12
-    assert peak_flops_for("NVIDIA H200", bf16=False, tf32=True) == 495e12
-    assert peak_flops_for("NVIDIA A100-SXM4-80GB", bf16=False) == 19.5e12
-    assert peak_flops_for("Some Future GPU", bf16=True) is None
+    "The device name as CUDA reports it finds its own row, not a shorter name's; the precision in use picks the column."
+    h100, pcie = peak_flops_for("NVIDIA H100 80GB HBM3", bf16=True), peak_flops_for("NVIDIA H100 PCIe", bf16=True)
+    assert pcie != h100 and pcie == peak_flops_for("H100 PCIe", bf16=True)           # 'H100' is a prefix of 'H100 PCIe'
+    for name in ("NVIDIA H100 80GB HBM3", "NVIDIA H200", "NVIDIA A100-SXM4-80GB"):
+        assert peak_flops_for(name, bf16=True) > peak_flops_for(name, bf16=False, tf32=True) > peak_flops_for(name, bf16=False)
+    assert peak_flops_for("Some Future GPU", bf16=True) is None and peak_flops("cpu", bf16=True) is None
 
 @pytest.mark.slow
 def test_bench_gpu_tiny_runs_on_cpu():
@@ -92,3 +93,16 @@ def test_bench_gpu_tiny_runs_on_cpu():
     rows = [l.split() for l in r.stdout.splitlines() if l.startswith(("infer", "train"))]
     assert len(rows) == 8 and {x[3] for x in rows} == {"ours", "official"}
     assert all(float(x[4]) > 0 and float(x[5]) > 0 for x in rows) and sum(x[-1].endswith("x") for x in rows) == 4
+
+@pytest.mark.gpu
+def test_cuda_train_step_bf16_with_fp32_targets():
+    "On a GPU: a MuQ-small step under bf16 autocast trains, its targets are the fp32 ones, and MFU can be reported."
+    cfg = MuQConfig.preset("small"); torch.manual_seed(0); m = MuQ(cfg).cuda().train()
+    w = torch.randn(4, 24000 * 6, device="cuda") * 0.1
+    ref = m.tokenize(w)
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        assert torch.equal(m.tokenize(w), ref)
+        out = m.train_forward(w, generator=torch.Generator("cuda").manual_seed(0))
+    out["loss"].backward()
+    assert torch.isfinite(out["loss"]) and all(p.grad is not None for p in m.model.conformer.parameters())
+    assert peak_flops("cuda", bf16=True) is None or peak_flops("cuda", bf16=True) > 1e13

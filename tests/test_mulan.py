@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np, pytest, torch, torch.nn.functional as F
 from safetensors.torch import load_file
 from muq import MuQ, MuQConfig, MuQMuLan, MuQMuLanConfig
-from muq.mulan import (contrastive_loss, split_clips, TextTower, WordTokenizer, minilm_path, xlmr_tokenizer, mean_tokens, MINILM_SHA256)
+from muq.mulan import (contrastive_loss, split_clips, TextTower, WordTokenizer, minilm_path, xlmr_tokenizer, mean_tokens)
 
 FX = Path(__file__).parent / "fixtures"
 
@@ -89,7 +89,7 @@ def test_tokenizer_missing_and_hash_mismatch_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="huggingface-cli download FacebookAI/xlm-roberta-base"): xlmr_tokenizer(str(tmp_path))
     fake = tmp_path / "minilm"; fake.mkdir(); (fake / "model.safetensors").write_bytes(b"not the model")
     with pytest.raises(ValueError, match="is not the pinned all-MiniLM-L6-v2"): minilm_path(str(fake))
-    assert minilm_path().name == "model" and len(MINILM_SHA256) == 64
+    assert minilm_path().name == "model"                         # the package's own copy passes the same check
 
 def test_minilm_orders_sentence_similarities():
     from transformers import AutoModel, AutoTokenizer

@@ -79,10 +79,6 @@ def test_bad_settings_are_rejected(item, msg):
     r = cli("--stage", "muq", *item.split(), check=False)
     assert r.returncode != 0 and msg in r.stderr, r.stderr[-1000:]
 
-def test_help_says_how_to_resume_and_start_over():
-    r = cli("--help")
-    assert "same --run_dir continues from the newest" in r.stdout and "To start over" in r.stdout and "rvq.optim.steps" in r.stdout
-
 def test_resume_after_sigkill_is_exact(data, rvq_run):
     ref = data.parent / "ref"; cli(*muq_args(data, ref, "optim.steps=6", "ckpt_every=2"))
     run = data.parent / "killed"

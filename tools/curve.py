@@ -138,86 +138,157 @@ def training_row(run_final: Path, cond, updates, seed) -> dict:
                 ce_per_codebook=per('ce_per_codebook_'), acc_per_codebook=per('acc_per_codebook_'),
                 unigram_entropy=per('unigram_entropy_'), majority_acc=per('majority_acc_'))
 
+SWEEP = {                                           # the recipe's settings varied at one budget, each judged on the probe
+    'lr_x1/3': ['optim.lr=3.3e-4'], 'lr_x3': ['optim.lr=3e-3'], 'warmup_10pct': ['optim.warmup=240'],
+    'mask_p0.4': ['model.mask_prob=0.4'], 'mask_p0.8': ['model.mask_prob=0.8'], 'rvq_600_steps': 'rvq600', 'precise_bn': 'precise_bn'}
+QUICK_SWEEP = {'lr_x3': ['optim.lr=3e-3'], 'precise_bn': 'precise_bn'}
+
+@torch.no_grad()
+def precise_bn(model: MuQ, items, batches: int = 32, batch_size: int = 8, seconds: float = 4.0) -> MuQ:
+    "`model` with its BatchNorm statistics re-estimated on clean crops (Wu & Johnson 2021, 'precise BN'), everything else as trained."
+    from muq.data import CropDataset, make_loader
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    model.eval()
+    for m in bns: m.reset_running_stats(); m.momentum = None; m.train()          # a cumulative average over the batches below
+    loader = make_loader(CropDataset(items, seconds, seed=123), batch_size, num_workers=0, persistent_workers=False, rank=0, world_size=1)
+    for _, b in zip(range(batches), loader):
+        if len(b['wav']): model.model.encode(b['wav'])
+    for m in bns: m.momentum = 0.1
+    return model.eval()
+
+class Study:
+    "The curve's trainings, probes and results file, rewritten after every point so a stopped study still reports what it has."
+    def __init__(self, a):
+        self.S = QUICK if a.quick else FULL; self.quick, self.t0 = a.quick, time.time()
+        self.out = ROOT / (a.out or ("runs/curve_quick" if a.quick else "runs/curve")); self.out.mkdir(parents=True, exist_ok=True)
+        self.results = Path(a.results) if a.results else (self.out / "curve.json" if a.quick else ROOT / "nbs" / "results" / "curve.json")
+        self.pre = builtin_corpus('pretrain', verbose=False, **self.S['pretrain']); self.ev = builtin_corpus('eval', verbose=False, **self.S['eval'])
+        self.train_manifest = self.pre / "clips_train.jsonl"; self.items = read_manifest(self.train_manifest)
+        self.hours = sum(i['num_samples'] / i['sample_rate'] for i in self.items) / 3600
+        self.cfg = P.ProbeConfig.preset('quick'); self.cache = self.out / "features"
+        self.finals, self.res, self.sweep, self.bres, self.base = {}, {}, {}, None, {}
+        log(f"pretraining corpus {self.pre.name}: {len(self.items)} clips of its train split, {self.hours:.1f} h; evaluation corpus {self.ev.name}")
+
+    def rvq(self, name='rvq', steps=None) -> Path:
+        run = self.out / name
+        if not (run / "rvq" / "summary.json").exists():
+            sh("muq.train", "--stage", "rvq", "--preset", "tiny", "--data", self.train_manifest, "--run_dir", run,
+               f"optim.steps={steps or self.S['rvq_steps']}", *(["data.batch_size=8"] if self.quick else []))
+        return run / "rvq" / "rvq.safetensors"
+
+    def probe_baselines(self):
+        "Random weights (two draws), raw mel, chroma, tempogram, the label ceiling, and bags of both kinds of target codes."
+        f_m, f_r = self.finals[('mel_rvq', self.S['budgets'][0], 0)], self.finals[('random_projection', self.S['budgets'][0], 0)]
+        arch = MuQ.from_pretrained(f_m).config
+        for s in (0, 1):
+            torch.manual_seed(s); self.base[f'random_init_seed{s}'] = (muq_encoder(MuQ(arch).eval()), file_digest(extra=f'random{s}' + json.dumps(arch.to_dict())))
+        self.base.update({'mel_stats': (P.mel_features, 'mel'), 'chroma_stats': (P.chroma_features, 'chroma'), 'tempogram': (P.tempo_features, 'tempogram'),
+                          'label (ceiling)': ('label', 'label'),
+                          'mel_rvq_codes': (code_encoder(MuQ.from_pretrained(f_m)), 'codes' + weights_digest(f_m)),
+                          'random_projection_codes': (code_encoder(MuQ.from_pretrained(f_r)), 'codes' + weights_digest(f_r))})
+        self.bres = probed(self.out / "probe_baselines.json", self.base, self.ev, self.S, self.cfg, self.cache,
+                           key=json.dumps(sorted((k, v[1]) for k, v in self.base.items())))
+        log(f"baselines probed ({time.time() - self.t0:.0f} s)")
+
+    def point(self, cond, u, seed):
+        f = self.finals[(cond, u, seed)] = train(self.out, self.train_manifest, self.S, cond, u, seed)
+        if self.bres is None and ('mel_rvq', self.S['budgets'][0], 0) in self.finals and ('random_projection', self.S['budgets'][0], 0) in self.finals:
+            self.probe_baselines()
+        if self.bres is not None:
+            for k in [k for k in self.finals if k not in self.res]:
+                fk = self.finals[k]; self.res[k] = probed(fk.parent / "curve_probe.json", {'muq': (muq_encoder(MuQ.from_pretrained(fk)), weights_digest(fk))},
+                                                         self.ev, self.S, self.cfg, self.cache, weights_digest(fk))
+            self.write()
+
+    def sweep_point(self, name, change):
+        "One setting of the sweep at the sweep budget (seed 0), trained (or re-estimated) and probed."
+        u = self.S['budgets'][min(2, len(self.S['budgets']) - 1)]; base = self.finals[('mel_rvq', u, 0)]
+        run = self.out / "sweep" / name.replace('/', '_'); final = run / "muq" / "final"
+        if change == 'precise_bn':
+            if not (final / "model.safetensors").exists(): precise_bn(MuQ.from_pretrained(base), self.items).save_pretrained(final)
+        elif not (run / "muq" / "summary.json").exists():
+            extra = [f"rvq_ckpt={self.rvq('rvq600', 4 * self.S['rvq_steps'])}"] if change == 'rvq600' else [f"rvq_ckpt={self.out / 'rvq' / 'rvq' / 'rvq.safetensors'}", *change]
+            sh("muq.train", "--stage", "muq", "--preset", "tiny", "--data", self.train_manifest, "--run_dir", run, "seed=0", f"optim.steps={u}",
+               "data.num_workers=1", f"ckpt_every={min(1000, max(50, u // 8))}", *extra)
+        self.sweep[name] = (u, final, probed(run / "curve_probe.json", {'muq': (muq_encoder(MuQ.from_pretrained(final)), weights_digest(final))},
+                                                self.ev, self.S, self.cfg, self.cache, weights_digest(final)))
+        log(f"sweep {name}: probed ({time.time() - self.t0:.0f} s)"); self.write()
+
+    def verdict(self, o, a, b, t, u, cmp):
+        v = P.compare(o, a, b, t, self.cfg.bootstrap)
+        return dict(updates=u, comparison=cmp, task=t, diff=100 * v['diff'], lo=100 * v['lo'], hi=100 * v['hi'], verdict=v['verdict'], n_test=v['n_test'])
+
+    def write(self, le=None):
+        "curve.json from everything measured so far."
+        S, rows, layers = self.S, [], []
+        aud = lambda u: None if u is None else round(u * 4 * 4.0 / 3600, 3)    # tiny recipe: 4 crops of 4 s per update
+        def add(cond, u, seed, rs, enc, into=None):
+            for r in rs:
+                if r['encoder'] != enc or r['metric'] != P.PRIMARY[P.TASKS[r['task']][2]]: continue
+                row = dict(condition=cond, updates=u, audio_hours=aud(u), seed=seed, task=r['task'], probe=r['probe'], layer=r['layer'],
+                           score=100 * r['mean'], valid=100 * r['valid'], n_train=r['n_train'], n_valid=r['n_valid'], n_test=r['n_test'])
+                (into if into is not None else rows if r['layer'] == 'weighted' or u is None else layers).append(row)
+        for s in (0, 1): add('random_init', 0, s, self.bres['rows'], f'random_init_seed{s}')
+        for b in ('mel_stats', 'chroma_stats', 'tempogram', 'label (ceiling)', 'mel_rvq_codes', 'random_projection_codes'): add(b, None, 0, self.bres['rows'], b)
+        for (cond, u, seed), r in sorted(self.res.items()): add(cond, u, seed, r['rows'], 'muq')
+        outs = load_outs(self.bres['outs']); verdicts, sweep_rows = [], []
+        for (cond, u, seed), r in sorted(self.res.items()):                   # seed 0 of each condition against random weights and raw mel
+            if seed: continue
+            o = {**outs, **{(f'{cond}@{u}', t): v for (e, t), v in load_outs(r['outs']).items()}}
+            for ref, name in (('random_init_seed0', 'random_init'), ('mel_stats', 'mel_stats')):
+                verdicts += [self.verdict(o, f'{cond}@{u}', ref, t, u, f"{'muq' if cond == 'mel_rvq' else cond}_vs_{name}") for t in S['tasks']
+                             if (f'{cond}@{u}', t) in o and (ref, t) in o]
+            if cond == 'random_projection' and ('mel_rvq', u, 0) in self.res:
+                o.update({(f'mel_rvq@{u}', t): v for (e, t), v in load_outs(self.res[('mel_rvq', u, 0)]['outs']).items()})
+                verdicts += [self.verdict(o, f'mel_rvq@{u}', f'{cond}@{u}', t, u, 'muq_vs_random_projection') for t in S['tasks'] if (f'{cond}@{u}', t) in o]
+        for name, (u, final, r) in self.sweep.items():
+            add(name, u, 0, r['rows'], 'muq', into=sweep_rows)
+            o = {**outs, **{(name, t): v for (e, t), v in load_outs(r['outs']).items()},
+                 **{('recipe', t): v for (e, t), v in load_outs(self.res[('mel_rvq', u, 0)]['outs']).items()}}
+            verdicts += [self.verdict(o, name, 'recipe', t, u, f'{name}_vs_recipe') for t in S['tasks'] if (name, t) in o]
+        rvq_stats = {}
+        for name in ('rvq', 'rvq600'):
+            m = self.out / name / 'rvq' / 'metrics.jsonl'
+            if m.exists(): rvq_stats[name] = [json.loads(l) for l in m.read_text().splitlines() if '"l1_after_8"' in l][-1]
+        old = json.loads(self.results.read_text()) if self.results.exists() else {}
+        doc = dict(study="MuQ-tiny learning curve on the built-in corpus", pretrain_corpus=dict(folder=self.pre.name, train_clips=len(self.items), train_hours=round(self.hours, 2)),
+                   eval_corpus=self.ev.name, recipe="tiny preset (4 crops x 4 s per update, lr 1e-3, 20 warmup updates, linear decay to the budget)",
+                   probe=dict(preset='quick', layer_settings=LAYER_SETTINGS, layer_tasks=S['layer_tasks'], verdict_probe='mlp, weighted layers',
+                              bootstrap=self.cfg.bootstrap),
+                   rows=rows, layers=layers, verdicts=verdicts, sweep=sweep_rows, rvq=rvq_stats,
+                   label_efficiency=le if le is not None else old.get('label_efficiency', []),
+                   training=[training_row(f, *r) for r, f in sorted(self.finals.items())],
+                   provenance=provenance(manifests=[self.train_manifest] + sorted(self.ev.glob('*_*.jsonl')), checkpoints=[f for _, f in sorted(self.finals.items())],
+                                         seeds=sorted({s for *_, s in self.finals}), rvq=file_digest(self.out / 'rvq' / 'rvq' / 'rvq.safetensors')))
+        self.results.parent.mkdir(parents=True, exist_ok=True); atomic_write_text(json.dumps(doc, indent=1) + "\n", self.results)
+        log(f"{len(rows)} rows, {len(verdicts)} verdicts, {len(doc['label_efficiency'])} label-efficiency rows ({time.time() - self.t0:.0f} s) -> {self.results}")
+
+    def label_efficiency(self):
+        "Labelled examples per class against the score, at the largest budget trained: pretrained (seed 0) and random weights (seed 0)."
+        top = max(u for (c, u, s) in self.finals if c == 'mel_rvq'); fbig = self.finals[('mel_rvq', top, 0)]
+        encs = {'muq': (None, weights_digest(fbig)), 'random_init_seed0': self.base['random_init_seed0']}
+        le = label_efficiency(list(encs), self.ev, self.S, self.cfg, self.cache, feature_keys(encs, self.ev, self.S, self.cfg))
+        for r in le: r['updates'] = top if r['encoder'] == 'muq' else 0
+        self.write(le)
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="toy sizes, a few minutes: the pipeline, not the numbers")
     ap.add_argument("--out", default="", help="study folder (default runs/curve, runs/curve_quick with --quick)")
     ap.add_argument("--results", default="", help="the results file (default nbs/results/curve.json; with --quick: <out>/curve.json)")
     ap.add_argument("--max_updates", type=int, default=0, help="train and probe only the budgets up to this many updates (0 = all)")
-    a = ap.parse_args()
-    S = QUICK if a.quick else FULL; t0 = time.time()
-    out = ROOT / (a.out or ("runs/curve_quick" if a.quick else "runs/curve")); out.mkdir(parents=True, exist_ok=True)
-    results = Path(a.results) if a.results else (out / "curve.json" if a.quick else ROOT / "nbs" / "results" / "curve.json")
-    pre = builtin_corpus('pretrain', verbose=False, **S['pretrain']); ev = builtin_corpus('eval', verbose=False, **S['eval'])
-    train_manifest = pre / "clips_train.jsonl"; items = read_manifest(train_manifest)
-    hours = sum(i['num_samples'] / i['sample_rate'] for i in items) / 3600
-    log(f"pretraining corpus {pre.name}: {len(items)} clips, {hours:.1f} h; evaluation corpus {ev.name}")
-    if not (out / "rvq" / "rvq" / "summary.json").exists():
-        sh("muq.train", "--stage", "rvq", "--preset", "tiny", "--data", train_manifest, "--run_dir", out / "rvq",
-           f"optim.steps={S['rvq_steps']}", *(["data.batch_size=8"] if a.quick else []))
-    runs = [r for r in plan(S) if not a.max_updates or r[1] <= a.max_updates]
-    finals = {r: train(out, train_manifest, S, *r) for r in runs}
-    # probes: the baselines once, then every checkpoint against them
-    cfg = P.ProbeConfig.preset('quick'); cache = out / "features"
-    arch = MuQ.from_pretrained(next(iter(finals.values()))).config
-    rp = MuQ.from_pretrained(next(f for (c, *_), f in finals.items() if c == 'random_projection'))
-    base = {}
-    for s in (0, 1):
-        torch.manual_seed(s); base[f'random_init_seed{s}'] = (muq_encoder(MuQ(arch).eval()), file_digest(extra=f'random{s}' + json.dumps(arch.to_dict())))
-    mrvq = MuQ.from_pretrained(finals[runs[0]])
-    base.update({'mel_stats': (P.mel_features, 'mel'), 'chroma_stats': (P.chroma_features, 'chroma'), 'tempogram': (P.tempo_features, 'tempogram'),
-                 'label (ceiling)': ('label', 'label'),
-                 'mel_rvq_codes': (code_encoder(mrvq), 'codes' + weights_digest(finals[runs[0]])),
-                 'random_projection_codes': (code_encoder(rp), 'codes' + weights_digest(next(f for (c, *_), f in finals.items() if c == 'random_projection')))})
-    bres = probed(out / "probe_baselines.json", base, ev, S, cfg, cache, key=json.dumps(sorted((k, v[1]) for k, v in base.items())))
-    log(f"baselines probed ({time.time() - t0:.0f} s)")
-    res = {}
-    for (cond, u, seed), f in finals.items():
-        m = MuQ.from_pretrained(f); key = weights_digest(f)
-        res[(cond, u, seed)] = probed(f.parent / "curve_probe.json", {'muq': (muq_encoder(m), key)}, ev, S, cfg, cache, key)
-    log(f"{len(res)} checkpoints probed ({time.time() - t0:.0f} s)")
-    # the table: one row per (condition, updates, seed, task) for the weighted-layer MLP probe (the verdicts' probe),
-    # the linear probes beside it, and the per-layer linear probes
-    rows, layers = [], []
-    aud = lambda u: None if u is None else round(u * 4 * 4.0 / 3600, 3)    # tiny recipe: 4 crops of 4 s per update
-    def add(cond, u, seed, rs, enc):
-        for r in rs:
-            if r['encoder'] != enc or r['metric'] != P.PRIMARY[P.TASKS[r['task']][2]]: continue
-            row = dict(condition=cond, updates=u, audio_hours=aud(u), seed=seed, task=r['task'], probe=r['probe'], layer=r['layer'],
-                       score=100 * r['mean'], valid=100 * r['valid'], n_train=r['n_train'], n_valid=r['n_valid'], n_test=r['n_test'])
-            (rows if r['layer'] == 'weighted' or enc in ('mel_stats', 'chroma_stats', 'tempogram', 'label (ceiling)', 'mel_rvq_codes', 'random_projection_codes') else layers).append(row)
-    for s in (0, 1): add('random_init', 0, s, bres['rows'], f'random_init_seed{s}')
-    for b in ('mel_stats', 'chroma_stats', 'tempogram', 'label (ceiling)', 'mel_rvq_codes', 'random_projection_codes'): add(b, None, 0, bres['rows'], b)
-    for (cond, u, seed), r in res.items(): add(cond, u, seed, r['rows'], 'muq')
-    # verdicts: seed 0 of each condition at each budget against random weights (seed 0) and against the raw mel
-    outs = load_outs(bres['outs']); verdicts = []
-    for (cond, u, seed), r in res.items():
-        if seed: continue
-        o = {**outs, **{(f'{cond}@{u}', t): v for (e, t), v in load_outs(r['outs']).items()}}
-        for ref, name in (('random_init_seed0', 'random_init'), ('mel_stats', 'mel_stats')):
-            for t in S['tasks']:
-                if (f'{cond}@{u}', t) in o and (ref, t) in o:
-                    v = P.compare(o, f'{cond}@{u}', ref, t, cfg.bootstrap)
-                    cmp = f"{'muq' if cond == 'mel_rvq' else cond}_vs_{name}"
-                    verdicts.append(dict(updates=u, comparison=cmp, task=t, diff=100 * v['diff'], lo=100 * v['lo'], hi=100 * v['hi'],
-                                         verdict=v['verdict'], n_test=v['n_test']))
-    # label efficiency at the largest budget trained, pretrained (seed 0) against random weights (seed 0)
-    top = max(u for (c, u, s) in finals if c == 'mel_rvq'); fbig = finals[('mel_rvq', top, 0)]
-    encs = {'muq': (None, weights_digest(fbig)), 'random_init_seed0': base['random_init_seed0']}
-    le = label_efficiency(list(encs), ev, S, cfg, cache, feature_keys(encs, ev, S, cfg))
-    for r in le: r['updates'] = top if r['encoder'] == 'muq' else 0
-    training = [training_row(f, *r) for r, f in finals.items()]
-    manifests = [train_manifest] + sorted(ev.glob('*_*.jsonl'))
-    doc = dict(study="MuQ-tiny learning curve on the built-in corpus", pretrain_corpus=dict(folder=pre.name, clips=len(items), hours=round(hours, 2)),
-               eval_corpus=ev.name, recipe="tiny preset (4 crops x 4 s per update, lr 1e-3, 20 warmup updates, linear decay to the budget)",
-               probe=dict(preset='quick', layer_settings=LAYER_SETTINGS, layer_tasks=S['layer_tasks'], verdict_probe='mlp, weighted layers',
-                          bootstrap=cfg.bootstrap),
-               rows=rows, layers=layers, verdicts=verdicts, label_efficiency=le, training=training,
-               minutes=round((time.time() - t0) / 60, 1),
-               provenance=provenance(manifests=manifests, checkpoints=list(finals.values()), seeds=sorted({s for *_, s in finals}),
-                                     rvq=file_digest(out / 'rvq' / 'rvq' / 'rvq.safetensors')))
-    results.parent.mkdir(parents=True, exist_ok=True); atomic_write_text(json.dumps(doc, indent=1) + "\n", results)
-    log(f"{len(rows)} rows, {len(verdicts)} verdicts, {len(le)} label-efficiency rows in {doc['minutes']} min -> {results}")
+    ap.add_argument("--no_sweep", action="store_true", help="skip the sweep of the recipe's settings")
+    a = ap.parse_args(); st = Study(a)
+    st.rvq()
+    runs = [r for r in plan(st.S) if not a.max_updates or r[1] <= a.max_updates]
+    sweep_after = st.S['budgets'][min(2, len(st.S['budgets']) - 1)]           # the sweep runs once its budget's points are in
+    for r in runs:
+        st.point(*r)
+        if not a.no_sweep and r[1] == sweep_after and all(q in st.finals for q in runs if q[1] <= sweep_after):
+            for name, change in (QUICK_SWEEP if a.quick else SWEEP).items(): st.sweep_point(name, change)
+    if not a.no_sweep and sweep_after > max(r[1] for r in runs): log("the sweep's budget is beyond --max_updates: no sweep")
+    st.label_efficiency()
+    log(f"done in {(time.time() - st.t0) / 60:.1f} min")
 
 if __name__ == "__main__":
     main()

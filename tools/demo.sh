@@ -5,8 +5,8 @@
 #      2400 single notes). Each configuration has a folder of its own (python -m muq.corpus prints it).
 #   2. train Mel-RVQ, then MuQ-tiny on its frozen tokens for 2400 updates (past the point where it has learned only the
 #      marginal of its targets; see the learning curve in nb 07b)
-#   3. probe MuQ (the quick protocol of nb 08) beside the same model with random weights, the raw-mel, chroma and
-#      tempogram statistics and the label ceiling, with paired-bootstrap verdicts
+#   3. probe MuQ (the quick protocol of nb 08, MLP probe) beside the same model with random weights and the raw-mel
+#      statistics, with paired-bootstrap verdicts (the learning curve, `make curve`, adds the other baselines)
 #   4. train MuQ-MuLan (2 seeds) on the corpus captions, held-out tags excluded, on the trained MuQ and on a random MuQ;
 #      evaluate both zero-shot on seen and unseen tags
 set -euo pipefail
@@ -17,13 +17,14 @@ PRE=$($PY -m muq.corpus --preset pretrain | tail -n 1)
 EVAL=$($PY -m muq.corpus --preset eval --minutes 40 | tail -n 1)
 TRAIN=$PRE/clips_train.jsonl
 echo "[demo] pretraining corpus $PRE, evaluation corpus $EVAL ($(( $(date +%s) - t0 )) s)"
-$PY -m muq.train --preset tiny --data $TRAIN --run_dir runs/demo muq.optim.steps=2400 muq.ckpt_every=300 muq.diag_every=300 muq.keep_last=10
-$PY -m muq.probe --ckpt runs/demo/muq/final --corpus $EVAL --preset quick
+$PY -m muq.train --preset tiny --data $TRAIN --run_dir runs/demo muq.optim.steps=2400 muq.ckpt_every=300 muq.diag_every=300 muq.keep_last=10 \
+    data.num_workers=1
+$PY -m muq.probe --ckpt runs/demo/muq/final --corpus $EVAL --preset quick probes=mlp --skip "chroma_stats,tempogram,label (ceiling)"
 echo "[demo] MuQ trained and probed ($(( $(date +%s) - t0 )) s)"
 for s in 0 1; do
   sfx=$([ $s = 0 ] && echo "" || echo "_seed$s")
-  $PY -m muq.train --stage mulan --preset tiny --data $TRAIN --run_dir runs/demo$sfx muq_ckpt=runs/demo/muq/final seed=$s
-  $PY -m muq.train --stage mulan --preset tiny --data $TRAIN --run_dir runs/demo_mulan_random_muq$sfx muq_ckpt=none seed=$s
+  $PY -m muq.train --stage mulan --preset tiny --data $TRAIN --run_dir runs/demo$sfx muq_ckpt=runs/demo/muq/final seed=$s optim.steps=100
+  $PY -m muq.train --stage mulan --preset tiny --data $TRAIN --run_dir runs/demo_mulan_random_muq$sfx muq_ckpt=none seed=$s optim.steps=100
 done
 $PY -m muq.mulan --ckpt runs/demo/mulan/final,runs/demo_seed1/mulan/final \
     --compare "mulan_on_random_muq=runs/demo_mulan_random_muq/mulan/final,runs/demo_mulan_random_muq_seed1/mulan/final" --corpus $EVAL

@@ -1,13 +1,47 @@
 """README.md from nbs/index.ipynb (what `nbdev_readme` produces, without rendering every notebook through quarto):
-markdown cells as they are, visible code cells as python blocks, `#| hide` cells dropped."""
-import json
+markdown cells as they are, visible code cells as python blocks, `#| hide` cells dropped.
+
+Tables are not typed by hand: a block `<!-- table:NAME -->` ... `<!-- /table -->` in a markdown cell of the index is
+regenerated from the committed results files (nbs/results/*.json) by tools/report.py, in the notebook and in the
+README alike, so every number there comes from a file that records what produced it.
+"""
+import json, re, sys
 from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import report
+
 root = Path(__file__).resolve().parents[1]
-nb = json.loads((root / "nbs" / "index.ipynb").read_text())
-parts = []
-for c in nb["cells"]:
-    src = "".join(c["source"]).strip()
-    if c["cell_type"] == "markdown": parts.append(src)
-    elif not src.startswith("#| hide") and not src.startswith("#|hide"): parts.append(f"```python\n{src}\n```")
-(root / "README.md").write_text("\n\n".join(parts) + "\n")
-print(f"wrote {root / 'README.md'}")
+BLOCK = re.compile(r"(<!-- table:([\w.:-]+) -->\n)(.*?)(\n<!-- /table -->)", re.S)
+
+def tables() -> dict:
+    "NAME -> markdown, for every table the results files can give."
+    out = {}
+    for p in sorted((root / "nbs" / "results").glob("*.json")):
+        d = json.loads(p.read_text())
+        if p.stem == "curve":
+            out.update({"curve": report.curve_table(d), "curve:counts": report.verdict_counts(d), "curve:vs_random": report.diffs_table(d, "muq_vs_random_init"),
+                        "curve:vs_mel": report.diffs_table(d, "muq_vs_mel_stats"), "curve:vs_rp": report.diffs_table(d, "muq_vs_random_projection"),
+                        "curve:baselines": report.baselines_table(d), "curve:training": report.training_table(d), "curve:key_layers": report.layers_table(d, "key"),
+                        "curve:label_efficiency": report.label_efficiency_table(d), "curve:sweep": report.sweep_table(d), "curve:rp": report.curve_table(d, "random_projection")})
+        elif "markdown" in d:                                      # a results file that carries its own tables
+            out.update({f"{p.stem}:{k}": v for k, v in d["markdown"].items()})
+    return out
+
+def fill(text: str, t: dict) -> str:
+    def sub(m):
+        if m.group(2) not in t: sys.exit(f"readme: no results for table {m.group(2)!r} (nbs/results/)")
+        return m.group(1) + t[m.group(2)] + m.group(4)
+    return BLOCK.sub(sub, text)
+
+if __name__ == "__main__":
+    p = root / "nbs" / "index.ipynb"; nb = json.loads(p.read_text()); t = tables(); parts = []
+    for c in nb["cells"]:
+        src = "".join(c["source"])
+        if c["cell_type"] == "markdown":
+            new = fill(src, t)
+            if new != src: lines = new.split("\n"); c["source"] = [l + "\n" for l in lines[:-1]] + [lines[-1]]
+            parts.append(new.strip())
+        elif not src.strip().startswith("#| hide") and not src.strip().startswith("#|hide"): parts.append(f"```python\n{src.strip()}\n```")
+    p.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    (root / "README.md").write_text("\n\n".join(parts) + "\n")
+    print(f"wrote {root / 'README.md'} ({len(BLOCK.findall(chr(10).join(parts)))} generated tables)")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make results`: the evidence that pretraining helps (or not), reproducible from a fresh clone.
-#   1. a 2-hour pretraining corpus and the evaluation corpus (disjoint by work), both built in
+#   1. the 10-hour pretraining corpus of the learning curve and the evaluation corpus (disjoint by work), both built in
 #   2. Mel-RVQ (small preset), then MuQ-small on its tokens and MuQ-small on random-projection targets, same budget
 #   3. both probed, with the random-weight, raw-mel, chroma, tempogram and label-ceiling baselines, paired-bootstrap verdicts
 # Budget: roughly 1.5 hours on 2 CPU cores, corpus rendering included (measured: see README "Does pretraining help?"). `--quick`: the same pipeline at
@@ -9,18 +9,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 if [ "${1:-}" = "--quick" ]; then
-  PRESET=tiny; DATA=data/quick; OUT=runs/results_quick; MIN=2; EVAL="minutes=5 notes=150"; RVQ=10; STEPS=10; PROBE="--preset quick --tasks instrument,tempo,pitch"; SMALL="data.batch_size=4"
+  PRESET=tiny; OUT=runs/results_quick; MIN=2; EVAL="minutes=5 notes=150"; RVQ=10; STEPS=10; PROBE="--preset quick --tasks instrument,tempo,pitch"; SMALL="data.batch_size=4"
 else
-  PRESET=small; DATA=data; OUT=runs/results; MIN=120; EVAL=""; RVQ=300; STEPS=900; PROBE=""; SMALL=""
+  PRESET=small; OUT=runs/results; MIN=600; EVAL=""; RVQ=300; STEPS=900; PROBE=""; SMALL=""
 fi
 t0=$(date +%s)
-$PY -m muq.corpus --preset pretrain --out $DATA/corpus minutes=$MIN
-$PY -m muq.corpus --preset eval --out $DATA/eval $EVAL
-# a manifest of its own: `make demo` rewrites clips_train.jsonl for its 30-minute subset of the same folder
-TRAIN=$DATA/corpus/clips_train_${MIN}min.jsonl; cp $DATA/corpus/clips_train.jsonl $TRAIN
+PRE=$($PY -m muq.corpus --preset pretrain minutes=$MIN | tail -n 1)            # each configuration in a folder of its own
+EVALDIR=$($PY -m muq.corpus --preset eval $EVAL | tail -n 1)
+TRAIN=$PRE/clips_train.jsonl
 $PY -m muq.train --stage rvq --preset $PRESET --data $TRAIN --run_dir $OUT/mel_rvq optim.steps=$RVQ $SMALL
 $PY -m muq.train --stage muq --preset $PRESET --data $TRAIN --run_dir $OUT/mel_rvq optim.steps=$STEPS $SMALL
 $PY -m muq.train --stage muq --preset $PRESET --data $TRAIN --run_dir $OUT/random_projection optim.steps=$STEPS model.targets=random_projection $SMALL
 $PY -m muq.probe --ckpt $OUT/mel_rvq/muq/final --compare muq_random_projection=$OUT/random_projection/muq/final \
-    --corpus $DATA/eval --cache $OUT/probe $PROBE
+    --corpus $EVALDIR --cache $OUT/probe $PROBE
 echo "[results] $(( ($(date +%s) - t0) / 60 )) min; tables: $OUT/probe/results.md"

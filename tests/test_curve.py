@@ -1,0 +1,40 @@
+"""`tools/curve.py --quick`: the learning-curve study end to end at toy sizes (the pipeline and the results file's shape,
+not the numbers), and a rerun that reuses every training and probe and writes the same numbers."""
+import json, math, subprocess, sys
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+def curve(out):
+    r = subprocess.run([sys.executable, "tools/curve.py", "--quick", "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    return json.loads((out / "curve.json").read_text())
+
+def test_curve_quick(tmp_path):
+    d = curve(tmp_path / "curve")
+    rows = d["rows"]; keys = {"condition", "updates", "audio_hours", "seed", "task", "score", "valid"}
+    assert rows and all(keys <= set(r) for r in rows)
+    conds = {(r["condition"], r["updates"], r["seed"]) for r in rows if r["probe"] == "mlp"}
+    assert {("mel_rvq", 2, 0), ("mel_rvq", 2, 1), ("mel_rvq", 4, 0), ("random_projection", 2, 0), ("random_projection", 4, 0),
+            ("random_init", 0, 0), ("random_init", 0, 1), ("mel_stats", None, 0), ("mel_rvq_codes", None, 0)} <= conds
+    assert all(0 <= r["score"] <= 100 and math.isfinite(r["valid"]) for r in rows if r["task"] != "tempo")
+    assert {r["task"] for r in rows} == {"key", "instrument"} and all(r["audio_hours"] == round(r["updates"] * 16 / 3600, 3) for r in rows if r["updates"])
+    v = d["verdicts"]; comps = {x["comparison"] for x in v}
+    assert {"muq_vs_random_init", "muq_vs_mel_stats", "random_projection_vs_random_init", "muq_vs_random_projection", "lr_x3_vs_recipe",
+            "precise_bn_vs_recipe"} <= comps
+    assert all(x["lo"] <= x["diff"] <= x["hi"] and x["verdict"] in ("better", "worse", "tie") for x in v)
+    assert {x["updates"] for x in v if x["comparison"] == "muq_vs_random_init"} == {2, 4}
+    assert {r["layer"] for r in d["layers"] if r["task"] == "key" and r["condition"] == "mel_rvq"} == {"0", "1", "2"}   # the key study
+    le = d["label_efficiency"]
+    assert {(r["encoder"], r["per_class"]) for r in le} == {(e, n) for e in ("muq", "random_init_seed0") for n in (2, 0)}
+    assert all(r["n_train"] <= 2 * 24 for r in le if r["per_class"] == 2)
+    tr = {(t["condition"], t["updates"], t["seed"]): t for t in d["training"]}
+    t = tr[("mel_rvq", 4, 0)]
+    assert len(t["ce_per_codebook"]) == len(t["unigram_entropy"]) == len(t["majority_acc"]) == 8 and all(0 <= a <= 1 for a in t["majority_acc"])
+    assert {r["condition"] for r in d["sweep"]} == {"lr_x3", "precise_bn"}
+    pv = d["provenance"]; assert pv["checkpoints"] and all(len(x) == 16 for x in pv["checkpoints"].values()) and pv["rvq"]
+    again = curve(tmp_path / "curve")                                               # reuses everything: the same numbers
+    strip = lambda doc: {k: doc[k] for k in ("rows", "layers", "verdicts", "label_efficiency", "sweep", "training")}
+    assert strip(again) == strip(d)

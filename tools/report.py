@@ -1,0 +1,121 @@
+"""Markdown tables from the committed results files (nbs/results/*.json): what the README and the chapters show.
+
+    .venv/bin/python tools/report.py [nbs/results/curve.json]      # prints every table of the learning curve
+
+Every table says what it was computed from: the number of test items, seeds and the comparison's interval.
+"""
+import json, sys
+from pathlib import Path
+import numpy as np
+
+TASK_ORDER = ('key', 'instrument', 'style', 'tempo', 'tags', 'pitch', 'note_instrument')
+BASELINE_ROWS = ('mel_stats', 'chroma_stats', 'tempogram', 'mel_rvq_codes', 'random_projection_codes', 'label (ceiling)')
+
+def _tasks(d): return [t for t in TASK_ORDER if any(r['task'] == t for r in d['rows'])]
+
+def _cell(vals) -> str:
+    if not vals: return '–'
+    return f"{np.mean(vals):.1f}" if len(vals) == 1 else f"{np.mean(vals):.1f} ± {np.std(vals):.1f}"
+
+def budgets(d, cond='mel_rvq') -> list:
+    return sorted({r['updates'] for r in d['rows'] if r['condition'] == cond and r['updates']})
+
+def scores(d, cond, u, task, probe='mlp') -> list:
+    return [r['score'] for r in d['rows'] if r['condition'] == cond and r['updates'] == u and r['task'] == task and r['probe'] == probe]
+
+def verdict(d, u, cmp, task):
+    return next((v for v in d['verdicts'] if v['updates'] == u and v['comparison'] == cmp and v['task'] == task), None)
+
+def curve_table(d, cond='mel_rvq') -> str:
+    "Tasks x budgets: the weighted-layer MLP probe (x100, mean ± std over pretraining seeds), random weights and raw mel beside."
+    us, tasks = budgets(d, cond), _tasks(d)
+    mark = lambda v: '' if v is None else {'better': ' ▲', 'worse': ' ▼', 'tie': ''}[v['verdict']]
+    n = {t: next(r['n_test'] for r in d['rows'] if r['task'] == t) for t in tasks}
+    head = '| task (test items) | random weights | ' + ' | '.join(f'{u} updates' for u in us) + ' | raw-mel statistics |'
+    lines = [head, '|' + '---|' * (len(us) + 3)]
+    for t in tasks:
+        cells = [_cell(scores(d, cond, u, t)) + mark(verdict(d, u, f"{'muq' if cond == 'mel_rvq' else cond}_vs_random_init", t)) for u in us]
+        lines.append(f"| {t} ({n[t]}) | {_cell(scores(d, 'random_init', 0, t))} | " + ' | '.join(cells) + f" | {_cell(scores(d, 'mel_stats', None, t))} |")
+    return '\n'.join(lines)
+
+def verdict_counts(d) -> str:
+    "Per budget: better / tie / worse against random weights and against the raw mel, over the tasks."
+    lines = ['| updates (audio seen) | vs random weights: better / tie / worse | vs raw mel: better / tie / worse |', '|---|---|---|']
+    for u in budgets(d):
+        hours = next(r['audio_hours'] for r in d['rows'] if r['updates'] == u)
+        c = lambda cmp: [sum(v['verdict'] == k for v in d['verdicts'] if v['updates'] == u and v['comparison'] == cmp) for k in ('better', 'tie', 'worse')]
+        a, b = c('muq_vs_random_init'), c('muq_vs_mel_stats')
+        lines.append(f"| {u} ({hours:g} h) | {a[0]} / {a[1]} / {a[2]} | {b[0]} / {b[1]} / {b[2]} |")
+    return '\n'.join(lines)
+
+def diffs_table(d, cmp) -> str:
+    "Budget x task: difference x100 [95% interval] of one comparison, verdict in bold."
+    tasks = _tasks(d); us = sorted({v['updates'] for v in d['verdicts'] if v['comparison'] == cmp})
+    lines = ['| updates | ' + ' | '.join(tasks) + ' |', '|' + '---|' * (len(tasks) + 1)]
+    for u in us:
+        cells = []
+        for t in tasks:
+            v = verdict(d, u, cmp, t)
+            cells.append('–' if v is None else f"{v['diff']:+.1f} [{v['lo']:+.1f}, {v['hi']:+.1f}]" + ('' if v['verdict'] == 'tie' else f" **{v['verdict']}**"))
+        lines.append(f"| {u} | " + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+def baselines_table(d) -> str:
+    tasks = _tasks(d)
+    lines = ['| features | ' + ' | '.join(tasks) + ' |', '|' + '---|' * (len(tasks) + 1)]
+    for b in ('random_init',) + BASELINE_ROWS:
+        u = 0 if b == 'random_init' else None
+        lines.append(f"| {b} | " + ' | '.join(_cell(scores(d, b, u, t)) for t in tasks) + ' |')
+    return '\n'.join(lines)
+
+def training_table(d) -> str:
+    "Per budget: masked cross-entropy against the unigram entropy of the targets, and accuracy against the majority code (means over codebooks)."
+    lines = ['| condition | updates | masked CE (nats) | unigram entropy of the targets | masked accuracy | majority-code accuracy |', '|---|---|---|---|---|---|']
+    for t in sorted(d['training'], key=lambda t: (t['condition'], t['updates'], t['seed'])):
+        if t['seed'] or not t['ce_per_codebook']: continue
+        lines.append(f"| {t['condition']} | {t['updates']} | {np.mean(t['ce_per_codebook']):.2f} | {np.mean(t['unigram_entropy']):.2f} | "
+                     f"{100 * np.mean(t['acc_per_codebook']):.1f}% | {100 * np.mean(t['majority_acc']):.1f}% |")
+    return '\n'.join(lines)
+
+def layers_table(d, task='key') -> str:
+    "Linear probe of every hidden state (0 = conv output), x100: where the task's information sits, along the curve."
+    rows = [r for r in d['layers'] if r['task'] == task and r['seed'] == 0]
+    L = sorted({int(r['layer']) for r in rows}); conds = sorted({(r['condition'], r['updates']) for r in rows}, key=lambda c: (c[0] != 'random_init', c[0], c[1]))
+    lines = ['| model | ' + ' | '.join(f'layer {l}' for l in L) + ' |', '|' + '---|' * (len(L) + 1)]
+    for c, u in conds:
+        cell = lambda l: next((f"{r['score']:.1f}" for r in rows if (r['condition'], r['updates']) == (c, u) and int(r['layer']) == l), '–')
+        lines.append(f"| {c}{'' if c == 'random_init' else f' @ {u}'} | " + ' | '.join(cell(l) for l in L) + ' |')
+    return '\n'.join(lines)
+
+def label_efficiency_table(d) -> str:
+    le = d.get('label_efficiency') or []
+    if not le: return '(not measured yet)'
+    tasks = [t for t in TASK_ORDER if any(r['task'] == t for r in le)]; ns = sorted({r['per_class'] for r in le}, key=lambda n: (n == 0, n))
+    lines = ['| task | ' + ' | '.join(f"{'all' if n == 0 else n} per class: pretrained / random" for n in ns) + ' |', '|' + '---|' * (len(ns) + 1)]
+    for t in tasks:
+        cell = lambda n: ' / '.join(_cell([r['score'] for r in le if r['task'] == t and r['per_class'] == n and r['encoder'] == e]) for e in ('muq', 'random_init_seed0'))
+        lines.append(f"| {t} | " + ' | '.join(cell(n) for n in ns) + ' |')
+    return '\n'.join(lines)
+
+def sweep_table(d) -> str:
+    sw = d.get('sweep') or []
+    if not sw: return '(not measured yet)'
+    tasks = _tasks(d); names = list(dict.fromkeys(r['condition'] for r in sw)); u = sw[0]['updates']
+    lines = ['| setting (vs the recipe at the same budget) | ' + ' | '.join(tasks) + ' |', '|' + '---|' * (len(tasks) + 1)]
+    lines.append(f"| recipe ({u} updates) | " + ' | '.join(_cell(scores(d, 'mel_rvq', u, t)[:1]) for t in tasks) + ' |')
+    for n in names:
+        cells = []
+        for t in tasks:
+            s = [r['score'] for r in sw if r['condition'] == n and r['task'] == t and r['probe'] == 'mlp']; v = verdict(d, u, f'{n}_vs_recipe', t)
+            cells.append(_cell(s) + ('' if v is None or v['verdict'] == 'tie' else ' ▲' if v['verdict'] == 'better' else ' ▼'))
+        lines.append(f"| {n} | " + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+def all_tables(d) -> str:
+    return '\n\n'.join([curve_table(d), verdict_counts(d), diffs_table(d, 'muq_vs_random_init'), diffs_table(d, 'muq_vs_mel_stats'),
+                        diffs_table(d, 'muq_vs_random_projection'), baselines_table(d), training_table(d), layers_table(d, 'key'),
+                        label_efficiency_table(d), sweep_table(d)])
+
+if __name__ == "__main__":
+    p = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "nbs" / "results" / "curve.json")
+    print(all_tables(json.loads(p.read_text())))

@@ -1,0 +1,25 @@
+"""Commit what `make demo` measured: nbs/results/demo.json holds the demo's probe and zero-shot tables, their raw
+numbers and their provenance (the README's demo tables are generated from it by tools/readme.py).
+
+    .venv/bin/python tools/snapshot_demo.py [--runs runs] [--minutes M]   # after make demo; M: the demo's measured wall time
+"""
+import argparse, json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", default=str(ROOT / "runs")); ap.add_argument("--minutes", type=float, default=None)
+    a = ap.parse_args(); runs = Path(a.runs)
+    probe, zs = runs / "demo" / "muq" / "probe", runs / "demo" / "mulan" / "zeroshot"
+    v = json.loads((probe / "verdicts.json").read_text()); z = json.loads((zs / "zeroshot.json").read_text())
+    md = (probe / "results.md").read_text().split("\n\n")
+    tables = [b for b in md if b.lstrip().startswith("|")]
+    doc = dict(markdown={"probe_mlp": tables[0], "probe_linear": tables[1] if len(tables) > 2 else "", "verdicts": tables[-1],
+                         "zeroshot": (zs / "zeroshot.md").read_text().split("\n\n")[0].strip()},
+               verdicts=v["verdicts"], probe_provenance=v["provenance"], zeroshot=z, minutes=a.minutes,
+               training=json.loads((runs / "demo" / "muq" / "summary.json").read_text()),
+               data_stats=json.loads((runs / "demo" / "muq" / "data_stats.json").read_text()))
+    out = ROOT / "nbs" / "results" / "demo.json"; out.parent.mkdir(exist_ok=True); out.write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"wrote {out}")
