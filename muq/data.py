@@ -217,7 +217,7 @@ class EpochSampler(DistributedSampler):
         keys = list(super().__iter__())[self.skip:]; self.skip = 0
         return iter([(i, self.epoch) for i in keys])
 
-def make_loader(ds, batch_size: int, shuffle: bool = True, num_workers: int = 0, seed: int = 0, drop_last: bool = True,
+def make_loader(ds, batch_size: int, *, shuffle: bool = True, num_workers: int = 0, seed: int = 0, drop_last: bool = True,
                 rank: int | None = None, world_size: int | None = None, persistent_workers: bool = True) -> DataLoader:
     "A DataLoader over `ds`, sharded over ranks (those of the process group unless `world_size` is given)."
     if world_size is None and torch.distributed.is_available() and torch.distributed.is_initialized():

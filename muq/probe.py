@@ -51,7 +51,7 @@ def periodicity(h: torch.Tensor, valid: torch.Tensor, rate: float) -> torch.Tens
 POOLS = ('mean', 'periodicity')
 
 @torch.no_grad()
-def muq_features(model: MuQ, items, window: float = 5.0, max_windows: int = 4, batch_size: int = 8, device='cpu',
+def muq_features(model: MuQ, items, *, window: float = 5.0, max_windows: int = 4, batch_size: int = 8, device='cpu',
                  bf16: bool = False, pool: str = 'mean') -> torch.Tensor:
     "(n_items, n_layers+1, d) hidden states pooled over real (unpadded) frames ('mean', or 'periodicity': 64 lags), averaged over windows."
     model = model.eval().to(device); n, batches = _windows(items, window, max_windows, batch_size, 'features')
@@ -68,7 +68,7 @@ def muq_features(model: MuQ, items, window: float = 5.0, max_windows: int = 4, b
     return feats / count.clamp_min(1)[:, None, None]
 
 # %% ../nbs/08_probe.ipynb #41de3956
-def _stats_features(items, frames_fn, dim, window, max_windows, batch_size, desc):
+def _stats_features(items, frames_fn, dim, *, window, max_windows, batch_size, desc):
     "Mean and std over real frames of a per-frame feature `frames_fn(wav) -> (b, dim, frames)`, averaged over windows."
     n, batches = _windows(items, window, max_windows, batch_size, desc)
     feats, count = torch.zeros(n, 1, 2 * dim), torch.zeros(n)
@@ -85,8 +85,8 @@ def mel_features(items, window: float = 5.0, max_windows: int = 4, batch_size: i
     "Raw-mel baseline: per-band mean and std of the normalised log-mel over real frames (n_items, 1, 256), or its periodicity."
     if pool == 'periodicity':
         f = lambda w: periodicity(normalize_mel(log_mel(w)).transpose(1, 2), torch.ones(len(w), w.shape[1] // MelConfig().hop, dtype=torch.bool), MelConfig().sample_rate / MelConfig().hop)[..., None]
-        return _stats_features(items, f, 64, window, max_windows, batch_size, 'mel')[..., :64]
-    return _stats_features(items, lambda w: normalize_mel(log_mel(w)), 128, window, max_windows, batch_size, 'mel')
+        return _stats_features(items, f, 64, window=window, max_windows=max_windows, batch_size=batch_size, desc='mel')[..., :64]
+    return _stats_features(items, lambda w: normalize_mel(log_mel(w)), 128, window=window, max_windows=max_windows, batch_size=batch_size, desc='mel')
 
 def chroma_frames(wav: torch.Tensor, sr: int = 24000, n_fft: int = 8192, hop: int = 2400, fmin: float = 55.0, fmax: float = 2000.0):
     "(b, 12, frames) pitch-class energy: STFT magnitudes between `fmin` and `fmax` folded onto the 12 pitch classes, per frame."
@@ -100,7 +100,7 @@ def chroma_frames(wav: torch.Tensor, sr: int = 24000, n_fft: int = 8192, hop: in
 @torch.no_grad()
 def chroma_features(items, window: float = 5.0, max_windows: int = 4, batch_size: int = 8, **_) -> torch.Tensor:   # always mean-pooled
     "Key baseline: mean and std of 12-bin chroma (pitch-class energy), (n_items, 1, 24)."
-    return _stats_features(items, chroma_frames, 12, window, max_windows, batch_size, 'chroma')
+    return _stats_features(items, chroma_frames, 12, window=window, max_windows=max_windows, batch_size=batch_size, desc='chroma')
 
 def tempogram_frames(wav: torch.Tensor) -> torch.Tensor:
     "(b, 64, 1): `periodicity` of the spectral-flux onset envelope (at 100 Hz): its autocorrelation at 30..300 bpm."
@@ -111,7 +111,7 @@ def tempogram_frames(wav: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def tempo_features(items, window: float = 5.0, max_windows: int = 4, batch_size: int = 8, **_) -> torch.Tensor:
     "Tempo baseline: the onset autocorrelation at 64 tempi between 30 and 300 bpm, averaged over windows, (n_items, 1, 128)."
-    return _stats_features(items, tempogram_frames, 64, window, max_windows, batch_size, 'tempogram')
+    return _stats_features(items, tempogram_frames, 64, window=window, max_windows=max_windows, batch_size=batch_size, desc='tempogram')
 
 # %% ../nbs/08_probe.ipynb #a7254640
 def feature_key(encoder_key: str, items, window: float, max_windows: int, pool: str) -> str:
@@ -204,7 +204,7 @@ def _targets(y: dict, kind: str):
     lossf = {'regression': lambda o, t: F.mse_loss(o[:, 0], t), 'multilabel': F.binary_cross_entropy_with_logits}.get(kind, F.cross_entropy)
     return yt, lossf, ym, ys
 
-def _train_mlp(p, X, yt, lossf, kind, S, lr, epochs, patience, min_epochs, select, weight_decay):
+def _train_mlp(p, X, yt, lossf, *, kind, S, lr, epochs, patience, min_epochs, select, weight_decay):
     "Full-batch Adam; returns (best validation score, epoch, state) by the validation metric (or loss); ties go to the later epoch."
     opt = torch.optim.Adam([{'params': p.net.parameters()}, {'params': [p.w], 'lr': lr * 30}], lr=lr, weight_decay=weight_decay)
     top, since = None, 0                                                  # layer weights get 30x the lr, else they barely move
@@ -219,7 +219,7 @@ def _train_mlp(p, X, yt, lossf, kind, S, lr, epochs, patience, min_epochs, selec
         if ep >= min_epochs and since >= patience: break
     return top
 
-def _train_linear(p, X, yt, lossf, kind, S, l2: float, max_iter: int = 300):
+def _train_linear(p, X, yt, lossf, *, kind, S, l2: float, max_iter: int = 300):
     "Logistic / ridge regression solved to convergence by L-BFGS with an L2 penalty; returns (validation score, iterations, state)."
     opt = torch.optim.LBFGS(p.parameters(), lr=1, max_iter=max_iter, history_size=20, line_search_fn='strong_wolfe', tolerance_grad=1e-6)
     def closure():
@@ -231,7 +231,7 @@ def _train_linear(p, X, yt, lossf, kind, S, l2: float, max_iter: int = 300):
     v = _fast_metric(kind, yt['valid'], o, S) if torch.isfinite(o).all() else -math.inf
     return v, opt.state[opt._params[0]]['n_iter'], {k: t.clone() for k, t in p.state_dict().items()}
 
-def fit_probe(X: dict, y: dict, kind: str, n_out: int, layer='weighted', hidden: int = 512, dropout: float = 0.2,
+def fit_probe(X: dict, y: dict, kind: str, n_out: int, *, layer='weighted', hidden: int = 512, dropout: float = 0.2,
               lrs=(1e-3, 3e-3), epochs: int = 500, patience: int = 100, min_epochs: int = 50, seed: int = 0, classes=None,
               weight_decay: float = 0.0, select: str = 'metric', l2s=(1e-4, 1e-3, 1e-2, 1e-1)) -> dict:
     "Fit an MLP (Adam, best epoch and lr on the validation metric) or a linear probe (`hidden=0`: L-BFGS, L2 chosen on validation)."
@@ -240,8 +240,9 @@ def fit_probe(X: dict, y: dict, kind: str, n_out: int, layer='weighted', hidden:
     best = None
     for h in (l2s if hidden == 0 else lrs):
         torch.manual_seed(seed); p = Probe(X['train'].shape[1], X['train'].shape[2], n_out, hidden, dropout, layer)
-        top = (_train_linear(p, X, yt, lossf, kind, S, h) if hidden == 0 else
-               _train_mlp(p, X, yt, lossf, kind, S, h, epochs, patience, min_epochs, select, weight_decay))
+        top = (_train_linear(p, X, yt, lossf, kind=kind, S=S, l2=h) if hidden == 0 else
+               _train_mlp(p, X, yt, lossf, kind=kind, S=S, lr=h, epochs=epochs, patience=patience, min_epochs=min_epochs,
+                          select=select, weight_decay=weight_decay))
         if best is None or top[0] > best[0]: best = (*top, h)
     p.load_state_dict(best[2]); p.eval()
     with torch.no_grad(): out = p(X['test'])
@@ -315,7 +316,7 @@ class ProbeConfig(Config):
                                             norms=('zscore', 'whiten'), lrs=(1e-3,))}
 
 # %% ../nbs/08_probe.ipynb #a5170d93
-def _fits(Xs: dict, y, kind, n_out, classes, cfg: ProbeConfig, layer, probe_kind) -> tuple[str, list]:
+def _fits(Xs: dict, y, kind, n_out, *, classes, cfg: ProbeConfig, layer, probe_kind) -> tuple[str, list]:
     "Seed 0 over every normalisation x hyperparameter, chosen on validation; then the other seeds with that choice."
     hid = cfg.hidden if probe_kind == 'mlp' else 0
     fit = lambda X, seed, hyper=None: fit_probe(X, y, kind, n_out, layer=layer, hidden=hid, dropout=cfg.dropout, classes=classes, seed=seed,
@@ -325,7 +326,7 @@ def _fits(Xs: dict, y, kind, n_out, classes, cfg: ProbeConfig, layer, probe_kind
     norm = max(first, key=lambda n: first[n]['valid'])
     return norm, [first[norm]] + [fit(Xs[norm], s, first[norm]['hyper']) for s in range(1, cfg.seeds)]
 
-def probe(encoders: dict, corpus_dir, tasks=None, cfg: ProbeConfig | None = None, cache_dir='runs/probe', device='cpu',
+def probe(encoders: dict, corpus_dir, tasks=None, cfg: ProbeConfig | None = None, *, cache_dir='runs/probe', device='cpu',
           task_table=TASKS) -> tuple[list, dict]:
     "Rows (encoder, task, probe, layer, metric, mean, std, n_seeds, split sizes) and the weighted-MLP test outputs for the verdicts."
     cfg = cfg or ProbeConfig(); rows, outs = [], {}; cache_dir = Path(cache_dir); tasks = list(tasks or task_table)
@@ -342,7 +343,7 @@ def probe(encoders: dict, corpus_dir, tasks=None, cfg: ProbeConfig | None = None
             Xs = {n: normalize_features(X, n, cfg.alpha) for n in cfg.norms}; L = X['train'].shape[1]
             plan = [(pk, 'weighted') for pk in cfg.probes] + ([('linear', l) for l in range(L)] if cfg.per_layer and L > 1 else [])
             for pk, layer in plan:
-                norm, res = _fits(Xs, y, kind, n_out, classes, cfg, layer if L > 1 else 0, pk)
+                norm, res = _fits(Xs, y, kind, n_out, classes=classes, cfg=cfg, layer=layer if L > 1 else 0, probe_kind=pk)
                 if (pk, layer) == (cfg.probes[0], 'weighted'): outs[(name, task)] = (kind, y['test'], [r['test_out'] for r in res], classes)
                 for met in [k for k in res[0] if k not in ('hyper', 'layer_weights', 'test_out', 'epoch', 'valid')]:
                     v = np.array([r[met] for r in res])
@@ -486,7 +487,7 @@ def probe_cli(ckpt: str = '',                    # MuQ checkpoint directory (our
     extra = dict(kv.split('=', 1) for kv in compare.split(',')) if compare else {}
     cache = cache or str(Path(ckpt).parent / 'probe'); t0 = time.time()
     fns = {k: v for k, v in encoder_fns(ckpt, baselines, extra, features).items() if k not in skip.split(',')}
-    rows, outs = probe(fns, corpus, names, cfg, cache, device, table)
+    rows, outs = probe(fns, corpus, names, cfg, cache_dir=cache, device=device, task_table=table)
     if not rows: raise ConfigError(f"{corpus}: no task had all three splits; nothing was probed")
     verdicts = verdicts_for(outs, ['muq', *extra], n_boot=cfg.bootstrap) if baselines else []
     sets = sorted({table[t][0] for t in names})

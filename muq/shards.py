@@ -32,7 +32,7 @@ def member_offsets(tar_path) -> dict:
     return out
 
 # %% ../nbs/06c_shards.ipynb #42fff87f
-def _pack_meta(out: Path, items, shard_mb, sr, seed, tokens, source) -> dict:
+def _pack_meta(out: Path, items, *, shard_mb, sr, seed, tokens, source) -> dict:
     "The packing job's record: a new one, or the one of an interrupted job with the same inputs (anything else is refused)."
     want = dict(format=SHARDS_FORMAT, sample_rate=sr, seed=seed, shard_mb=shard_mb, tokens=tokens,
                 source=dict(path=str(source), digest=manifest_digest(items), items=len(items)))
@@ -54,13 +54,13 @@ def _sample(it: dict, key: str, sr: int, store) -> tuple[dict, dict]:
     return members, dict(labels, sample=key, num_samples=len(wav), sample_rate=sr, source=str(it['path']))
 
 # %% ../nbs/06c_shards.ipynb #090ec6de
-def pack_shards(items, out, shard_mb: float = 512.0, sr: int = 24000, seed: int = 0, store: TargetStore | None = None,
+def pack_shards(items, out, *, shard_mb: float = 512.0, sr: int = 24000, seed: int = 0, store: TargetStore | None = None,
                 source: str = '', verbose: bool = True) -> dict:
     "Pack manifest entries into tar shards of about `shard_mb` MB in `out` (resumable); returns the job's record."
     import webdataset as wds
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     for t in out.glob('.*.tmp'): t.unlink()                                     # writes a kill interrupted
-    meta = _pack_meta(out, items, shard_mb, sr, seed, store.meta['producer'] if store else None, source)
+    meta = _pack_meta(out, items, shard_mb=shard_mb, sr=sr, seed=seed, tokens=store.meta['producer'] if store else None, source=source)
     order = np.random.default_rng(seed).permutation(len(items)); pos, t0 = meta['done'], time.time()
     while pos < len(items):
         name, rows, size = f"shard-{len(meta['shards']):06d}", [], 0
@@ -146,7 +146,7 @@ def shards_cli(data: str = '',              # manifest(s) (comma-separated) or a
     if not out: raise ConfigError("--out DIR is required")
     items = data_items(data)
     store = TargetStore.open(targets, items) if targets else None
-    meta = pack_shards(items, out, shard_mb, seed=seed, store=store, source=data)
+    meta = pack_shards(items, out, shard_mb=shard_mb, seed=seed, store=store, source=data)
     n = sum(s['samples'] for s in meta['shards'])
     print(f"[muq.shards] {n} samples in {len(meta['shards'])} shards in {out} ({len(meta['skipped'])} unreadable files skipped)")
     return meta

@@ -51,7 +51,7 @@ class LatentTokenizer(nn.Module):
 
 # %% ../nbs/06b_targets.ipynb #b0000012
 @torch.no_grad()
-def collect_latents(model: MuQ, items, layer: int, window: float = 30.0, max_items: int = 256, seed: int = 0, device='cpu') -> torch.Tensor:
+def collect_latents(model: MuQ, items, layer: int, *, window: float = 30.0, max_items: int = 256, seed: int = 0, device='cpu') -> torch.Tensor:
     "(frames, d) hidden states of layer `layer` over the first window of up to `max_items` items (a random sample)."
     rng = np.random.default_rng(seed); pick = rng.permutation(len(items))[:max_items]; out = []
     model = model.to(device)
@@ -161,7 +161,7 @@ def file_tokens(tokenizer, wav: torch.Tensor, window: float = 30.0, sr: int = SR
     if len(rest) >= MelConfig().n_fft: out.append(tokenizer.encode(rest[None])[0, :, : len(rest) // FRAME])
     return torch.cat(out, 1).cpu().numpy().astype(np.uint16) if out else np.zeros((0, 0), np.uint16)
 
-def extract_targets(tokenizer, items, out, manifest: str = '', window: float = 30.0, shard_size: int = 64, device='cpu', verbose: bool = True,
+def extract_targets(tokenizer, items, out, *, manifest: str = '', window: float = 30.0, shard_size: int = 64, device='cpu', verbose: bool = True,
                     part: tuple[int, int] = (0, 1)) -> dict:
     "Write the targets of every item (of part `i` of `n`: items i, i+n, ...) unless stored, into the store at `out`; bad files skipped, counted."
     i_part, n_parts = part
@@ -212,7 +212,7 @@ def latent_tokenizer(ckpt: str, layer: int, items, out: Path, *, n_codebooks: in
         sd = load_file(str(f)); rvq = MelRVQ(cfg); rvq.load_state_dict({k[4:]: v for k, v in sd.items() if k.startswith('rvq.')})
         return LatentTokenizer(muq, L, rvq, sd['mean'], sd['std'], dig)
     if not may_fit: raise StoreError(f"{out}: the latent RVQ of this part's store is not fitted yet; run part 0 first (it fits and saves it)")
-    lat = collect_latents(muq, items, L, window, fit_items, seed, device)
+    lat = collect_latents(muq, items, L, window=window, max_items=fit_items, seed=seed, device=device)
     rvq, mean, std, hist = fit_latent_rvq(lat.cpu(), cfg, fit_steps, seed=seed)
     print(f"[muq.targets] latent RVQ on {len(lat)} frames of layer {L}: L1 {hist[0]['l1']:.3f} -> {hist[-1]['l1']:.3f}", file=sys.stderr)
     out.mkdir(parents=True, exist_ok=True)

@@ -27,7 +27,7 @@ __all__ = ['OPTIMIZERS', 'SCHEDULES', 'MODEL_PRESETS', 'STAGES', 'STAGE_MODULES'
            'encoder_flops', 'MuQStage', 'lr_at', 'setup_dist', 'NoDataError', 'train_items', 'endless_batches',
            'CheckpointError', 'rng_state', 'set_rng_state', 'checkpoints', 'save_checkpoint', 'load_checkpoint',
            'Meter', 'peak_flops_for', 'peak_flops', 'Throughput', 'StopSignal', 'agree', 'optimizer_step',
-           'make_optimizer', 'Logger', 'mask_generator', 'resume', 'train', 'train_cli', 'main']
+           'make_optimizer', 'Logger', 'mask_generator', 'resume', 'Run', 'train', 'train_cli', 'main']
 
 # %% ../nbs/07_train.ipynb #7f60048d
 OPTIMIZERS, SCHEDULES = ('adamw', 'adam'), ('linear', 'cosine', 'constant')
@@ -417,7 +417,7 @@ def agree(flags: list[float], world: int) -> list[float]:
         t = t.to(dev); dist.all_reduce(t)
     return t.tolist()
 
-def optimizer_step(cfg: TrainConfig, params, opt, losses, counters: dict, world: int, stop: bool) -> tuple:
+def optimizer_step(cfg: TrainConfig, params, opt, losses, *, counters: dict, world: int, stop: bool) -> tuple:
     "Non-finite guard + clip + step, with the stop agreed by all ranks: (stepped, stopping, grad_norm or None)."
     finite = bool(torch.isfinite(torch.stack([l.detach().float() for l in losses])).all())
     bad, stopping = agree([0.0 if finite else 1.0, 1.0 if stop else 0.0], world)
@@ -492,11 +492,48 @@ def resume(run: Path, model, opt, rank: int, world: int) -> tuple:
     set_rng_state(s['rng'][rank if rank < len(s['rng']) else 0])
     return s['step'], s['epoch'], s['pos'], s['counters']
 
-def _state(model, opt, step, epoch, pos, cfg, counters, world) -> dict:
-    rngs = [rng_state()]
-    if world > 1: rngs = [None] * world; dist.all_gather_object(rngs, rng_state())
-    return dict(model=model.state_dict(), optim=opt.state_dict(), step=step, epoch=epoch, pos=pos,
-                rng=rngs, config=cfg.to_dict(), counters=dict(counters))
+@dataclass
+class Run:
+    "One training run: what it trains and with what, where it writes, and where it stands (the checkpoint's contents)."
+    cfg: TrainConfig
+    stage: Stage
+    dir: Path                     # <run_dir>/<stage>
+    model: nn.Module
+    fwd: nn.Module                # the stage's loss as a module (DDP-wrapped under torchrun)
+    params: list
+    opt: torch.optim.Optimizer
+    loader: object
+    rank: int = 0
+    world: int = 1
+    device: torch.device = torch.device('cpu')
+    flops: float | None = None    # model FLOPs of one clip (forward + backward), for MFU
+    step: int = 0
+    epoch: int = 0
+    pos: int = 0                  # samples of this epoch already consumed (per rank)
+    counters: dict = field(default_factory=dict)
+    @property
+    def master(self) -> bool: return self.rank == 0
+
+    def state(self) -> dict:
+        "What a checkpoint holds: weights, optimizer, position, every rank's RNG states, the config, the counters."
+        rngs = [rng_state()]
+        if self.world > 1: rngs = [None] * self.world; dist.all_gather_object(rngs, rng_state())
+        return dict(model=self.model.state_dict(), optim=self.opt.state_dict(), step=self.step, epoch=self.epoch, pos=self.pos,
+                    rng=rngs, config=self.cfg.to_dict(), counters=dict(self.counters))
+
+    def finish(self, last: dict, preempted: bool) -> dict:
+        "Final artefacts (rank 0) and a summary; a run that was already complete keeps its artefacts and summary."
+        done = self.dir / 'summary.json'
+        if not last and not preempted and done.exists():                # re-run of a finished command: nothing was trained
+            return {**json.loads(done.read_text()), 'already_complete': True}
+        summary = dict(stage=self.cfg.stage, steps=self.step, final_loss=last.get('loss'), masked_acc=last.get('acc'),
+                       audio_s_per_s=last.get('audio_s_per_s'), skipped_files=self.counters['skipped_files'], preempted=preempted,
+                       run_dir=str(self.dir), last_log=last)
+        if self.master and not preempted:
+            summary['checkpoint'] = str(self.stage.save(self.model, self.dir))
+            atomic_write_text(json.dumps(summary, indent=1), done)
+        if dist.is_initialized(): dist.barrier()
+        return summary
 
 # %% ../nbs/07_train.ipynb #cc6c9934
 def train(cfg: TrainConfig) -> dict:
@@ -530,65 +567,55 @@ def train(cfg: TrainConfig) -> dict:
         stats = stage.data_stats(model, cfg, ds)
         if stats: atomic_write_text(json.dumps(stats, indent=1), run / 'data_stats.json')
     flops = stage.train_flops(cfg) if stage.flops else None
-    return _loop(cfg, stage, run, model, fwd, params, opt, loader, (step, epoch, pos, counters), rank, world, device, flops)
+    return _loop(Run(cfg, stage, run, model, fwd, params, opt, loader, rank, world, device, flops, step, epoch, pos, counters))
 
 # %% ../nbs/07_train.ipynb #a297e338
-def _loop(cfg, stage, run, model, fwd, params, opt, loader, state, rank, world, device, flops) -> dict:
-    "The training loop: one optimizer step per iteration, everything else delegated."
-    master, o = rank == 0, cfg.optim; step, epoch, pos, counters = state
+def _loop(r: Run) -> dict:
+    "The training loop: one optimizer step per iteration (accumulating `accum` micro-batches), everything else delegated."
+    cfg, o, counters = r.cfg, r.cfg.optim, r.counters
     skips = SkipCounter(counters['skipped_files'], counters.get('read_files', 0), cfg.data.max_bad_fraction)
-    batches = endless_batches(loader, epoch, pos, skips); amp = autocast(device, cfg.bf16)
-    meter, rate, log = Meter(), Throughput(), Logger(run, o.steps, step, master)
-    peak, t0, last, fixed = peak_flops(device, cfg.bf16), time.time(), {}, None
-    rate.update(t0, counters['audio_s'])
+    batches = endless_batches(r.loader, r.epoch, r.pos, skips)
+    amp = autocast(r.device, cfg.bf16)
+    meter, rate, log = Meter(), Throughput(), Logger(r.dir, o.steps, r.step, r.master)
+    peak, last, fixed = peak_flops(r.device, cfg.bf16), {}, None
+    rate.update(time.time(), counters['audio_s'])
     with StopSignal() as stop:
         try:
-            while step < o.steps:
-                for g in opt.param_groups: g['lr'] = o.lr * g.get('lr_scale', 1.0) * lr_at(step, o)
-                opt.zero_grad(set_to_none=True); losses = []
+            while r.step < o.steps:
+                for g in r.opt.param_groups: g['lr'] = o.lr * g.get('lr_scale', 1.0) * lr_at(r.step, o)
+                r.opt.zero_grad(set_to_none=True); losses = []
                 for micro in range(cfg.data.accum):
-                    b, epoch, pos = next(batches); b = _to_device(b, device)
-                    if fixed is None: fixed = b
-                    sync = fwd.no_sync() if isinstance(fwd, DDP) and micro < cfg.data.accum - 1 else contextlib.nullcontext()
-                    with sync:
-                        with amp: loss, m = fwd(b, mask_generator(cfg, step, rank * cfg.data.accum + micro, device))
+                    b, r.epoch, r.pos = next(batches)
+                    b = _to_device(b, r.device); fixed = fixed or b
+                    last_micro = micro == cfg.data.accum - 1                       # DDP all-reduces on the last one only
+                    with r.fwd.no_sync() if isinstance(r.fwd, DDP) and not last_micro else contextlib.nullcontext():
+                        with amp: loss, m = r.fwd(b, mask_generator(cfg, r.step, r.rank * cfg.data.accum + micro, r.device))
                         (loss / cfg.data.accum).backward()
                     losses.append(loss.detach()); meter.add({'loss': loss, **m})
-                    counters['audio_s'] += len(b['wav']) * cfg.data.crop_seconds * world
-                stepped, stopping, gn = optimizer_step(cfg, params, opt, losses, counters, world, stop.flag)
-                step += 1; counters['skipped_files'], counters['read_files'] = skips.count, skips.total
+                    counters['audio_s'] += len(b['wav']) * cfg.data.crop_seconds * r.world
+                stepped, stopping, gn = optimizer_step(cfg, r.params, r.opt, losses, counters=counters, world=r.world, stop=stop.flag)
+                r.step += 1; counters['skipped_files'], counters['read_files'] = skips.count, skips.total
                 if gn is not None: meter.add({'grad_norm': gn})
-                if step % cfg.log_every == 0 or step == o.steps:
-                    last = {**meter.pop(world), 'lr': o.lr * lr_at(step - 1, o), 'skipped_files': skips.count}
-                    last['audio_s_per_s'] = aps = rate.update(time.time(), counters['audio_s'])
-                    if flops and peak: last['mfu'] = flops * aps / cfg.data.crop_seconds / (peak * world)
-                    if master: last.update(stage.log_metrics(model, b))
-                    log.log(step, last)
-                if master and cfg.diag_every and step % cfg.diag_every == 0:
-                    model.eval(); log.log(step, stage.diagnostics(model, fixed)); model.train()
-                if master and cfg.eval_every and (step % cfg.eval_every == 0 or step == o.steps):
-                    model.eval(); log.log(step, stage.evaluate(model, cfg)); model.train()
-                if step % cfg.ckpt_every == 0 or step == o.steps or stopping:
-                    st = _state(model, opt, step, epoch, pos, cfg, counters, world)
-                    if master: save_checkpoint(st, run, cfg.keep_last)
+                if r.step % cfg.log_every == 0 or r.step == o.steps: last = _log_step(r, meter, rate, peak, log, b, skips)
+                if r.master and cfg.diag_every and r.step % cfg.diag_every == 0:
+                    r.model.eval(); log.log(r.step, r.stage.diagnostics(r.model, fixed)); r.model.train()
+                if r.master and cfg.eval_every and (r.step % cfg.eval_every == 0 or r.step == o.steps):
+                    r.model.eval(); log.log(r.step, r.stage.evaluate(r.model, cfg)); r.model.train()
+                if r.step % cfg.ckpt_every == 0 or r.step == o.steps or stopping:
+                    st = r.state()                                                # (a collective: every rank takes part)
+                    if r.master: save_checkpoint(st, r.dir, cfg.keep_last)
                 if stopping: break
         finally: log.close()
-    return _finish_run(cfg, stage, run, model, step, last, counters, master, time.time() - t0, step < o.steps)
+    return r.finish(last, preempted=r.step < o.steps)
 
-# %% ../nbs/07_train.ipynb #e8124668
-def _finish_run(cfg, stage, run, model, step, last, counters, master, seconds, preempted) -> dict:
-    "Final artefacts (rank 0) and a summary; a run that was already complete keeps its artefacts and summary."
-    done = run / 'summary.json'
-    if not last and not preempted and done.exists():                    # re-run of a finished command: nothing was trained
-        return {**json.loads(done.read_text()), 'already_complete': True}
-    summary = dict(stage=cfg.stage, steps=step, final_loss=last.get('loss'), masked_acc=last.get('acc'),
-                   audio_s_per_s=last.get('audio_s_per_s'), skipped_files=counters['skipped_files'], preempted=preempted, run_dir=str(run),
-                   last_log=last)
-    if master and not preempted:
-        summary['checkpoint'] = str(stage.save(model, run))
-        atomic_write_text(json.dumps(summary, indent=1), run / 'summary.json')
-    if dist.is_initialized(): dist.barrier()
-    return summary
+def _log_step(r: Run, meter, rate, peak, log, batch, skips) -> dict:
+    "The metrics of the steps since the last log (averaged over ranks), the learning rate, throughput and MFU; logged by rank 0."
+    o = r.cfg.optim
+    last = {**meter.pop(r.world), 'lr': o.lr * lr_at(r.step - 1, o), 'skipped_files': skips.count}
+    last['audio_s_per_s'] = aps = rate.update(time.time(), r.counters['audio_s'])
+    if r.flops and peak: last['mfu'] = r.flops * aps / r.cfg.data.crop_seconds / (peak * r.world)
+    if r.master: last.update(r.stage.log_metrics(r.model, batch))
+    log.log(r.step, last); return last
 
 # %% ../nbs/07_train.ipynb #4e01c257
 EPILOG = """settings: any number of section.key=value (or --section.key=value) items, e.g. optim.lr=1e-3 data.batch_size=8;

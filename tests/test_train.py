@@ -169,7 +169,7 @@ def test_torchrun_two_ranks_equal_one_rank_accumulating(data, rvq_run):
     params = [k for k in a if a[k].is_floating_point() and "running_" not in k]
     diff = max((a[k] - b[k]).abs().max().item() for k in params)
     assert len(params) > 50 and diff < 5e-5, diff       # Adam moves each weight by ~lr=1e-3 per step
-    assert sorted(p.name for p in (two / "muq").iterdir()) == ["checkpoints", "config.json", "final", "metrics.jsonl", "summary.json", "tb"]
+    assert sorted(p.name for p in (two / "muq").iterdir()) == ["checkpoints", "config.json", "data_stats.json", "final", "metrics.jsonl", "summary.json", "tb"]
 
 def _children(pid):
     out = []

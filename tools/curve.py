@@ -72,9 +72,9 @@ def probed(path: Path, encoders: dict, eval_dir, S, cfg, cache, key: str) -> dic
     if path.exists():
         old = json.loads(path.read_text())
         if old.get('key') == key: return old
-    rows, outs = P.probe(encoders, eval_dir, list(S['tasks']), cfg, cache)
+    rows, outs = P.probe(encoders, eval_dir, list(S['tasks']), cfg, cache_dir=cache)
     deep = {k: v for k, v in encoders.items() if v[0] != 'label'}
-    lrows, _ = P.probe(deep, eval_dir, list(S['layer_tasks']), cfg.override(LAYER_SETTINGS), cache)
+    lrows, _ = P.probe(deep, eval_dir, list(S['layer_tasks']), cfg.override(LAYER_SETTINGS), cache_dir=cache)
     res = dict(key=key, rows=rows + [r for r in lrows if r['layer'] != 'weighted'], outs=save_outs(outs)); atomic_write_text(json.dumps(res), path)
     return res
 
