@@ -596,7 +596,7 @@ def _loop(r: Run) -> dict:
                 stepped, stopping, gn = optimizer_step(cfg, r.params, r.opt, losses, counters=counters, world=r.world, stop=stop.flag)
                 r.step += 1; counters['skipped_files'], counters['read_files'] = skips.count, skips.total
                 if gn is not None: meter.add({'grad_norm': gn})
-                if r.step % cfg.log_every == 0 or r.step == o.steps: last = _log_step(r, meter, rate, peak, log, b, skips)
+                if r.step % cfg.log_every == 0 or r.step == o.steps: last = _log_step(r, meter, rate, peak=peak, log=log, batch=b, skips=skips)
                 if r.master and cfg.diag_every and r.step % cfg.diag_every == 0:
                     r.model.eval(); log.log(r.step, r.stage.diagnostics(r.model, fixed)); r.model.train()
                 if r.master and cfg.eval_every and (r.step % cfg.eval_every == 0 or r.step == o.steps):
@@ -608,7 +608,7 @@ def _loop(r: Run) -> dict:
         finally: log.close()
     return r.finish(last, preempted=r.step < o.steps)
 
-def _log_step(r: Run, meter, rate, peak, log, batch, skips) -> dict:
+def _log_step(r: Run, meter, rate, *, peak, log, batch, skips) -> dict:
     "The metrics of the steps since the last log (averaged over ranks), the learning rate, throughput and MFU; logged by rank 0."
     o = r.cfg.optim
     last = {**meter.pop(r.world), 'lr': o.lr * lr_at(r.step - 1, o), 'skipped_files': skips.count}
