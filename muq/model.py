@@ -221,6 +221,12 @@ class MuQ(nn.Module):
     @property
     def device(self) -> torch.device: return self.model.linear.weight.device
     @property
+    def head(self) -> nn.Linear: return self.model.linear          # the 8 codebooks' logits (pretraining only)
+
+    def compile_encoder(self, backend: str = 'inductor'):
+        "torch.compile the conv subsampling and the Conformer in place (state-dict keys unchanged)."
+        self.model.conv.compile(backend=backend); self.model.conformer.compile(backend=backend); return self
+    @property
     def dtype(self) -> torch.dtype: return self.model.linear.weight.dtype
 
     def forward(self, x, attention_mask=None, output_hidden_states: bool = True, *, bf16: bool = False) -> MuQOutput:
@@ -235,9 +241,9 @@ class MuQ(nn.Module):
         "Mel-RVQ (or baseline) targets (b, k, t) of unmasked audio."
         return self.model.tokenize(check_wavs(wavs))
 
-    def train_forward(self, wavs, targets=None, blocks=None, generator=None, lengths=None) -> dict:
-        "Masked-prediction loss and metrics for a batch (targets computed unless given)."
-        return self.model.train_forward(check_wavs(wavs), targets, blocks, generator, lengths)
+    def train_forward(self, wavs, targets=None, blocks=None, generator=None, lengths=None, *, check: bool = True) -> dict:
+        "Masked-prediction loss and metrics for a batch (targets computed unless given); `check=False` skips the input check (a host sync)."
+        return self.model.train_forward(check_wavs(wavs) if check else wavs, targets, blocks, generator, lengths)
 
     @torch.no_grad()
     def features_long(self, wav, window: float = 30.0, layer=-1, overlap: float = 0.0, batch_size: int = 1, bf16: bool = False) -> torch.Tensor:

@@ -321,6 +321,8 @@ class MuQMuLan(nn.Module):
     @property
     def clip_secs(self) -> float: return self.config.clip_secs
     @property
+    def muq(self) -> MuQ: return self.mulan.audio.model               # the audio tower's MuQ
+    @property
     def device(self) -> torch.device: return self.mulan.audio_to_latents.weight.device
     @property
     def dtype(self) -> torch.dtype: return self.mulan.audio_to_latents.weight.dtype
@@ -446,9 +448,9 @@ class MuLanStage(Stage):
         return cfg
     def build(self, cfg, device):
         m = MuQMuLan(cfg.model); p = self.muq_path(cfg)
-        if p is not None: m.mulan.audio.model.load_state_dict(MuQ.from_pretrained(p).state_dict())
+        if p is not None: m.muq.load_state_dict(MuQ.from_pretrained(p).state_dict())
         m.mulan.audio.aggregator.requires_grad_(False)           # official weights, no role in the forward
-        m.mulan.audio.model.model.linear.requires_grad_(False)   # MuQ's token head: the contrastive loss never reaches it
+        m.muq.head.requires_grad_(False)                          # MuQ's token head: the contrastive loss never reaches it
         return m.to(device)                                       # (DDP fails on trainable parameters that get no gradient)
     def dataset(self, cfg, items):
         return MuLanDataset(items, cfg.data.crop_seconds, seed=cfg.seed, heldout=cfg.heldout_template, heldout_tags=cfg.heldout_tags)
@@ -458,7 +460,7 @@ class MuLanStage(Stage):
         with torch.no_grad(): hit = ((a @ t.T).argmax(1) == torch.arange(len(a), device=a.device)).float().mean()
         return loss, dict(batch_acc=hit, temperature=model.mulan.contrast.temperatures.detach().exp().reshape(()))
     def compile(self, model, backend):
-        model.mulan.audio.model.model.conv.compile(backend=backend); model.mulan.audio.model.model.conformer.compile(backend=backend)
+        model.muq.compile_encoder(backend)
     def save(self, model, run):
         model.save_pretrained(run / 'final'); return run / 'final'
 
@@ -504,7 +506,7 @@ ZS_COLUMNS = ('tag_roc_auc', 'tag_roc_auc_seen', 'tag_roc_auc_unseen', 'tag_pr_a
 def untrained_towers(trained: MuQMuLan, seed: int = 0) -> MuQMuLan:
     "The same MuQ as `trained` under towers at initialisation: the floor of the table."
     torch.manual_seed(seed); m = MuQMuLan(trained.config)
-    m.mulan.audio.model.load_state_dict(trained.mulan.audio.model.state_dict()); return m.eval()
+    m.muq.load_state_dict(trained.muq.state_dict()); return m.eval()
 
 def zeroshot_table(results: dict) -> str:
     "Markdown: one row per model (mean ± std over its seeds), ×100 except median ranks."

@@ -231,7 +231,7 @@ class MuQStage(Stage):
         else: store = TargetStore.open(cfg.data.targets_dir, items, expect)
         return TargetCropDataset(items, store, cfg.data.crop_seconds, seed=cfg.seed)
     def loss(self, model, batch, generator=None):
-        o = model.model.train_forward(batch['wav'], batch.get('targets'), generator=generator, lengths=batch['length'])
+        o = model.train_forward(batch['wav'], batch.get('targets'), generator=generator, lengths=batch['length'], check=False)   # no sync
         return o['loss'], dict(acc=o['acc'], acc_per_codebook=o['acc_per_codebook'], ce_per_codebook=o['ce_per_codebook'],
                                mask_ratio=o['mask_ratio'])
     @torch.no_grad()
@@ -246,7 +246,7 @@ class MuQStage(Stage):
         fl = unigram_floor(rearrange(torch.cat(codes), 'b k t -> k (b t)'), cfg.model.codebook_size)
         return {**{f'unigram_entropy_{j}': v for j, v in enumerate(fl['entropy'])}, **{f'majority_acc_{j}': v for j, v in enumerate(fl['majority_acc'])}}
     def compile(self, model, backend):
-        model.model.conv.compile(backend=backend); model.model.conformer.compile(backend=backend)
+        model.compile_encoder(backend)
     @torch.no_grad()
     def diagnostics(self, model, batch):
         hs, _ = model.model.encode(batch['wav']); L = len(hs) - 1; out = {}
