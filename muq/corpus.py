@@ -12,15 +12,28 @@ from .core import *
 from .data import KEYS, PITCH_NAMES, read_manifest, write_manifest
 
 # %% auto #0
-__all__ = ['SF2', 'COLLECTIONS', 'FAMILIES', 'PROGRAM_FAMILY', 'PROGRAM_RANGE', 'RENDER_KEYS', 'TEMPLATES', 'CorpusConfig',
-           'pool_of', 'split_of', 'list_works', 'score_notes', 'key_profiles', 'estimate_key', 'render_events',
-           'loudness_normalize', 'silence_fraction', 'clip_plan', 'tempo_word', 'caption_fields', 'make_captions',
-           'gm_name', 'render_clip', 'chroma', 'render_note', 'stratified_splits', 'content_config', 'corpus_name',
-           'render_name', 'build_corpus', 'default_data_dir', 'corpus_complete', 'corpus_folder', 'builtin_corpus',
-           'corpus_cli', 'main']
+__all__ = ['SOUNDFONTS', 'SF2', 'COLLECTIONS', 'FAMILIES', 'PROGRAM_FAMILY', 'PROGRAM_RANGE', 'RENDER_KEYS', 'TEMPLATES',
+           'find_soundfont', 'CorpusConfig', 'pool_of', 'split_of', 'list_works', 'score_notes', 'key_profiles',
+           'estimate_key', 'render_events', 'loudness_normalize', 'silence_fraction', 'clip_plan', 'tempo_word',
+           'caption_fields', 'make_captions', 'gm_name', 'render_clip', 'chroma', 'render_note', 'stratified_splits',
+           'content_config', 'corpus_name', 'render_name', 'build_corpus', 'default_data_dir', 'corpus_complete',
+           'corpus_folder', 'builtin_corpus', 'corpus_cli', 'main']
 
 # %% ../nbs/02a_corpus.ipynb #b303b519
-SF2 = '/usr/share/sounds/sf2/FluidR3_GM.sf2'
+SOUNDFONTS = ('/usr/share/sounds/sf2/FluidR3_GM.sf2',           # Debian/Ubuntu: apt install fluid-soundfont-gm
+              '/usr/share/soundfonts/FluidR3_GM.sf2',            # Fedora, Arch
+              '/opt/homebrew/share/soundfonts/FluidR3_GM.sf2', '/usr/local/share/soundfonts/FluidR3_GM.sf2')   # macOS, by hand
+
+def find_soundfont() -> str:
+    "The General MIDI SoundFont to render with: $MUQ_SF2, else FluidR3_GM where systems put it, else pretty_midi's TimGM6mb (pip)."
+    if os.environ.get('MUQ_SF2'): return os.environ['MUQ_SF2']
+    for p in SOUNDFONTS:
+        if os.path.exists(p): return p
+    try:                                                              # pip install pretty_midi: a small GM SoundFont, other timbres
+        import pretty_midi; return str(Path(pretty_midi.__file__).parent / 'TimGM6mb.sf2')
+    except ImportError: return SOUNDFONTS[0]                          # (rendering then says how to install one)
+
+SF2 = find_soundfont()
 COLLECTIONS = {'bach': 'baroque chorale', 'palestrina': 'renaissance mass', 'monteverdi': 'renaissance madrigal',
                'ryansMammoth': 'irish fiddle tune', 'trecento': 'medieval song'}
 FAMILIES = {'piano': [0, 1, 4], 'mallet': [11, 12, 13], 'organ': [16, 19, 20], 'guitar': [24, 25, 26],
@@ -117,7 +130,8 @@ def render_events(events, programs: dict, n_samples: int, sf2: str = SF2, sr: in
     fs = fluidsynth.Synth(gain=0.5, samplerate=float(sr), **{'synth.reverb.active': 0, 'synth.chorus.active': 0})
     try:
         sfid = fs.sfload(sf2)
-        if sfid < 0: raise FileNotFoundError(f"{sf2}: cannot load SoundFont (install fluid-soundfont-gm)")
+        if sfid < 0: raise FileNotFoundError(f"{sf2}: cannot load the SoundFont (Debian/Ubuntu: apt install fluid-soundfont-gm; "
+                                             f"elsewhere: MUQ_SF2=path/to/a/General-MIDI.sf2, or pip install pretty_midi)")
         for ch, prog in programs.items(): fs.program_select(ch, sfid, 0, prog)
         out, pos = [], 0
         for t, on, ch, pitch, vel in sorted(events, key=lambda e: (e[0], e[1])):   # note-offs before note-ons
