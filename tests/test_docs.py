@@ -61,3 +61,12 @@ def test_equations_render_offline(site):
     assert len(re.findall(r'class="MathJax_Display"', dom)) >= 1 and len(re.findall(r'class="MathJax"', dom)) >= 5
     text = re.sub(r"<script.*?</script>|<[^>]+>", "", dom, flags=re.S)
     assert "$$" not in text, "display maths left as TeX source"
+
+def test_committed_notebooks_hold_no_progress_bar_residue():
+    "Outputs are written through run_notebooks.strip_progress: no tqdm bars in what readers (and the site) see."
+    bars = re.compile(r"\d+%\|[^\n]*\|[^\n]*it/s\]|\x1b\[")
+    for p in sorted((ROOT / "nbs").glob("*.ipynb")):
+        for c in json.loads(p.read_text())["cells"]:
+            for o in c.get("outputs", []):
+                for t in (o.get("text", ""), o.get("data", {}).get("text/plain", "")):
+                    assert not bars.search("".join(t) if isinstance(t, list) else t), f"{p.name}: a progress bar in a committed output"

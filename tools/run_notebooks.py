@@ -14,6 +14,24 @@ FLAG = re.compile(r'^#\|\s*(slow|cuda|notest)\b', re.M)
 
 def flags(cell) -> set: return set(FLAG.findall(''.join(cell['source']))) if cell['cell_type'] == 'code' else set()
 
+PROGRESS = re.compile(r'\r|\x1b\[[0-9;]*[A-Za-z]|^\s*[^\n]*\d+%\|[^\n]*$|it/s\]', re.M)
+
+def strip_progress(cell):
+    "A cell without progress-bar residue: stderr streams that are only tqdm bars are dropped, the rest kept."
+    if cell.get('cell_type') != 'code': return cell
+    keep = []
+    for o in cell.get('outputs', []):
+        if o.get('output_type') == 'stream' and o.get('name') == 'stderr':
+            text = ''.join(o['text']) if isinstance(o['text'], list) else o['text']
+            lines = [l for l in text.replace('\r', '\n').split('\n') if l.strip() and not PROGRESS.search(l)]
+            if not lines: continue
+            o = type(o)(o); o['text'] = '\n'.join(lines) + '\n'
+        if o.get('output_type') == 'display_data' and 'application/vnd.jupyter.widget-view+json' in o.get('data', {}):
+            plain = o['data'].get('text/plain', ''); plain = ''.join(plain) if isinstance(plain, list) else plain
+            if PROGRESS.search(plain): continue                        # a tqdm widget: nothing to read once the cell has run
+        keep.append(o)
+    cell['outputs'] = keep; return cell
+
 def run(path: Path, slow: bool, cuda: bool, cell_timeout: int, nb_timeout: int, write: bool) -> tuple[bool, str]:
     import nbformat
     from nbclient import NotebookClient
@@ -41,7 +59,7 @@ def run(path: Path, slow: bool, cuda: bool, cell_timeout: int, nb_timeout: int, 
         msg = str(err[0]).strip().splitlines()
         return False, f"{path.name}: cell {state['cell']}: " + '\n'.join(msg[-15:])
     if write:
-        for i, c in zip(keep, run_nb.cells): orig.cells[i] = c
+        for i, c in zip(keep, run_nb.cells): orig.cells[i] = strip_progress(c)
         nbformat.write(orig, path)
     return True, f"{path.name}: {len(keep)} cells in {time.time() - t0:.0f} s"
 
