@@ -265,4 +265,7 @@ def interact_media(fn, **controls):
         for p, (_, v) in zip(players, vals): p.value = v
         if box.children: box.children = (box.children[0], text, *players)   # (the first call runs while `interactive` is built)
     box.children = (W.interactive(update, **controls), text, *players)
-    display(box); return box
+    display(box)
+    from IPython.display import Audio, Image                              # the first view again, as plain outputs: a reader
+    display(*[Image(p.value) if isinstance(p, W.Image) else Audio(p.value) for p in players])   # without a kernel sees it too
+    return box
