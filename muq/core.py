@@ -267,5 +267,5 @@ def interact_media(fn, **controls):
     box.children = (W.interactive(update, **controls), text, *players)
     display(box)
     from IPython.display import Audio, Image                              # the first view again, as plain outputs: a reader
-    display(*[Image(p.value) if isinstance(p, W.Image) else Audio(p.value) for p in players])   # without a kernel sees it too
+    display(*[Image(data=bytes(p.value)) if isinstance(p, W.Image) else Audio(data=bytes(p.value)) for p in players])   # without a kernel sees it
     return box
