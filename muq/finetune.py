@@ -167,6 +167,7 @@ class FinetuneConfig(TrainConfig):
     model: ClassifierConfig = field(default_factory=ClassifierConfig)
     ckpt: str = ''                  # the MuQ checkpoint to adapt ('none' = random weights: the baseline)
     valid: str = ''                 # validation manifest (model selection)
+    test: str = ''                  # test manifest (scored at the end; its labels join the vocabulary, as the probe's do)
     lr_encoder_scale: float = 0.1   # the encoder's (or adapters') learning rate relative to the head's
     eval_window: float = 30.0       # seconds per window when scoring whole clips
 
@@ -187,7 +188,9 @@ class FinetuneStage(Stage):
             arch['encoder'].update({k: v for k, v in own.items() if 'dropout' in k or k == 'layerdrop'})
             cfg = cfg.from_dict(deep_merge(cfg.to_dict(), {'model': {'muq': arch}}))
         if not cfg.model.classes and cfg.model.task != 'regression' or cfg.model.task == 'regression' and cfg.model.target_std == 1.0:
-            cfg = cfg.from_dict(deep_merge(cfg.to_dict(), {'model': vocabulary(train_items(cfg.data), cfg.model).to_dict()}))
+            labelled = train_items(cfg.data)   # classes from every split's label names; regression statistics from train only
+            if cfg.model.task != 'regression': labelled += [it for m in (cfg.valid, cfg.test) if m for it in read_manifest(m)]
+            cfg = cfg.from_dict(deep_merge(cfg.to_dict(), {'model': vocabulary(labelled, cfg.model).to_dict()}))
         return cfg
     def build(self, cfg, device):
         m = MuQClassifier(cfg.model)
@@ -242,7 +245,7 @@ def finetune_cli(ckpt: str = '',            # MuQ checkpoint to adapt (ours or o
     "Fine-tune MuQ on labelled audio (frozen, LoRA or full), select on validation, report on test."
     rank = setup_dist()[0]
     run_dir = run_dir or f'runs/finetune_{label}_{mode}'
-    cfg = resolve_config('finetune', preset, [f'ckpt={ckpt}', f'data.manifest={data}', f'valid={valid}', f'model.task={task}', f'model.label={label}',
+    cfg = resolve_config('finetune', preset, [f'ckpt={ckpt}', f'data.manifest={data}', f'valid={valid}', f'test={test}', f'model.task={task}', f'model.label={label}',
                                               f'model.mode={mode}', f'run_dir={run_dir}', *overrides])
     s = train(cfg)
     if rank == 0 and test and not s.get('preempted'):
