@@ -4,7 +4,7 @@
 #   1. render the labelled corpora: 30 min of music to pretrain on; the evaluation corpus (40 min of *other* works and
 #      2400 single notes). Each configuration has a folder of its own (python -m muq.corpus prints it).
 #   2. train Mel-RVQ, then MuQ-tiny on its frozen tokens for 2400 updates (past the point where it has learned only the
-#      marginal of its targets; see the learning curve in nb 07b)
+#      marginal of its targets; see the learning curve in chapter 8)
 #   3. probe MuQ (the quick protocol of nb 08, MLP probe) beside the same model with random weights and the raw-mel
 #      statistics, with paired-bootstrap verdicts (the learning curve, `make curve`, adds the other baselines)
 #   4. train MuQ-MuLan (2 seeds) on the corpus captions, held-out tags excluded, on the trained MuQ and on a random MuQ;
