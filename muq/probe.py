@@ -179,7 +179,7 @@ def task_metric(kind: str, y, out, classes=None, S=None) -> dict:
     if kind == 'multilabel':
         from sklearn.metrics import roc_auc_score, average_precision_score
         ok = (y.sum(0) > 0) & (y.sum(0) < len(y))     # tags with both classes present
-        p = 1 / (1 + np.exp(-out))
+        p = 0.5 * (1 + np.tanh(0.5 * out))   # the logistic, without overflow for large |out|
         return dict(roc_auc=float(roc_auc_score(y[:, ok], p[:, ok], average='macro')), ap=float(average_precision_score(y[:, ok], p[:, ok], average='macro')))
     acc = float((out.argmax(1) == y).mean())
     if kind == 'key': return dict(weighted=float(item_scores('key', y, out, key_score_matrix(classes) if S is None else S).mean()), acc=acc)
