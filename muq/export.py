@@ -65,7 +65,7 @@ def export_cli(onnx: str = '',          # where to write the graph (.onnx)
                ckpt: str = '',          # MuQ checkpoint folder (ours or official)
                layers: str = 'all',     # hidden states to output: all, or comma-separated indices (-1 = last)
                seconds: float = 10.0,   # length of the check's random batch
-               check: bool = True):     # compare ONNX Runtime with PyTorch and time both
+               check: bool = True):     # compare ONNX Runtime with PyTorch and time both (--no-check skips it)
     "Export MuQ's feature path (waveform -> hidden states) to ONNX, and check it against PyTorch."
     if not onnx or not ckpt: raise ConfigError("--onnx OUT.onnx and --ckpt DIR are required")
     m = MuQ.from_pretrained(ckpt).eval(); ls = None if layers == 'all' else [int(x) for x in layers.split(',')]
