@@ -8,9 +8,8 @@ import math, os
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, soundfile as sf, torch, torchaudio
-import torch.nn.functional as F
 from einops import rearrange
-from .core import *
+from .core import Config, fp32
 
 # %% auto #0
 __all__ = ['MelConfig', 'AudioError', 'audio_info', 'load_audio', 'LogMel', 'log_mel', 'n_frames', 'normalize_mel',

@@ -4,11 +4,10 @@
 
 # %% ../nbs/04_conformer.ipynb #ce74fc81
 from __future__ import annotations
-import math
 from dataclasses import dataclass
 import torch, torch.nn as nn, torch.nn.functional as F, torch.utils.checkpoint
 from einops import rearrange
-from .core import *
+from .core import Config
 
 # %% auto #0
 __all__ = ['ConformerConfig', 'conv_bn', 'Res2dModule', 'Conv2dSubsampling', 'subsampled_length', 'RotaryEmbedding',

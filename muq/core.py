@@ -4,8 +4,8 @@
 
 # %% ../nbs/00_core.ipynb #00c89215
 from __future__ import annotations
-import dataclasses, hashlib, json, os, random, shlex, tempfile, types, typing, contextlib
-from dataclasses import dataclass, field, fields, asdict, is_dataclass
+import hashlib, os, random, shlex, tempfile, types, typing, contextlib
+from dataclasses import dataclass, fields, asdict
 from pathlib import Path
 import numpy as np, torch
 

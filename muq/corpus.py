@@ -8,8 +8,8 @@ import functools, hashlib, json, math, os, random, sys, time, multiprocessing as
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, soundfile as sf
-from .core import *
-from .data import KEYS, PITCH_NAMES, read_manifest, write_manifest
+from .core import ConfigError, Config, atomic_path, atomic_write_text, run_cli
+from .data import KEYS, PITCH_NAMES, write_manifest
 
 # %% auto #0
 __all__ = ['SOUNDFONTS', 'SF2', 'COLLECTIONS', 'FAMILIES', 'PROGRAM_FAMILY', 'PROGRAM_RANGE', 'RENDER_KEYS', 'TEMPLATES',

@@ -4,11 +4,11 @@
 
 # %% ../nbs/02_data.ipynb #461311d5
 from __future__ import annotations
-import collections, csv, errno, io, json, logging, math, os
+import collections, csv, errno, io, json, logging, os
 from pathlib import Path
 import numpy as np, soundfile as sf, torch
 from torch.utils.data import Dataset, DataLoader, DistributedSampler
-from .core import *
+from .core import atomic_write_text
 from .audio import AudioError, audio_info, load_audio
 
 # %% auto #0

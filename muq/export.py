@@ -4,10 +4,10 @@
 
 # %% ../nbs/12_export.ipynb #cfefce64
 from __future__ import annotations
-import math, sys, time
+import math, time
 from pathlib import Path
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
-from .core import *
+from .core import ConfigError, atomic_path, run_cli
 from .audio import LogMel
 from .model import MuQ
 

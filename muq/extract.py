@@ -4,12 +4,12 @@
 
 # %% ../nbs/11_extract.ipynb #28a08545
 from __future__ import annotations
-import contextlib, csv, json, math, sys, time
+import contextlib, csv, json, sys
 from dataclasses import dataclass
 from pathlib import Path
-import numpy as np, torch
+import torch
 from torch.utils.data import DataLoader, Dataset
-from .core import *
+from .core import ConfigError, Config, atomic_path, atomic_write_text, weights_digest, default_device, run_cli
 from .audio import AudioError, load_audio
 from .data import bad_file_error, data_items
 from .model import MuQ, window_plan

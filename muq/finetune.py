@@ -8,8 +8,8 @@ import json, math, sys
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
-from .core import *
-from .audio import load_audio
+from .core import (ConfigError, deep_merge, Config, atomic_write_text, atomic_save_safetensors, provenance,
+                      default_device, run_cli)
 from .data import CropDataset, WindowDataset, KEYS, make_loader, read_manifest
 from .model import MuQ, MuQConfig, token_mask_from_samples
 from .probe import task_metric, bootstrap_interval, PRIMARY

@@ -5,7 +5,6 @@
 # %% ../nbs/05_masking.ipynb #8db02ede
 from __future__ import annotations
 import torch
-from .core import *
 
 # %% auto #0
 __all__ = ['block_mask', 'mask_waveform', 'token_mask']

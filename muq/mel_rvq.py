@@ -8,9 +8,7 @@ import math
 from dataclasses import dataclass
 from typing import NamedTuple
 import torch, torch.nn as nn, torch.nn.functional as F
-from einops import rearrange
-from .core import *
-from .audio import MelConfig, mel_tokens, unstack_frames, denormalize_mel
+from .core import Config
 
 # %% auto #0
 __all__ = ['RandomProjectionQuantizer', 'RandomProjectionTokenizer', 'WNLinear', 'rename_weight_norm', 'MelRVQConfig',
@@ -71,11 +69,16 @@ class MelRVQConfig(Config):
     presets = {'official': {}, 'large': {}, 'base': {}, 'small': dict(codebook_size=512), 'tiny': dict(codebook_size=256)}
 
 # %% ../nbs/03_mel_rvq.ipynb #de795a00
-def cosine_lookup(z_e: torch.Tensor, codebook: torch.Tensor):
+@torch.no_grad()
+def cosine_lookup(z_e: torch.Tensor, codebook: torch.Tensor, chunk: int = 1024):
     "(codes (...), unit encodings (n, dim)): cosine nearest code, computed like the official code (squared distance of unit vectors)."
     e, c = F.normalize(z_e.reshape(-1, z_e.shape[-1])), F.normalize(codebook)
-    dist = e.pow(2).sum(1, keepdim=True) - 2 * e @ c.t() + c.pow(2).sum(1, keepdim=True).t()
-    return (-dist).max(1)[1].view(z_e.shape[:-1]), e
+    e2, c2 = e.pow(2).sum(1, keepdim=True), c.pow(2).sum(1)
+    idx = torch.empty(e.shape[0], dtype=torch.long, device=e.device)
+    for i in range(0, e.shape[0], chunk):      # rows in chunks, in place: the distance matrix stays in cache
+        dist = (e[i:i + chunk] @ c.t()).mul_(-2).add_(e2[i:i + chunk]).add_(c2)   # e² - 2 e·c + c², the official order
+        idx[i:i + chunk] = dist.argmin(1)     # = the official (-dist).max(1), first index on ties
+    return idx.view(z_e.shape[:-1]), e
 
 # %% ../nbs/03_mel_rvq.ipynb #96d665e9
 @torch.no_grad()
@@ -149,10 +152,16 @@ class MelRVQ(nn.Module):
 
     @torch.no_grad()
     def encode(self, x) -> torch.LongTensor:
-        "Codes (b, k, t) of stacked normalised mel (b, t, input_dim); frozen: no grad, no dead-code updates."
-        was = self.training; self.eval()
-        try: return self(x).codes
-        finally: self.train(was)
+        "Codes (b, k, t) of stacked normalised mel (b, t, input_dim): the forward's codes without its losses; no dead-code updates."
+        self._check(x)
+        r, codes = x, []
+        for q in self.quantizers:
+            z_e = q.in_proj(r)
+            idx, _ = q.lookup(z_e)
+            z_q = q.codebook(idx)
+            r = r - q.out_proj(z_e + (z_q - z_e))     # the forward's residual, to the bit
+            codes.append(idx)
+        return torch.stack(codes, 1)
 
     def decode(self, codes, n_stages: int | None = None) -> torch.Tensor:
         "Vectors (b, t, input_dim) from codes (b, k, t), using the first `n_stages` stages."

@@ -4,17 +4,17 @@
 
 # %% ../nbs/06_model.ipynb #27c7d44e
 from __future__ import annotations
-import contextlib, json, math, os, pickle, warnings
+import contextlib, json, pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 import torch, torch.nn as nn, torch.nn.functional as F
 from einops import rearrange
 from safetensors.torch import load_file
-from .core import *
+from .core import ConfigError, deep_merge, Config, atomic_write_text, atomic_save_safetensors, fp32
 from .audio import MelConfig, LogMel, normalize_mel, stack_frames
 from .mel_rvq import MelRVQ, MelRVQConfig, RandomProjectionTokenizer, rename_weight_norm
-from .conformer import ConformerConfig, Conv2dSubsampling, ConformerEncoder, count_parameters
+from .conformer import ConformerConfig, Conv2dSubsampling, ConformerEncoder
 from .masking import block_mask, mask_waveform, token_mask
 
 # %% auto #0

@@ -4,18 +4,18 @@
 
 # %% ../nbs/09_mulan.ipynb #a0000003
 from __future__ import annotations
-import contextlib, hashlib, json, math, os, re, sys, time
+import contextlib, hashlib, json, math, re
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 import torch.distributed as dist
 from einops import rearrange
-from safetensors.torch import load_file
-from .core import *
+from .core import (ConfigError, Config, atomic_write_text, atomic_save_safetensors, provenance, default_device,
+                      progress, run_cli)
 from .data import CropDataset, epoch_key, read_manifest
 from .model import MuQ, MuQConfig, UNUSED_OFFICIAL, check_wavs, load_weights, resolve_checkpoint
 from .mel_rvq import rename_weight_norm
-from .train import Stage, TrainConfig, OptimConfig, DataConfig, MODEL_PRESETS, register_stage, deep_merge, train_items
+from .train import Stage, TrainConfig, register_stage, deep_merge, train_items
 
 # %% auto #0
 __all__ = ['MINILM_SHA256', 'TEXT_ENCODERS', 'XLMR_BASE', 'HELDOUT_TAGS', 'MULAN_RECIPE', 'ZS_COLUMNS', 'TextEncoderConfig',

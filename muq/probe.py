@@ -4,14 +4,15 @@
 
 # %% ../nbs/08_probe.ipynb #2d3ba975
 from __future__ import annotations
-import csv, hashlib, json, math, sys, time
-from dataclasses import dataclass, field
+import csv, json, math, sys, time
+from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
-from .core import *
+from .core import (ConfigError, Config, atomic_path, atomic_torch_save, atomic_write_text, file_digest,
+                      provenance, default_device, progress, run_cli)
 from .audio import MelConfig, log_mel, normalize_mel
 from .data import KEYS, WindowDataset, make_loader, read_manifest
-from .model import MuQ, MuQConfig, token_mask_from_samples
+from .model import MuQ, token_mask_from_samples
 from .targets import ArrayStore
 
 # %% auto #0

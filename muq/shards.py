@@ -4,12 +4,12 @@
 
 # %% ../nbs/06c_shards.ipynb #63cd430e
 from __future__ import annotations
-import io, json, os, sys, tarfile, time
+import io, json, sys, tarfile, time
 from pathlib import Path
 import numpy as np, soundfile as sf, torch
-from .core import *
+from .core import ConfigError, atomic_path, atomic_write_text, file_digest, run_cli
 from .audio import AudioError, load_audio
-from .data import CropDataset, bad_file_error, data_items, member_file, read_manifest
+from .data import bad_file_error, data_items, member_file
 from .targets import TargetStore, StoreError, item_key, manifest_digest
 
 # %% auto #0

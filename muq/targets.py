@@ -4,15 +4,14 @@
 
 # %% ../nbs/06b_targets.ipynb #b0000003
 from __future__ import annotations
-import collections, hashlib, json, math, os, sys, time
-from dataclasses import dataclass
+import collections, hashlib, json, os, sys, time
 from pathlib import Path
-import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
+import numpy as np, torch, torch.nn as nn
 from safetensors.torch import load_file
-from .core import *
-from .audio import AudioError, MelConfig, load_audio, audio_info, mel_tokens
+from .core import ConfigError, atomic_path, atomic_write_text, atomic_save_safetensors, weights_digest, run_cli
+from .audio import AudioError, MelConfig, load_audio
 from .data import CropDataset, data_items, bad_file_error
-from .mel_rvq import MelRVQ, MelRVQConfig, fit_rvq, stage_errors
+from .mel_rvq import MelRVQ, MelRVQConfig, fit_rvq
 from .model import MuQ
 
 # %% auto #0

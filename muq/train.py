@@ -11,9 +11,10 @@ import numpy as np, torch, torch.nn as nn, torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 from einops import rearrange
 from safetensors.torch import load_file
-from .core import *
+from .core import (ConfigError, deep_merge, Config, atomic_torch_save, atomic_write_text, atomic_save_safetensors,
+                      weights_digest, autocast, seed_everything, pca_spectrum, effective_rank, run_cli)
 from .audio import mel_tokens
-from .data import BadDataError, CropDataset, SkipCounter, data_items, make_loader, read_manifest, set_epoch
+from .data import BadDataError, CropDataset, SkipCounter, data_items, make_loader, set_epoch
 from .mel_rvq import MelRVQ, stage_errors, codebook_stats
 from .model import MuQ, MuQConfig, unigram_floor
 from .conformer import Conv2dSubsampling, ConformerEncoder
