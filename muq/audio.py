@@ -19,73 +19,103 @@ __all__ = ['MelConfig', 'AudioError', 'audio_info', 'load_audio', 'LogMel', 'log
 @dataclass
 class MelConfig(Config):
     "The official MuQ front end (as the released code computes it)."
-    sample_rate: int = 24000      # Hz; the official models are strictly 24 kHz
-    n_fft: int = 2048             # STFT size (85 ms window)
-    hop: int = 240                # 10 ms hop -> 100 frames/s
-    n_mels: int = 128             # HTK mel bands, no norm
-    mean: float = 6.768444971712967   # global dB mean (MSD, from MusicFM)
-    std: float = 18.417922652295623   # global dB std
-    stack: int = 4                # frames stacked per token: 100 Hz / 4 = 25 Hz label rate
+
+    sample_rate: int = 24000  # Hz; the official models are strictly 24 kHz
+    n_fft: int = 2048  # STFT size (85 ms window)
+    hop: int = 240  # 10 ms hop -> 100 frames/s
+    n_mels: int = 128  # HTK mel bands, no norm
+    mean: float = 6.768444971712967  # global dB mean (MSD, from MusicFM)
+    std: float = 18.417922652295623  # global dB std
+    stack: int = 4  # frames stacked per token: 100 Hz / 4 = 25 Hz label rate
     presets = {'official': {}}
 
     @property
-    def label_rate(self) -> float: return self.sample_rate / self.hop / self.stack
+    def label_rate(self) -> float:
+        return self.sample_rate / self.hop / self.stack
+
     @property
-    def frame(self) -> int: return self.hop * self.stack      # samples per 25 Hz token (960)
+    def frame(self) -> int:
+        return self.hop * self.stack  # samples per 25 Hz token (960)
 
 # %% ../nbs/01_audio.ipynb #1c703a7b
 class AudioError(ValueError):
     "A file that is not usable audio (unreadable, empty, non-finite); the message names the file."
 
+
 def audio_info(path) -> tuple[int, int, int]:
     "(frames, sample_rate, channels) read from the file header, without decoding."
     path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"{path}: no such audio file")
-    try: i = sf.info(str(path))
-    except Exception as e: raise AudioError(f"{path}: not a readable audio file ({e})") from None
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such audio file")
+    try:
+        i = sf.info(str(path))
+    except Exception as e:
+        raise AudioError(f"{path}: not a readable audio file ({e})") from None
     return i.frames, i.samplerate, i.channels
 
 # %% ../nbs/01_audio.ipynb #6ab2485e
-def load_audio(path, sr: int = 24000, offset: float = 0.0, duration: float | None = None, info: tuple | None = None) -> torch.Tensor:
+def load_audio(
+    path, sr: int = 24000, offset: float = 0.0, duration: float | None = None, info: tuple | None = None
+) -> torch.Tensor:
     "Read `path` (or an open binary file) from `offset` s for `duration` s as float32 mono at `sr` Hz, shape (n,); `info` = (frames, rate) saves a header read."
-    if info is None and hasattr(path, 'read'): raise ValueError("load_audio: an open file needs info=(frames, sample_rate)")
-    if info is None: frames, file_sr, _ = audio_info(path)
-    elif not hasattr(path, 'read') and not os.path.exists(path): raise FileNotFoundError(f"{path}: no such audio file")
-    else: frames, file_sr = int(info[0]), int(info[1])
+    if info is None and hasattr(path, 'read'):
+        raise ValueError("load_audio: an open file needs info=(frames, sample_rate)")
+    if info is None:
+        frames, file_sr, _ = audio_info(path)
+    elif not hasattr(path, 'read') and not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no such audio file")
+    else:
+        frames, file_sr = int(info[0]), int(info[1])
     src, path = (path, getattr(path, 'name', 'audio')) if hasattr(path, 'read') else (str(path), path)
-    if hasattr(src, 'seek'): src.seek(0)
-    start = int(round(offset * file_sr)); stop = frames if duration is None else min(frames, start + int(round(duration * file_sr)))
-    try: x, file_sr = sf.read(src, start=start, stop=stop, dtype='float32', always_2d=True)
-    except Exception as e: raise AudioError(f"{path}: cannot decode audio ({e})") from None
-    if x.size == 0: raise AudioError(f"{path}: empty audio (no samples{' in the requested segment' if start else ''})")
-    if not np.isfinite(x).all(): raise AudioError(f"{path}: contains non-finite samples (NaN or inf)")
+    if hasattr(src, 'seek'):
+        src.seek(0)
+    start = int(round(offset * file_sr))
+    stop = frames if duration is None else min(frames, start + int(round(duration * file_sr)))
+    try:
+        x, file_sr = sf.read(src, start=start, stop=stop, dtype='float32', always_2d=True)
+    except Exception as e:
+        raise AudioError(f"{path}: cannot decode audio ({e})") from None
+    if x.size == 0:
+        raise AudioError(f"{path}: empty audio (no samples{' in the requested segment' if start else ''})")
+    if not np.isfinite(x).all():
+        raise AudioError(f"{path}: contains non-finite samples (NaN or inf)")
     wav = torch.from_numpy(x.mean(axis=1))
-    if file_sr != sr: wav = torchaudio.functional.resample(wav, file_sr, sr)
+    if file_sr != sr:
+        wav = torchaudio.functional.resample(wav, file_sr, sr)
     return wav.contiguous()
 
 # %% ../nbs/01_audio.ipynb #e2c80084
 class LogMel(torch.nn.Module):
     "Official MuQ log-mel: (..., n) waveform -> (..., n_mels, n // hop) dB, computed in fp32."
+
     def __init__(self, cfg: MelConfig | None = None):
         super().__init__()
         self.cfg = cfg = cfg or MelConfig()
-        self.mel = torchaudio.transforms.MelSpectrogram(sample_rate=cfg.sample_rate, n_fft=cfg.n_fft,
-                                                        hop_length=cfg.hop, n_mels=cfg.n_mels)
-        self.db = torchaudio.transforms.AmplitudeToDB()   # 10 log10(max(x, 1e-10)), no top_db
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop, n_mels=cfg.n_mels
+        )
+        self.db = torchaudio.transforms.AmplitudeToDB()  # 10 log10(max(x, 1e-10)), no top_db
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         if wav.shape[-1] <= self.cfg.n_fft // 2:
-            raise ValueError(f"waveform of {wav.shape[-1]} samples is too short for n_fft={self.cfg.n_fft} (reflect padding needs > {self.cfg.n_fft // 2})")
-        with fp32(wav.device): return self.db(self.mel(wav.float()))[..., :-1]   # official: drop the last frame
+            raise ValueError(
+                f"waveform of {wav.shape[-1]} samples is too short for n_fft={self.cfg.n_fft} (reflect padding needs > {self.cfg.n_fft // 2})"
+            )
+        with fp32(wav.device):
+            return self.db(self.mel(wav.float()))[..., :-1]  # official: drop the last frame
 
 # %% ../nbs/01_audio.ipynb #89cf00c2
 _FRONT_ENDS: dict = {}
 
+
 def log_mel(wav: torch.Tensor, cfg: MelConfig | None = None) -> torch.Tensor:
     "The official unnormalised log-mel of `wav` (..., n): (..., n_mels, n // hop), on `wav`'s device."
-    cfg = cfg or MelConfig(); key = (repr(cfg), str(wav.device))
-    if key not in _FRONT_ENDS: _FRONT_ENDS[key] = LogMel(cfg).to(wav.device)
+    cfg = cfg or MelConfig()
+    key = (repr(cfg), str(wav.device))
+    if key not in _FRONT_ENDS:
+        _FRONT_ENDS[key] = LogMel(cfg).to(wav.device)
     return _FRONT_ENDS[key](wav)
+
 
 def n_frames(n_samples: int, hop: int = 240) -> int:
     "Frames `log_mel` returns for `n_samples`: 1 + n // hop centred frames, minus the dropped last one."
@@ -94,17 +124,23 @@ def n_frames(n_samples: int, hop: int = 240) -> int:
 # %% ../nbs/01_audio.ipynb #a25e87fd
 def normalize_mel(mel: torch.Tensor, cfg: MelConfig | None = None) -> torch.Tensor:
     "(mel - mean) / std with the official global MSD statistics."
-    cfg = cfg or MelConfig(); return (mel - cfg.mean) / cfg.std
+    cfg = cfg or MelConfig()
+    return (mel - cfg.mean) / cfg.std
+
 
 def denormalize_mel(z: torch.Tensor, cfg: MelConfig | None = None) -> torch.Tensor:
     "Inverse of `normalize_mel`."
-    cfg = cfg or MelConfig(); return z * cfg.std + cfg.mean
+    cfg = cfg or MelConfig()
+    return z * cfg.std + cfg.mean
+
 
 def stack_frames(mel: torch.Tensor, s: int = 4) -> torch.Tensor:
     "(b, f, T) mel -> (b, T // s, s*f) tokens, frame-major (official `b f (t s) -> b t (s f)`)."
-    if mel.ndim != 3: raise ValueError(f"stack_frames expects (b, f, t), got shape {tuple(mel.shape)}")
+    if mel.ndim != 3:
+        raise ValueError(f"stack_frames expects (b, f, t), got shape {tuple(mel.shape)}")
     t = mel.shape[-1] // s * s
     return rearrange(mel[..., :t], 'b f (t s) -> b t (s f)', s=s)
+
 
 def unstack_frames(z: torch.Tensor, s: int = 4) -> torch.Tensor:
     "(b, t, s*f) -> (b, f, t*s): the inverse of `stack_frames`."
@@ -119,11 +155,17 @@ def mel_tokens(wav: torch.Tensor, cfg: MelConfig | None = None) -> torch.Tensor:
 # %% ../nbs/01_audio.ipynb #afb42d49
 def mel_stats(wavs, cfg: MelConfig | None = None) -> tuple[float, float, int]:
     "Global (mean, std, count) of log-mel dB values over an iterable of waveforms or audio paths, streaming."
-    cfg = cfg or MelConfig(); s = s2 = 0.0; n = 0
+    cfg = cfg or MelConfig()
+    s = s2 = 0.0
+    n = 0
     for w in wavs:
-        if not isinstance(w, torch.Tensor): w = load_audio(w, cfg.sample_rate)
+        if not isinstance(w, torch.Tensor):
+            w = load_audio(w, cfg.sample_rate)
         m = log_mel(w, cfg).double()
-        s += m.sum().item(); s2 += (m * m).sum().item(); n += m.numel()
-    if n == 0: raise ValueError("mel_stats: no audio given")
+        s += m.sum().item()
+        s2 += (m * m).sum().item()
+        n += m.numel()
+    if n == 0:
+        raise ValueError("mel_stats: no audio given")
     mean = s / n
     return mean, math.sqrt(max(s2 / n - mean * mean, 0.0)), n

@@ -18,83 +18,118 @@ __all__ = ['ConformerConfig', 'conv_bn', 'Res2dModule', 'Conv2dSubsampling', 'su
 @dataclass
 class ConformerConfig(Config):
     "Encoder sizes; `large` is the paper's (and the released checkpoints')."
-    n_mels: int = 128               # input mel bands
-    conv_dim: int = 512             # channels of the 2-D conv subsampling
-    d_model: int = 1024             # Conformer width
+
+    n_mels: int = 128  # input mel bands
+    conv_dim: int = 512  # channels of the 2-D conv subsampling
+    d_model: int = 1024  # Conformer width
     n_heads: int = 16
     ffn_dim: int = 4096
     n_layers: int = 12
-    kernel_size: int = 31           # depthwise conv kernel
+    kernel_size: int = 31  # depthwise conv kernel
     rotary_base: float = 10000.0
-    dropout: float = 0.1            # hidden (residual) dropout
+    dropout: float = 0.1  # hidden (residual) dropout
     attention_dropout: float = 0.1  # on attention probabilities and the attention output
-    activation_dropout: float = 0.1 # inside the FFN
-    conv_dropout: float = 0.1       # end of the convolution module
-    layer_norm_eps: float = 1e-5    # the encoder's final LayerNorm (the blocks' LayerNorms use torch's default 1e-5)
-    mask_conv: bool = True          # zero padded frames before the depthwise conv (official: False; see "Padding")
-    layerdrop: float = 0.0          # training: skip each layer with this probability (official wav2vec2-conformer option)
-    presets = {'tiny': dict(conv_dim=32, d_model=64, n_heads=4, ffn_dim=128, n_layers=2),
-               'small': dict(conv_dim=32, d_model=256, n_heads=4, ffn_dim=1024, n_layers=4),
-               'base': dict(conv_dim=256, d_model=768, n_heads=12, ffn_dim=3072, n_layers=12), 'large': {}}
+    activation_dropout: float = 0.1  # inside the FFN
+    conv_dropout: float = 0.1  # end of the convolution module
+    layer_norm_eps: float = 1e-5  # the encoder's final LayerNorm (the blocks' LayerNorms use torch's default 1e-5)
+    mask_conv: bool = True  # zero padded frames before the depthwise conv (official: False; see "Padding")
+    layerdrop: float = 0.0  # training: skip each layer with this probability (official wav2vec2-conformer option)
+    presets = {
+        'tiny': dict(conv_dim=32, d_model=64, n_heads=4, ffn_dim=128, n_layers=2),
+        'small': dict(conv_dim=32, d_model=256, n_heads=4, ffn_dim=1024, n_layers=4),
+        'base': dict(conv_dim=256, d_model=768, n_heads=12, ffn_dim=3072, n_layers=12),
+        'large': {},
+    }
 
 # %% ../nbs/04_conformer.ipynb #49825ee6
 def conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d, x, cache: dict | None = None):
     "bn(conv(x)); in eval mode the BatchNorm is folded into the conv's weights: one pass over the activations instead of two."
-    if bn.training: return bn(conv(x))
-    fmt = _memory_format(x); dt = torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else x.dtype
-    key = (fmt, dt, x.device, conv.weight._version, conv.bias._version, bn.weight._version, bn.bias._version,
-           bn.running_mean._version, bn.running_var._version)                  # any change to the weights invalidates the fold
+    if bn.training:
+        return bn(conv(x))
+    fmt = _memory_format(x)
+    dt = torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else x.dtype
+    # any change to the weights invalidates the fold
+    key = (
+        fmt,
+        dt,
+        x.device,
+        conv.weight._version,
+        conv.bias._version,
+        bn.weight._version,
+        bn.bias._version,
+        bn.running_mean._version,
+        bn.running_var._version,
+    )
     if cache is None or cache.get('key') != key:
         with torch.no_grad(), torch.autocast(x.device.type, enabled=False):
             scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
             w = (conv.weight * scale[:, None, None, None]).to(dt).contiguous(memory_format=fmt)
             b = ((conv.bias - bn.running_mean) * scale + bn.bias).to(dt)
-        if cache is None: return F.conv2d(x.to(dt), w, b, conv.stride, conv.padding)
+        if cache is None:
+            return F.conv2d(x.to(dt), w, b, conv.stride, conv.padding)
         cache.update(key=key, w=w, b=b)
     return F.conv2d(x.to(dt), cache['w'], cache['b'], conv.stride, conv.padding)
 
+
 def _memory_format(x) -> torch.memory_format:
     "channels_last where it is faster: on GPUs, and under bf16 autocast on CPUs (oneDNN's bf16 kernels want NHWC)."
-    cpu_bf16 = x.device.type == 'cpu' and torch.is_autocast_enabled('cpu') and torch.get_autocast_dtype('cpu') == torch.bfloat16
+    cpu_bf16 = (
+        x.device.type == 'cpu'
+        and torch.is_autocast_enabled('cpu')
+        and torch.get_autocast_dtype('cpu') == torch.bfloat16
+    )
     return torch.channels_last if x.is_cuda or cpu_bf16 else torch.contiguous_format
+
 
 class Res2dModule(nn.Module):
     "Residual 2-D conv block with a strided conv shortcut (official MusicFM/MuQ names)."
+
     def __init__(self, c_in: int, c_out: int, stride=(2, 2)):
         super().__init__()
         self.conv1, self.bn1 = nn.Conv2d(c_in, c_out, 3, padding=1, stride=stride), nn.BatchNorm2d(c_out)
         self.conv2, self.bn2 = nn.Conv2d(c_out, c_out, 3, padding=1), nn.BatchNorm2d(c_out)
         self.conv3, self.bn3 = nn.Conv2d(c_in, c_out, 3, padding=1, stride=stride), nn.BatchNorm2d(c_out)
-        self._folded = [{}, {}, {}]                                  # folded eval-mode weights (not part of the state dict)
+        self._folded = [{}, {}, {}]  # folded eval-mode weights (not part of the state dict)
+
     def forward(self, x):
         out = conv_bn(self.conv2, self.bn2, F.relu(conv_bn(self.conv1, self.bn1, x, self._folded[0])), self._folded[1])
         return F.relu(conv_bn(self.conv3, self.bn3, x, self._folded[2]) + out)
 
+
 class Conv2dSubsampling(nn.Module):
     "(b, n_mels, T) mel -> (b, ceil(T/4), d_model) tokens at 25 Hz."
+
     def __init__(self, cfg: ConformerConfig):
         super().__init__()
         self.conv = nn.Sequential(Res2dModule(1, cfg.conv_dim), Res2dModule(cfg.conv_dim, cfg.conv_dim))
         self.linear = nn.Linear(cfg.conv_dim * (cfg.n_mels // 4), cfg.d_model)
+
     def forward(self, x):
-        x = x[:, None]; x = x.contiguous(memory_format=_memory_format(x))
+        x = x[:, None]
+        x = x.contiguous(memory_format=_memory_format(x))
         return self.linear(rearrange(self.conv(x), 'b c f t -> b t (c f)'))
+
 
 def subsampled_length(t: int) -> int:
     "Output frames of the subsampling for `t` input frames: each k3/s2/p1 conv gives floor((t-1)/2)+1."
-    for _ in range(2): t = (t - 1) // 2 + 1
+    for _ in range(2):
+        t = (t - 1) // 2 + 1
     return t
 
 # %% ../nbs/04_conformer.ipynb #2f3195a2
 class RotaryEmbedding(nn.Module):
     "cos/sin tables of rotary positions for head dim `dim` (official: cat(freqs, freqs), rotate-half layout)."
+
     def __init__(self, dim: int, base: float = 10000.0):
         super().__init__()
-        self.register_buffer('inv_freq', 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.int64).float() / dim)))  # persistent: in official weights
+        # persistent: in official weights
+        self.register_buffer('inv_freq', 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.int64).float() / dim)))
+
     def forward(self, t: int, device=None):
         f = torch.outer(torch.arange(t, device=device or self.inv_freq.device).float(), self.inv_freq)
         e = torch.cat([f, f], -1)
-        return e.cos(), e.sin()                                   # (t, dim) each
+        return e.cos(), e.sin()  # (t, dim) each
+
 
 def apply_rotary(x, cos, sin, n_heads: int):
     "Rotate (b, t, h*dh) per head: x*cos + rotate_half(x)*sin, rotate_half(x) = cat(-x2, x1)."
@@ -106,40 +141,56 @@ def apply_rotary(x, cos, sin, n_heads: int):
 # %% ../nbs/04_conformer.ipynb #766888b9
 class SelfAttention(nn.Module):
     "Multi-head self-attention with official-style rotary inputs, computed by SDPA."
+
     def __init__(self, cfg: ConformerConfig):
         super().__init__()
-        d = cfg.d_model; self.n_heads, self.p = cfg.n_heads, cfg.attention_dropout
+        d = cfg.d_model
+        self.n_heads, self.p = cfg.n_heads, cfg.attention_dropout
         self.linear_q, self.linear_k, self.linear_v, self.linear_out = (nn.Linear(d, d) for _ in range(4))
+
     def forward(self, x, cos, sin, mask=None):
-        xr = apply_rotary(x, cos, sin, self.n_heads)              # rotate BEFORE the projections; v unrotated
-        q, k, v = (rearrange(l(s), 'b t (h d) -> b h t d', h=self.n_heads)
-                   for l, s in ((self.linear_q, xr), (self.linear_k, xr), (self.linear_v, x)))
-        am = None if mask is None else mask[:, None, None, :]     # True = attend to this key
+        xr = apply_rotary(x, cos, sin, self.n_heads)  # rotate BEFORE the projections; v unrotated
+        q, k, v = (
+            rearrange(l(s), 'b t (h d) -> b h t d', h=self.n_heads)
+            for l, s in ((self.linear_q, xr), (self.linear_k, xr), (self.linear_v, x))
+        )
+        am = None if mask is None else mask[:, None, None, :]  # True = attend to this key
         o = F.scaled_dot_product_attention(q, k, v, attn_mask=am, dropout_p=self.p if self.training else 0.0)
         return self.linear_out(rearrange(o, 'b h t d -> b t (h d)'))
 
 # %% ../nbs/04_conformer.ipynb #770ae14c
 class FeedForward(nn.Module):
     "Linear -> swish -> dropout -> Linear -> dropout (official names)."
+
     def __init__(self, cfg: ConformerConfig):
         super().__init__()
-        self.intermediate_dense, self.output_dense = nn.Linear(cfg.d_model, cfg.ffn_dim), nn.Linear(cfg.ffn_dim, cfg.d_model)
+        self.intermediate_dense, self.output_dense = (
+            nn.Linear(cfg.d_model, cfg.ffn_dim),
+            nn.Linear(cfg.ffn_dim, cfg.d_model),
+        )
         self.intermediate_dropout, self.output_dropout = nn.Dropout(cfg.activation_dropout), nn.Dropout(cfg.dropout)
-    def forward(self, x): return self.output_dropout(self.output_dense(self.intermediate_dropout(F.silu(self.intermediate_dense(x)))))
+
+    def forward(self, x):
+        return self.output_dropout(self.output_dense(self.intermediate_dropout(F.silu(self.intermediate_dense(x)))))
+
 
 class ConvModule(nn.Module):
     "The Conformer convolution module, channels-last in and out."
+
     def __init__(self, cfg: ConformerConfig):
         super().__init__()
-        d = cfg.d_model; self.mask_conv = cfg.mask_conv
+        d = cfg.d_model
+        self.mask_conv = cfg.mask_conv
         self.layer_norm = nn.LayerNorm(d)
         self.pointwise_conv1 = nn.Conv1d(d, 2 * d, 1, bias=False)
         self.depthwise_conv = nn.Conv1d(d, d, cfg.kernel_size, padding=(cfg.kernel_size - 1) // 2, groups=d, bias=False)
         self.batch_norm, self.pointwise_conv2 = nn.BatchNorm1d(d), nn.Conv1d(d, d, 1, bias=False)
         self.dropout = nn.Dropout(cfg.conv_dropout)
+
     def forward(self, x, mask=None):
         x = self.layer_norm(x)
-        if mask is not None and self.mask_conv: x = x.masked_fill(~mask[..., None], 0.0)   # padded frames must not leak in
+        if mask is not None and self.mask_conv:
+            x = x.masked_fill(~mask[..., None], 0.0)  # padded frames must not leak in
         x = F.glu(self.pointwise_conv1(x.transpose(1, 2)), dim=1)
         x = self.pointwise_conv2(F.silu(self.batch_norm(self.depthwise_conv(x))))
         return self.dropout(x).transpose(1, 2)
@@ -147,6 +198,7 @@ class ConvModule(nn.Module):
 # %% ../nbs/04_conformer.ipynb #afe3d22e
 class ConformerLayer(nn.Module):
     "One macaron Conformer block (official `Wav2Vec2ConformerEncoderLayer`)."
+
     def __init__(self, cfg: ConformerConfig):
         super().__init__()
         d = cfg.d_model
@@ -156,6 +208,7 @@ class ConformerLayer(nn.Module):
         self.conv_module = ConvModule(cfg)
         self.ffn2_layer_norm, self.ffn2 = nn.LayerNorm(d), FeedForward(cfg)
         self.final_layer_norm = nn.LayerNorm(d)
+
     def forward(self, x, cos, sin, mask=None):
         x = x + 0.5 * self.ffn1(self.ffn1_layer_norm(x))
         x = x + self.self_attn_dropout(self.self_attn(self.self_attn_layer_norm(x), cos, sin, mask))
@@ -166,6 +219,7 @@ class ConformerLayer(nn.Module):
 # %% ../nbs/04_conformer.ipynb #6a721508
 class ConformerEncoder(nn.Module):
     "Stack of Conformer layers + final LayerNorm; returns all hidden states (official semantics)."
+
     def __init__(self, cfg: ConformerConfig):
         super().__init__()
         self.cfg = cfg
@@ -173,23 +227,31 @@ class ConformerEncoder(nn.Module):
         self.layers = nn.ModuleList(ConformerLayer(cfg) for _ in range(cfg.n_layers))
         self.layer_norm = nn.LayerNorm(cfg.d_model, eps=cfg.layer_norm_eps)
         self.dropout = nn.Dropout(cfg.dropout)
-    checkpointing = False           # training: recompute each layer's activations in the backward pass (memory for compute)
+
+    checkpointing = False  # training: recompute each layer's activations in the backward pass (memory for compute)
+
     def forward(self, x, mask=None) -> list[torch.Tensor]:
         "x (b, t, d); mask (b, t) True = real frame. Returns n_layers + 1 tensors (b, t, d)."
-        if mask is not None: x = x.masked_fill(~mask[..., None], 0.0)
-        x = self.dropout(x); cos, sin = self.embed_positions(x.shape[1], x.device)
+        if mask is not None:
+            x = x.masked_fill(~mask[..., None], 0.0)
+        x = self.dropout(x)
+        cos, sin = self.embed_positions(x.shape[1], x.device)
         cos, sin = cos.to(x.dtype), sin.to(x.dtype)
         hs = []
         for layer in self.layers:
             hs.append(x)
-            if self.training and self.cfg.layerdrop > 0 and torch.rand(()) < self.cfg.layerdrop: continue   # as transformers' layerdrop
+            if self.training and self.cfg.layerdrop > 0 and torch.rand(()) < self.cfg.layerdrop:
+                continue  # as transformers' layerdrop
             if self.checkpointing and self.training and torch.is_grad_enabled():
                 x = torch.utils.checkpoint.checkpoint(layer, x, cos, sin, mask, use_reentrant=False)
-            else: x = layer(x, cos, sin, mask)
+            else:
+                x = layer(x, cos, sin, mask)
         return hs + [self.layer_norm(x)]
 
 # %% ../nbs/04_conformer.ipynb #7ebd86e4
-def count_parameters(m: nn.Module) -> int: return sum(p.numel() for p in m.parameters())
+def count_parameters(m: nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters())
+
 
 def lengths_to_mask(lengths, t: int) -> torch.Tensor:
     "(b,) valid lengths -> (b, t) bool mask, True = real frame."
@@ -198,6 +260,10 @@ def lengths_to_mask(lengths, t: int) -> torch.Tensor:
 # %% ../nbs/04_conformer.ipynb #6d37f382
 def split_official_encoder(sd: dict) -> tuple[dict, dict]:
     "Official MuQ state dict -> (subsampling dict, conformer dict), dropping the unused pos_conv_embed."
-    sub = {k[len('model.conv.'):]: v for k, v in sd.items() if k.startswith('model.conv.')}
-    conf = {k[len('model.conformer.'):]: v for k, v in sd.items() if k.startswith('model.conformer.') and '.pos_conv_embed.' not in f'.{k[16:]}'}
+    sub = {k[len('model.conv.') :]: v for k, v in sd.items() if k.startswith('model.conv.')}
+    conf = {
+        k[len('model.conformer.') :]: v
+        for k, v in sd.items()
+        if k.startswith('model.conformer.') and '.pos_conv_embed.' not in f'.{k[16:]}'
+    }
     return sub, conf

@@ -14,12 +14,16 @@ def block_mask(b: int, n_samples: int, p: float = 0.6, block: int = 9600, genera
     "(b, n_samples // block) bool: which aligned blocks are masked, each independently with probability p."
     return torch.rand(b, n_samples // block, generator=generator, device=device) < p
 
-def mask_waveform(wav: torch.Tensor, blocks: torch.Tensor, block: int = 9600, noise_std: float = 0.1, generator=None) -> torch.Tensor:
+
+def mask_waveform(
+    wav: torch.Tensor, blocks: torch.Tensor, block: int = 9600, noise_std: float = 0.1, generator=None
+) -> torch.Tensor:
     "A copy of `wav` (b, n) with the masked blocks replaced by N(0, noise_std^2) noise."
     m = torch.zeros_like(wav, dtype=torch.bool)
     m[:, : blocks.shape[1] * block] = blocks.repeat_interleave(block, 1).to(wav.device)
     noise = torch.randn(wav.shape, generator=generator, device=wav.device, dtype=wav.dtype) * noise_std
     return torch.where(m, noise, wav)
+
 
 def token_mask(blocks: torch.Tensor, t: int, tokens_per_block: int = 10) -> torch.Tensor:
     "(b, t) bool: masked token positions (block j -> tokens 10j..10j+9); tokens past the last block are unmasked."

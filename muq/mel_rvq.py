@@ -18,55 +18,88 @@ __all__ = ['RandomProjectionQuantizer', 'RandomProjectionTokenizer', 'WNLinear',
 # %% ../nbs/03_mel_rvq.ipynb #76eeae9f
 class RandomProjectionQuantizer(nn.Module):
     "BEST-RQ / MusicFM targets: frozen random projection + frozen random codebook, cosine nearest neighbour."
+
     def __init__(self, input_dim: int = 512, codebook_dim: int = 16, codebook_size: int = 4096, seed: int = 142):
         super().__init__()
         g = torch.Generator().manual_seed(seed)
-        self.register_buffer('random_projection', nn.init.xavier_normal_(torch.empty(input_dim, codebook_dim), generator=g))
+        self.register_buffer(
+            'random_projection', nn.init.xavier_normal_(torch.empty(input_dim, codebook_dim), generator=g)
+        )
         self.register_buffer('codebook', nn.init.normal_(torch.empty(codebook_size, codebook_dim), generator=g))
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.LongTensor:
         "(b, t, input_dim) -> (b, t) code indices."
         z = F.normalize(x @ self.random_projection, dim=-1)
-        return (z @ F.normalize(self.codebook, dim=-1).T).argmax(-1)   # max cosine = min distance on the sphere
+        return (z @ F.normalize(self.codebook, dim=-1).T).argmax(-1)  # max cosine = min distance on the sphere
+
 
 class RandomProjectionTokenizer(nn.Module):
     "`n_codebooks` independent random-projection quantizers (seeds seed..seed+k-1): targets shaped like Mel-RVQ's."
-    def __init__(self, n_codebooks: int = 8, codebook_size: int = 1024, codebook_dim: int = 16, input_dim: int = 512, seed: int = 142):
+
+    def __init__(
+        self,
+        n_codebooks: int = 8,
+        codebook_size: int = 1024,
+        codebook_dim: int = 16,
+        input_dim: int = 512,
+        seed: int = 142,
+    ):
         super().__init__()
-        self.quantizers = nn.ModuleList(RandomProjectionQuantizer(input_dim, codebook_dim, codebook_size, seed + i) for i in range(n_codebooks))
-    def encode(self, x): return torch.stack([q(x) for q in self.quantizers], 1)   # (b, k, t)
+        self.quantizers = nn.ModuleList(
+            RandomProjectionQuantizer(input_dim, codebook_dim, codebook_size, seed + i) for i in range(n_codebooks)
+        )
+
+    def encode(self, x):
+        return torch.stack([q(x) for q in self.quantizers], 1)  # (b, k, t)
 
 # %% ../nbs/03_mel_rvq.ipynb #fa80e5bd
 class WNLinear(nn.Module):
     "Weight-normed linear layer over the last axis, stored like the official weight-normed 1x1 Conv1d (weight_g, weight_v)."
+
     def __init__(self, d_in: int, d_out: int):
         super().__init__()
-        w = nn.Conv1d(d_in, d_out, 1).weight.detach()                       # same init as the official conv
-        self.weight_v = nn.Parameter(w.clone())                             # (out, in, 1)
-        self.weight_g = nn.Parameter(w.norm(dim=(1, 2), keepdim=True))       # (out, 1, 1)
+        w = nn.Conv1d(d_in, d_out, 1).weight.detach()  # same init as the official conv
+        self.weight_v = nn.Parameter(w.clone())  # (out, in, 1)
+        self.weight_g = nn.Parameter(w.norm(dim=(1, 2), keepdim=True))  # (out, 1, 1)
         self.bias = nn.Parameter(torch.empty(d_out).uniform_(-1 / math.sqrt(d_in), 1 / math.sqrt(d_in)))
+
     @property
-    def weight(self): return (self.weight_g * self.weight_v / self.weight_v.norm(dim=(1, 2), keepdim=True))[..., 0]
-    def forward(self, x): return F.linear(x, self.weight, self.bias)
+    def weight(self):
+        return (self.weight_g * self.weight_v / self.weight_v.norm(dim=(1, 2), keepdim=True))[..., 0]
+
+    def forward(self, x):
+        return F.linear(x, self.weight, self.bias)
+
 
 def rename_weight_norm(sd: dict) -> dict:
     "Map torch's parametrization naming (`parametrizations.weight.original0/1`) to `weight_g`/`weight_v`."
-    return {k.replace('parametrizations.weight.original0', 'weight_g').replace('parametrizations.weight.original1', 'weight_v'): v
-            for k, v in sd.items()}
+    return {
+        k.replace('parametrizations.weight.original0', 'weight_g').replace(
+            'parametrizations.weight.original1', 'weight_v'
+        ): v
+        for k, v in sd.items()
+    }
 
 # %% ../nbs/03_mel_rvq.ipynb #750dc1f1
 @dataclass
 class MelRVQConfig(Config):
     "Mel-RVQ as released: 8 stages x 1024 codes of dim 16 on 512-d stacked mel."
-    input_dim: int = 512          # 4 stacked frames x 128 mel bands
-    n_codebooks: int = 8          # residual stages
-    codebook_size: int = 1024     # codes per stage
-    codebook_dim: int = 16        # projected (lookup) dimension
-    stale_tolerance: int = 100    # batches a code may go unused before it is replaced
+
+    input_dim: int = 512  # 4 stacked frames x 128 mel bands
+    n_codebooks: int = 8  # residual stages
+    codebook_size: int = 1024  # codes per stage
+    codebook_dim: int = 16  # projected (lookup) dimension
+    stale_tolerance: int = 100  # batches a code may go unused before it is replaced
     commitment_weight: float = 0.25
     codebook_weight: float = 1.0
-    presets = {'official': {}, 'large': {}, 'base': {}, 'small': dict(codebook_size=512), 'tiny': dict(codebook_size=256)}
+    presets = {
+        'official': {},
+        'large': {},
+        'base': {},
+        'small': dict(codebook_size=512),
+        'tiny': dict(codebook_size=256),
+    }
 
 # %% ../nbs/03_mel_rvq.ipynb #de795a00
 @torch.no_grad()
@@ -75,9 +108,10 @@ def cosine_lookup(z_e: torch.Tensor, codebook: torch.Tensor, chunk: int = 1024):
     e, c = F.normalize(z_e.reshape(-1, z_e.shape[-1])), F.normalize(codebook)
     e2, c2 = e.pow(2).sum(1, keepdim=True), c.pow(2).sum(1)
     idx = torch.empty(e.shape[0], dtype=torch.long, device=e.device)
-    for i in range(0, e.shape[0], chunk):      # rows in chunks, in place: the distance matrix stays in cache
-        dist = (e[i:i + chunk] @ c.t()).mul_(-2).add_(e2[i:i + chunk]).add_(c2)   # e² - 2 e·c + c², the official order
-        idx[i:i + chunk] = dist.argmin(1)     # = the official (-dist).max(1), first index on ties
+    for i in range(0, e.shape[0], chunk):  # rows in chunks, in place: the distance matrix stays in cache
+        # e² - 2 e·c + c², the official order
+        dist = (e[i : i + chunk] @ c.t()).mul_(-2).add_(e2[i : i + chunk]).add_(c2)
+        idx[i : i + chunk] = dist.argmin(1)  # = the official (-dist).max(1), first index on ties
     return idx.view(z_e.shape[:-1]), e
 
 # %% ../nbs/03_mel_rvq.ipynb #96d665e9
@@ -91,42 +125,53 @@ def replace_dead_codes(codebook: torch.Tensor, stale_counter: torch.Tensor, tole
     n = int(replace.sum())
     if n:
         rnd = enc[torch.randperm(enc.shape[0], device=enc.device)]
-        if rnd.shape[0] < K: rnd = torch.cat([rnd] * (K // rnd.shape[0] + 1))
+        if rnd.shape[0] < K:
+            rnd = torch.cat([rnd] * (K // rnd.shape[0] + 1))
         codebook.copy_(codebook * (1 - replace)[:, None] + rnd[:K] * replace[:, None])
         stale_counter.mul_(1 - replace)
     return n
 
+
 class VQStage(nn.Module):
     "One Mel-RVQ stage (eq. 1) with the official dead-code replacement."
+
     def __init__(self, cfg: MelRVQConfig):
         super().__init__()
-        self.in_proj, self.out_proj = WNLinear(cfg.input_dim, cfg.codebook_dim), WNLinear(cfg.codebook_dim, cfg.input_dim)
+        self.in_proj, self.out_proj = (
+            WNLinear(cfg.input_dim, cfg.codebook_dim),
+            WNLinear(cfg.codebook_dim, cfg.input_dim),
+        )
         self.codebook = nn.Embedding(cfg.codebook_size, cfg.codebook_dim)
-        self.register_buffer('stale_counter', torch.zeros(cfg.codebook_size))   # consecutive batches without use
+        self.register_buffer('stale_counter', torch.zeros(cfg.codebook_size))  # consecutive batches without use
         self.tolerance = cfg.stale_tolerance
 
-    def lookup(self, z_e): return cosine_lookup(z_e, self.codebook.weight)
+    def lookup(self, z_e):
+        return cosine_lookup(z_e, self.codebook.weight)
 
     def replace_dead_codes(self, idx, enc) -> int:
         return replace_dead_codes(self.codebook.weight.data, self.stale_counter, self.tolerance, idx, enc)
 
     def forward(self, r):
         "r (b, t, d) -> (r_hat, codes (b, t), commitment, codebook loss, dead codes replaced)."
-        z_e = self.in_proj(r); idx, enc = self.lookup(z_e); z_q = self.codebook(idx)
+        z_e = self.in_proj(r)
+        idx, enc = self.lookup(z_e)
+        z_q = self.codebook(idx)
         commit, cb = F.mse_loss(z_e, z_q.detach()), F.mse_loss(z_q, z_e.detach())
         n = self.replace_dead_codes(idx, enc) if self.training else 0
         return self.out_proj(z_e + (z_q - z_e).detach()), idx, commit, cb, n
 
 # %% ../nbs/03_mel_rvq.ipynb #67cac9ec
 class RVQOutput(NamedTuple):
-    recon: torch.Tensor          # (b, t, d) sum of the stage outputs
-    codes: torch.LongTensor      # (b, k, t)
-    commitment: torch.Tensor     # summed over stages
-    codebook: torch.Tensor       # summed over stages
-    replaced: list               # dead codes replaced per stage (training only)
+    recon: torch.Tensor  # (b, t, d) sum of the stage outputs
+    codes: torch.LongTensor  # (b, k, t)
+    commitment: torch.Tensor  # summed over stages
+    codebook: torch.Tensor  # summed over stages
+    replaced: list  # dead codes replaced per stage (training only)
+
 
 class MelRVQ(nn.Module):
     "Mel Residual Vector Quantization: (b, t, input_dim) vectors (stacked normalised mel, or any latent) <-> codes (b, k, t)."
+
     def __init__(self, cfg: MelRVQConfig | None = None):
         super().__init__()
         self.cfg = cfg = cfg or MelRVQConfig()
@@ -135,20 +180,28 @@ class MelRVQ(nn.Module):
     def _check(self, x):
         if x.ndim != 3 or x.shape[-1] != self.cfg.input_dim:
             raise ValueError(f"MelRVQ expects stacked mel (b, t, {self.cfg.input_dim}), got shape {tuple(x.shape)}")
-        if not torch.is_floating_point(x): raise ValueError(f"MelRVQ expects a float tensor, got {x.dtype}")
+        if not torch.is_floating_point(x):
+            raise ValueError(f"MelRVQ expects a float tensor, got {x.dtype}")
 
     def forward(self, x) -> RVQOutput:
         "Quantize x through all stages (training mode also replaces dead codes)."
-        self._check(x); r, recon, codes, commit, cb, rep = x, 0, [], 0, 0, []
+        self._check(x)
+        r, recon, codes, commit, cb, rep = x, 0, [], 0, 0, []
         for q in self.quantizers:
             r_hat, idx, c1, c2, n = q(r)
             recon, r = recon + r_hat, r - r_hat
-            codes.append(idx); commit, cb = commit + c1, cb + c2; rep.append(n)
+            codes.append(idx)
+            commit, cb = commit + c1, cb + c2
+            rep.append(n)
         return RVQOutput(recon, torch.stack(codes, 1), commit, cb, rep)
 
     def loss(self, x, out: RVQOutput):
         "Eq. (2): L1 reconstruction + codebook + 0.25 commitment (each term a mean, as in the official code)."
-        return (x - out.recon).abs().mean() + self.cfg.codebook_weight * out.codebook + self.cfg.commitment_weight * out.commitment
+        return (
+            (x - out.recon).abs().mean()
+            + self.cfg.codebook_weight * out.codebook
+            + self.cfg.commitment_weight * out.commitment
+        )
 
     @torch.no_grad()
     def encode(self, x) -> torch.LongTensor:
@@ -159,7 +212,7 @@ class MelRVQ(nn.Module):
             z_e = q.in_proj(r)
             idx, _ = q.lookup(z_e)
             z_q = q.codebook(idx)
-            r = r - q.out_proj(z_e + (z_q - z_e))     # the forward's residual, to the bit
+            r = r - q.out_proj(z_e + (z_q - z_e))  # the forward's residual, to the bit
             codes.append(idx)
         return torch.stack(codes, 1)
 
@@ -173,30 +226,50 @@ class MelRVQ(nn.Module):
 # %% ../nbs/03_mel_rvq.ipynb #e73f6139
 def load_official_rvq(sd: dict, cfg: MelRVQConfig | None = None, prefix: str = 'model.rvq.') -> MelRVQ:
     "A frozen MelRVQ from an official state dict (full MuQ dict with `prefix`, or the RVQ's own)."
-    sd = rename_weight_norm({k[len(prefix):] if k.startswith(prefix) else k: v for k, v in sd.items()
-                             if k.startswith(prefix) or not prefix or k.startswith('quantizers.')})
-    m = MelRVQ(cfg or MelRVQConfig()); m.load_state_dict(sd); return m.eval().requires_grad_(False)
+    sd = rename_weight_norm(
+        {
+            k[len(prefix) :] if k.startswith(prefix) else k: v
+            for k, v in sd.items()
+            if k.startswith(prefix) or not prefix or k.startswith('quantizers.')
+        }
+    )
+    m = MelRVQ(cfg or MelRVQConfig())
+    m.load_state_dict(sd)
+    return m.eval().requires_grad_(False)
 
 # %% ../nbs/03_mel_rvq.ipynb #a08fb9e9
 @torch.no_grad()
 def stage_errors(rvq: MelRVQ, x) -> list[float]:
     "Mean L1 error of the reconstruction from the first k stages, k = 0..n_codebooks."
     codes = rvq.encode(x)
-    return [x.abs().mean().item()] + [(x - rvq.decode(codes, k)).abs().mean().item() for k in range(1, rvq.cfg.n_codebooks + 1)]
+    return [x.abs().mean().item()] + [
+        (x - rvq.decode(codes, k)).abs().mean().item() for k in range(1, rvq.cfg.n_codebooks + 1)
+    ]
+
 
 def codebook_stats(codes: torch.LongTensor, codebook_size: int) -> dict:
     "Per stage: fraction of codes used and perplexity exp(H) of the code histogram."
     h = torch.stack([torch.bincount(c.flatten(), minlength=codebook_size) for c in codes.transpose(0, 1)]).float()
     p = h / h.sum(1, keepdim=True)
-    return dict(usage=(h > 0).float().mean(1).tolist(), perplexity=torch.exp(-(p * p.clamp_min(1e-12).log()).sum(1)).tolist())
+    return dict(
+        usage=(h > 0).float().mean(1).tolist(), perplexity=torch.exp(-(p * p.clamp_min(1e-12).log()).sum(1)).tolist()
+    )
 
 # %% ../nbs/03_mel_rvq.ipynb #00200c51
 def fit_rvq(rvq: MelRVQ, batches, steps: int, lr: float = 1e-4, log_every: int = 0) -> list[dict]:
     "Train `rvq` on an iterable of stacked-mel batches (b, t, 512) with Adam; returns per-step metrics."
-    opt = torch.optim.Adam(rvq.parameters(), lr=lr); hist = []; rvq.train()
+    opt = torch.optim.Adam(rvq.parameters(), lr=lr)
+    hist = []
+    rvq.train()
     for step, x in zip(range(steps), batches):
-        out = rvq(x); loss = rvq.loss(x, out)
-        opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
-        hist.append(dict(step=step, loss=loss.item(), l1=(x - out.recon).abs().mean().item(), replaced=sum(out.replaced)))
-        if log_every and step % log_every == 0: print(hist[-1])
+        out = rvq(x)
+        loss = rvq.loss(x, out)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        hist.append(
+            dict(step=step, loss=loss.item(), l1=(x - out.recon).abs().mean().item(), replaced=sum(out.replaced))
+        )
+        if log_every and step % log_every == 0:
+            print(hist[-1])
     return hist

@@ -26,68 +26,95 @@ __all__ = ['TARGETS', 'UNUSED_OFFICIAL', 'MuQConfig', 'make_tokenizer', 'token_m
 @dataclass
 class MuQConfig(Config):
     "The whole model: front end, tokenizer, encoder, masking and loss options."
+
     mel: MelConfig = field(default_factory=MelConfig)
     rvq: MelRVQConfig = field(default_factory=MelRVQConfig)
     encoder: ConformerConfig = field(default_factory=ConformerConfig)
-    targets: str = 'mel_rvq'         # 'mel_rvq' (the paper), 'random_projection' (8 frozen random-projection quantisers shaped like Mel-RVQ's; BEST-RQ has one of 4096 codes) or 'precomputed'
-    mask_hop: float = 0.4            # seconds per mask block
-    mask_prob: float = 0.6           # probability that a block is masked
-    mask_noise_std: float = 0.1      # masked samples ~ N(0, std^2)
-    recon_loss_ratio: float = 0.0    # optional masked-mel MSE (official switch; off in the paper)
-    presets = {'tiny': dict(encoder=ConformerConfig.presets['tiny'], rvq=MelRVQConfig.presets['tiny']),
-               'small': dict(encoder=ConformerConfig.presets['small'], rvq=MelRVQConfig.presets['small']),
-               'base': dict(encoder=ConformerConfig.presets['base']), 'large': {}}
+    targets: str = 'mel_rvq'  # 'mel_rvq' (the paper), 'random_projection' (8 frozen random-projection quantisers shaped like Mel-RVQ's; BEST-RQ has one of 4096 codes) or 'precomputed'
+    mask_hop: float = 0.4  # seconds per mask block
+    mask_prob: float = 0.6  # probability that a block is masked
+    mask_noise_std: float = 0.1  # masked samples ~ N(0, std^2)
+    recon_loss_ratio: float = 0.0  # optional masked-mel MSE (official switch; off in the paper)
+    presets = {
+        'tiny': dict(encoder=ConformerConfig.presets['tiny'], rvq=MelRVQConfig.presets['tiny']),
+        'small': dict(encoder=ConformerConfig.presets['small'], rvq=MelRVQConfig.presets['small']),
+        'base': dict(encoder=ConformerConfig.presets['base']),
+        'large': {},
+    }
+
     @property
-    def n_codebooks(self): return self.rvq.n_codebooks
+    def n_codebooks(self):
+        return self.rvq.n_codebooks
+
     @property
-    def codebook_size(self): return self.rvq.codebook_size
+    def codebook_size(self):
+        return self.rvq.codebook_size
+
 
 TARGETS = ('mel_rvq', 'random_projection', 'precomputed')
 
 # %% ../nbs/06_model.ipynb #cd3c418b
 def make_tokenizer(cfg: MuQConfig) -> nn.Module | None:
     "The frozen target tokenizer of `cfg.targets` (None for precomputed targets)."
-    if cfg.targets == 'mel_rvq': return MelRVQ(cfg.rvq).requires_grad_(False)
+    if cfg.targets == 'mel_rvq':
+        return MelRVQ(cfg.rvq).requires_grad_(False)
     if cfg.targets == 'random_projection':
         return RandomProjectionTokenizer(cfg.n_codebooks, cfg.codebook_size, cfg.rvq.codebook_dim, cfg.rvq.input_dim)
-    if cfg.targets == 'precomputed': return None
+    if cfg.targets == 'precomputed':
+        return None
     raise ConfigError(f"model.targets={cfg.targets!r}; valid: {list(TARGETS)}")
+
 
 def token_mask_from_samples(attention_mask: torch.Tensor, t: int) -> torch.Tensor:
     "(b, n) sample-level mask (1 = real) -> (b, t) token mask, by the official rule: every (n // t)-th sample."
-    am = attention_mask.bool(); skip = max(1, am.shape[-1] // t)
+    am = attention_mask.bool()
+    skip = max(1, am.shape[-1] // t)
     return am[:, ::skip][:, :t]
 
 # %% ../nbs/06_model.ipynb #a3d9a3a9
 class MuQOutput(NamedTuple):
-    last_hidden_state: torch.Tensor            # (b, t, d)
-    hidden_states: tuple | None = None         # n_layers + 1 tensors (b, t, d)
+    last_hidden_state: torch.Tensor  # (b, t, d)
+    hidden_states: tuple | None = None  # n_layers + 1 tensors (b, t, d)
+
 
 def check_wavs(wavs: torch.Tensor, name: str = 'wavs') -> torch.Tensor:
     "Validate a waveform batch (b, n) at 24 kHz."
-    if not isinstance(wavs, torch.Tensor): raise TypeError(f"{name} must be a torch.Tensor (b, n), got {type(wavs).__name__}")
-    if wavs.ndim == 1: raise ValueError(f"{name} must be batched (b, n); got 1-D shape {tuple(wavs.shape)}: use wavs[None]")
-    if wavs.ndim != 2: raise ValueError(f"{name} must have shape (b, n), got {tuple(wavs.shape)}")
-    if wavs.numel() == 0 or wavs.shape[1] < 2048: raise ValueError(f"{name} is empty or shorter than 2048 samples: shape {tuple(wavs.shape)}")
-    if not torch.isfinite(wavs.sum()): raise ValueError(f"{name} contains NaN or inf samples")   # one reduction: NaN/inf propagate
+    if not isinstance(wavs, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor (b, n), got {type(wavs).__name__}")
+    if wavs.ndim == 1:
+        raise ValueError(f"{name} must be batched (b, n); got 1-D shape {tuple(wavs.shape)}: use wavs[None]")
+    if wavs.ndim != 2:
+        raise ValueError(f"{name} must have shape (b, n), got {tuple(wavs.shape)}")
+    if wavs.numel() == 0 or wavs.shape[1] < 2048:
+        raise ValueError(f"{name} is empty or shorter than 2048 samples: shape {tuple(wavs.shape)}")
+    if not torch.isfinite(wavs.sum()):
+        raise ValueError(f"{name} contains NaN or inf samples")  # one reduction: NaN/inf propagate
     return wavs
+
 
 @torch.no_grad()
 def tokenize(front_end: LogMel, tokenizer: nn.Module, wavs) -> torch.LongTensor:
     "Targets (b, k, t) of clean audio: fp32 front end and fp32 lookup, even inside an autocast region."
     with fp32(wavs.device):
         z = stack_frames(normalize_mel(front_end(wavs.float()), front_end.cfg), front_end.cfg.stack)
-        return tokenizer.encode(z.float())     # MelRVQ or the random-projection baseline: same interface
+        return tokenizer.encode(z.float())  # MelRVQ or the random-projection baseline: same interface
 
 # %% ../nbs/06_model.ipynb #9318e88f
 def masked_ce(logits, targets, tmask, n_codebooks: int):
     "(CE, accuracy, accuracy per codebook, CE per codebook) over masked positions; logits (b, t, k*c), targets (b, k, t), tmask (b, t)."
     lg = rearrange(logits, 'b t (k c) -> b t k c', k=n_codebooks).float()
     tg = rearrange(targets, 'b k t -> b t k').long()
-    ce = F.cross_entropy(lg.flatten(0, 2), tg.flatten(), reduction='none').view(tg.shape)     # (b, t, k)
-    w = tmask.to(ce.dtype)[..., None]; n = w.sum().clamp_min(1)      # weights, not boolean indexing: no host sync
+    ce = F.cross_entropy(lg.flatten(0, 2), tg.flatten(), reduction='none').view(tg.shape)  # (b, t, k)
+    w = tmask.to(ce.dtype)[..., None]
+    n = w.sum().clamp_min(1)  # weights, not boolean indexing: no host sync
     hit = (lg.argmax(-1) == tg).to(ce.dtype) * w
-    return (ce * w).sum() / (n * n_codebooks), hit.sum() / (n * n_codebooks), hit.sum((0, 1)) / n, (ce * w).sum((0, 1)) / n
+    return (
+        (ce * w).sum() / (n * n_codebooks),
+        hit.sum() / (n * n_codebooks),
+        hit.sum((0, 1)) / n,
+        (ce * w).sum((0, 1)) / n,
+    )
+
 
 def unigram_floor(codes: torch.Tensor, codebook_size: int) -> dict:
     "Per codebook of target codes (k, N): the entropy of the code histogram (nats) and the accuracy of always guessing its commonest code."
@@ -98,62 +125,96 @@ def unigram_floor(codes: torch.Tensor, codebook_size: int) -> dict:
 # %% ../nbs/06_model.ipynb #5d4caf67
 UNUSED_OFFICIAL = ('model.cls_token', 'model.conformer.pos_conv_embed.')
 
+
 def config_from_official(c: dict) -> MuQConfig:
     "Translate an official config.json (MuQConfig fields + w2v2_config) into ours."
     w, st = c.get('w2v2_config', {}), c.get('stat', {})
-    enc = ConformerConfig(conv_dim=c.get('conv_dim', 512), d_model=c.get('encoder_dim', 1024), n_layers=c.get('encoder_depth', 12),
-                          n_heads=w.get('num_attention_heads', 16), ffn_dim=w.get('intermediate_size', 4096),
-                          kernel_size=w.get('conv_depthwise_kernel_size', 31), rotary_base=float(w.get('rotary_embedding_base', 10000)),
-                          dropout=w.get('hidden_dropout', 0.1), attention_dropout=w.get('attention_dropout', 0.1),
-                          activation_dropout=w.get('activation_dropout', 0.1), conv_dropout=w.get('conformer_conv_dropout', 0.1),
-                          layer_norm_eps=w.get('layer_norm_eps', 1e-5), n_mels=c.get('n_mels', 128), mask_conv=False,
-                          layerdrop=float(w.get('layerdrop', 0.0)))
-    if w.get('position_embeddings_type', 'rotary') != 'rotary': raise ValueError("only rotary official encoders are supported")
+    enc = ConformerConfig(
+        conv_dim=c.get('conv_dim', 512),
+        d_model=c.get('encoder_dim', 1024),
+        n_layers=c.get('encoder_depth', 12),
+        n_heads=w.get('num_attention_heads', 16),
+        ffn_dim=w.get('intermediate_size', 4096),
+        kernel_size=w.get('conv_depthwise_kernel_size', 31),
+        rotary_base=float(w.get('rotary_embedding_base', 10000)),
+        dropout=w.get('hidden_dropout', 0.1),
+        attention_dropout=w.get('attention_dropout', 0.1),
+        activation_dropout=w.get('activation_dropout', 0.1),
+        conv_dropout=w.get('conformer_conv_dropout', 0.1),
+        layer_norm_eps=w.get('layer_norm_eps', 1e-5),
+        n_mels=c.get('n_mels', 128),
+        mask_conv=False,
+        layerdrop=float(w.get('layerdrop', 0.0)),
+    )
+    if w.get('position_embeddings_type', 'rotary') != 'rotary':
+        raise ValueError("only rotary official encoders are supported")
     k = c.get('rvq_n_codebooks', 8)
-    mel = MelConfig(hop=c.get('hop_length', 240), n_mels=c.get('n_mels', 128), mean=st.get('melspec_2048_mean', MelConfig.mean),
-                    std=st.get('melspec_2048_std', MelConfig.std), stack=int(100 // c.get('label_rate', 25)))
-    return MuQConfig(mel=mel, rvq=MelRVQConfig(n_codebooks=k, codebook_size=c.get('codebook_size', 8192) // k),
-                     encoder=enc, mask_hop=c.get('mask_hop', 0.4), mask_prob=c.get('mask_prob', 0.6),
-                     recon_loss_ratio=c.get('recon_loss_ratio') or 0.0)
+    mel = MelConfig(
+        hop=c.get('hop_length', 240),
+        n_mels=c.get('n_mels', 128),
+        mean=st.get('melspec_2048_mean', MelConfig.mean),
+        std=st.get('melspec_2048_std', MelConfig.std),
+        stack=int(100 // c.get('label_rate', 25)),
+    )
+    return MuQConfig(
+        mel=mel,
+        rvq=MelRVQConfig(n_codebooks=k, codebook_size=c.get('codebook_size', 8192) // k),
+        encoder=enc,
+        mask_hop=c.get('mask_hop', 0.4),
+        mask_prob=c.get('mask_prob', 0.6),
+        recon_loss_ratio=c.get('recon_loss_ratio') or 0.0,
+    )
 
 # %% ../nbs/06_model.ipynb #9b04729b
 def load_weights(d: Path) -> dict:
     "State dict from `d`/model.safetensors or `d`/pytorch_model.bin (never executing pickled code)."
-    if (d / 'model.safetensors').exists(): return load_file(str(d / 'model.safetensors'))
+    if (d / 'model.safetensors').exists():
+        return load_file(str(d / 'model.safetensors'))
     if (d / 'pytorch_model.bin').exists():
-        try: return torch.load(d / 'pytorch_model.bin', map_location='cpu', weights_only=True)
+        try:
+            return torch.load(d / 'pytorch_model.bin', map_location='cpu', weights_only=True)
         except pickle.UnpicklingError as e:
-            raise ValueError(f"{d/'pytorch_model.bin'}: refused, it holds objects other than tensors (possibly code); "
-                             f"only weights are loaded ({str(e).splitlines()[0]})") from None
+            raise ValueError(
+                f"{d / 'pytorch_model.bin'}: refused, it holds objects other than tensors (possibly code); "
+                f"only weights are loaded ({str(e).splitlines()[0]})"
+            ) from None
     raise FileNotFoundError(f"{d}: no model.safetensors or pytorch_model.bin")
+
 
 def resolve_checkpoint(name_or_dir) -> Path:
     "A local directory, or a hub name resolved with huggingface_hub when it is installed and online."
     d = Path(name_or_dir)
-    if d.is_dir(): return d
+    if d.is_dir():
+        return d
     if str(name_or_dir).count('/') == 1 and not d.exists():
         try:
             from huggingface_hub import snapshot_download
+
             return Path(snapshot_download(str(name_or_dir)))
         except Exception as e:
-            raise FileNotFoundError(f"{name_or_dir}: not a local directory and the hub is unreachable ({type(e).__name__}). "
-                                    f"On a machine with network run `huggingface-cli download {name_or_dir} --local-dir DIR`, "
-                                    f"copy DIR here and call MuQ.from_pretrained('DIR').") from None
+            raise FileNotFoundError(
+                f"{name_or_dir}: not a local directory and the hub is unreachable ({type(e).__name__}). "
+                f"On a machine with network run `huggingface-cli download {name_or_dir} --local-dir DIR`, "
+                f"copy DIR here and call MuQ.from_pretrained('DIR')."
+            ) from None
     raise FileNotFoundError(f"{name_or_dir}: no such checkpoint directory")
 
 # %% ../nbs/06_model.ipynb #3d9b401b
 def window_plan(n: int, window: int, overlap: int = 0, frame: int = MelConfig().frame) -> list[tuple[int, int, int]]:
     "(start sample, first frame kept, end frame kept) of windows of `window` samples over `n`, `overlap` apart; the last one ends at the end."
     T, W = n // frame, window // frame
-    if T <= W: return [(0, 0, T)]
+    if T <= W:
+        return [(0, 0, T)]
     step = max(1, (window - overlap) // frame)
-    starts = list(range(0, T - W, step)) + [T - W]                     # frames; the last window is full-length, flush right
-    bounds = [0] + [(starts[i + 1] + starts[i] + W) // 2 for i in range(len(starts) - 1)] + [T]   # mid-overlap: nearest centre
+    starts = list(range(0, T - W, step)) + [T - W]  # frames; the last window is full-length, flush right
+    # mid-overlap: nearest centre
+    bounds = [0] + [(starts[i + 1] + starts[i] + W) // 2 for i in range(len(starts) - 1)] + [T]
     return [(s * frame, bounds[i], bounds[i + 1]) for i, s in enumerate(starts)]
 
 # %% ../nbs/06_model.ipynb #e4ae5844
 class MuQModel(nn.Module):
     "The official `MuQ.model` layout: conv, conformer, linear (head), rvq (frozen tokenizer)."
+
     def __init__(self, cfg: MuQConfig):
         super().__init__()
         self.cfg = cfg
@@ -161,103 +222,141 @@ class MuQModel(nn.Module):
         self.conv, self.conformer = Conv2dSubsampling(cfg.encoder), ConformerEncoder(cfg.encoder)
         self.linear = nn.Linear(cfg.encoder.d_model, cfg.n_codebooks * cfg.codebook_size)
         self.rvq = make_tokenizer(cfg)
-        if cfg.recon_loss_ratio > 0: self.recon_proj = nn.Linear(cfg.encoder.d_model, cfg.rvq.input_dim)
+        if cfg.recon_loss_ratio > 0:
+            self.recon_proj = nn.Linear(cfg.encoder.d_model, cfg.rvq.input_dim)
 
     def train(self, mode: bool = True):
         "Train mode for everything but the frozen tokenizer (its dead-code replacement must never run here)."
         super().train(mode)
-        if self.rvq is not None: self.rvq.eval()
+        if self.rvq is not None:
+            self.rvq.eval()
         return self
 
     def _apply(self, fn, recurse=True):
         "Moves apply to every part; casts (`.half()`, `.to(torch.bfloat16)`) leave the front end and the tokenizer in fp32."
         probe = fn(torch.zeros((), device=self.linear.weight.device))
-        if not (probe.is_floating_point() and probe.dtype != torch.float32): return super()._apply(fn, recurse)
+        if not (probe.is_floating_point() and probe.dtype != torch.float32):
+            return super()._apply(fn, recurse)
         fp32_parts = {n: self._modules[n] for n in ('front_end', 'rvq') if self._modules.get(n) is not None}
-        for n in fp32_parts: self._modules[n] = None                   # cast the rest without them ...
-        try: super()._apply(fn, recurse)
-        finally: self._modules.update({n: m.to(probe.device) for n, m in fp32_parts.items()})   # ... they only follow the device
+        for n in fp32_parts:
+            self._modules[n] = None  # cast the rest without them ...
+        try:
+            super()._apply(fn, recurse)
+        finally:
+            # ... they only follow the device
+            self._modules.update({n: m.to(probe.device) for n, m in fp32_parts.items()})
         return self
 
     def encode(self, wavs, attention_mask=None):
         "Hidden states of a (masked or clean) waveform batch; `attention_mask` (b, n) is sample-level, 1 = real."
-        x = normalize_mel(self.front_end(wavs), self.front_end.cfg)             # fp32 front end, always
-        x = self.conv(x.to(self.linear.weight.dtype))                             # then the weights' precision
+        x = normalize_mel(self.front_end(wavs), self.front_end.cfg)  # fp32 front end, always
+        x = self.conv(x.to(self.linear.weight.dtype))  # then the weights' precision
         mask = None if attention_mask is None else token_mask_from_samples(attention_mask, x.shape[1])
         return self.conformer(x, mask), mask
 
     def tokenize(self, wavs) -> torch.LongTensor:
         "Targets (b, k, t) of clean audio from the frozen tokenizer, in fp32."
-        if self.rvq is None: raise ValueError("model.targets='precomputed': this model has no tokenizer; pass targets=")
+        if self.rvq is None:
+            raise ValueError("model.targets='precomputed': this model has no tokenizer; pass targets=")
         return tokenize(self.front_end, self.rvq, wavs)
 
     def train_forward(self, wavs, targets=None, blocks=None, generator=None, lengths=None) -> dict:
         "One training forward: loss, masked accuracy (overall, per codebook) and the mask used; `lengths` (b,) in samples."
-        cfg = self.cfg; b, n = wavs.shape; block = int(cfg.mel.sample_rate * cfg.mask_hop)
-        if targets is None: targets = self.tokenize(wavs)
-        if blocks is None: blocks = block_mask(b, n, cfg.mask_prob, block, generator=generator, device=wavs.device)
+        cfg = self.cfg
+        b, n = wavs.shape
+        block = int(cfg.mel.sample_rate * cfg.mask_hop)
+        if targets is None:
+            targets = self.tokenize(wavs)
+        if blocks is None:
+            blocks = block_mask(b, n, cfg.mask_prob, block, generator=generator, device=wavs.device)
         masked = mask_waveform(wavs, blocks, block, cfg.mask_noise_std, generator=generator)
         hs, _ = self.encode(masked)
         t = min(hs[-1].shape[1], targets.shape[-1])
         tmask = token_mask(blocks, t, int(round(cfg.mask_hop * cfg.mel.label_rate))).to(wavs.device)
-        if lengths is not None: tmask = tmask & (torch.arange(t, device=wavs.device)[None] < (lengths.to(wavs.device) // (n // t))[:, None])
+        if lengths is not None:
+            tmask = tmask & (torch.arange(t, device=wavs.device)[None] < (lengths.to(wavs.device) // (n // t))[:, None])
         logits = self.linear(hs[-1][:, :t])
         loss, acc, acc_k, ce_k = masked_ce(logits, targets[..., :t], tmask, cfg.n_codebooks)
-        out = dict(loss=loss, ce=loss.detach(), acc=acc, acc_per_codebook=acc_k, ce_per_codebook=ce_k.detach(),
-                   mask_ratio=tmask.float().mean(), tokens=tmask.sum())
+        out = dict(
+            loss=loss,
+            ce=loss.detach(),
+            acc=acc,
+            acc_per_codebook=acc_k,
+            ce_per_codebook=ce_k.detach(),
+            mask_ratio=tmask.float().mean(),
+            tokens=tmask.sum(),
+        )
         if cfg.recon_loss_ratio > 0:
             z = stack_frames(normalize_mel(self.front_end(wavs), cfg.mel), cfg.mel.stack)[:, :t]
             out['recon'] = F.mse_loss(self.recon_proj(hs[-1][:, :t])[tmask], z[tmask]) * cfg.recon_loss_ratio
             out['loss'] = loss + out['recon']
         return out
 
+
 class MuQ(nn.Module):
     "MuQ, compatible with the official `muq.MuQ` (features, checkpoints) and trainable here."
+
     def __init__(self, config: MuQConfig | None = None):
         super().__init__()
         self.config = config = config or MuQConfig()
         self.model = MuQModel(config)
 
     @property
-    def device(self) -> torch.device: return self.model.linear.weight.device
+    def device(self) -> torch.device:
+        return self.model.linear.weight.device
+
     @property
-    def head(self) -> nn.Linear: return self.model.linear          # the 8 codebooks' logits (pretraining only)
+    def head(self) -> nn.Linear:
+        return self.model.linear  # the 8 codebooks' logits (pretraining only)
 
     def compile_encoder(self, backend: str = 'inductor'):
         "torch.compile the conv subsampling and the Conformer in place (state-dict keys unchanged)."
-        self.model.conv.compile(backend=backend); self.model.conformer.compile(backend=backend); return self
+        self.model.conv.compile(backend=backend)
+        self.model.conformer.compile(backend=backend)
+        return self
+
     @property
-    def dtype(self) -> torch.dtype: return self.model.linear.weight.dtype
+    def dtype(self) -> torch.dtype:
+        return self.model.linear.weight.dtype
 
     def forward(self, x, attention_mask=None, output_hidden_states: bool = True, *, bf16: bool = False) -> MuQOutput:
         "Features of a (b, n) 24 kHz waveform batch `x` (the official signature); `bf16=True`: encoder under bf16 autocast, fp32 outputs."
         x = check_wavs(x, 'x')
-        with torch.autocast(x.device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():   # never switch a caller's autocast off
+        with (
+            torch.autocast(x.device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+        ):  # never switch a caller's autocast off
             hs, _ = self.model.encode(x, attention_mask)
-        if bf16: hs = [h.float() for h in hs]
+        if bf16:
+            hs = [h.float() for h in hs]
         return MuQOutput(hs[-1], tuple(hs) if output_hidden_states else None)
 
     def tokenize(self, wavs) -> torch.LongTensor:
         "Mel-RVQ (or baseline) targets (b, k, t) of unmasked audio."
         return self.model.tokenize(check_wavs(wavs))
 
-    def train_forward(self, wavs, targets=None, blocks=None, generator=None, lengths=None, *, check: bool = True) -> dict:
+    def train_forward(
+        self, wavs, targets=None, blocks=None, generator=None, lengths=None, *, check: bool = True
+    ) -> dict:
         "Masked-prediction loss and metrics for a batch (targets computed unless given); `check=False` skips the input check (a host sync)."
         return self.model.train_forward(check_wavs(wavs) if check else wavs, targets, blocks, generator, lengths)
 
     @torch.no_grad()
-    def features_long(self, wav, window: float = 30.0, layer=-1, overlap: float = 0.0, batch_size: int = 1, bf16: bool = False) -> torch.Tensor:
+    def features_long(
+        self, wav, window: float = 30.0, layer=-1, overlap: float = 0.0, batch_size: int = 1, bf16: bool = False
+    ) -> torch.Tensor:
         "Hidden state(s) `layer` (int: (t, d); list: (len, t, d)) of one waveform (n,) of any length, on the CPU; memory: one batch of windows."
         sr, frame = self.config.mel.sample_rate, self.config.mel.hop * self.config.mel.stack
         win, ov = int(window * sr) // frame * frame, int(overlap * sr) // frame * frame
-        layers = [layer] if isinstance(layer, int) else list(layer); outs = []
+        layers = [layer] if isinstance(layer, int) else list(layer)
+        outs = []
         plan = window_plan(wav.shape[-1], win, ov, frame)
         for i in range(0, len(plan), batch_size):
-            part = plan[i: i + batch_size]
-            x = torch.stack([wav[s: s + win] for s, _, _ in part]) if len(plan) > 1 else wav[None]
+            part = plan[i : i + batch_size]
+            x = torch.stack([wav[s : s + win] for s, _, _ in part]) if len(plan) > 1 else wav[None]
             hs = self(x.to(self.device), bf16=bf16).hidden_states
             for j, (s, a, b) in enumerate(part):
-                outs.append(torch.stack([hs[l][j, a - s // frame: b - s // frame] for l in layers]).cpu())   # kept frames only
+                # kept frames only
+                outs.append(torch.stack([hs[l][j, a - s // frame : b - s // frame] for l in layers]).cpu())
         out = torch.cat(outs, 1)
         return out[0] if isinstance(layer, int) else out
 
@@ -265,19 +364,26 @@ class MuQ(nn.Module):
     def from_pretrained(cls, name_or_dir, **overrides) -> MuQ:
         "Load our own `save_pretrained` output or an official checkpoint directory (or hub name)."
         d = resolve_checkpoint(name_or_dir)
-        if not (d / 'config.json').exists(): raise FileNotFoundError(f"{d}: no config.json")
+        if not (d / 'config.json').exists():
+            raise FileNotFoundError(f"{d}: no config.json")
         c = json.loads((d / 'config.json').read_text())
         cfg = MuQConfig.from_dict(c['muq_literate']) if 'muq_literate' in c else config_from_official(c)
-        if overrides: cfg = cfg.from_dict(deep_merge(cfg.to_dict(), overrides))       # e.g. mask_prob=0.5, encoder=dict(dropout=0.0)
+        if overrides:
+            cfg = cfg.from_dict(deep_merge(cfg.to_dict(), overrides))  # e.g. mask_prob=0.5, encoder=dict(dropout=0.0)
         sd = {k: v for k, v in rename_weight_norm(load_weights(d)).items() if not k.startswith(UNUSED_OFFICIAL)}
-        m = cls(cfg); missing, unexpected = m.load_state_dict(sd, strict=False)
+        m = cls(cfg)
+        missing, unexpected = m.load_state_dict(sd, strict=False)
         missing = [k for k in missing if not k.startswith('model.front_end.')]
-        if missing or unexpected: raise ValueError(f"{d}: weights do not fit the config; missing {missing[:5]}, unexpected {unexpected[:5]}")
+        if missing or unexpected:
+            raise ValueError(f"{d}: weights do not fit the config; missing {missing[:5]}, unexpected {unexpected[:5]}")
         return m.eval()
 
     def save_pretrained(self, d):
         "Write config.json + model.safetensors (atomically)."
-        d = Path(d); d.mkdir(parents=True, exist_ok=True)
+        d = Path(d)
+        d.mkdir(parents=True, exist_ok=True)
         sd = {k: v for k, v in self.state_dict().items() if not k.startswith('model.front_end.')}
         atomic_save_safetensors(sd, d / 'model.safetensors')
-        atomic_write_text(json.dumps({'muq_literate': self.config.to_dict(), 'format': 'muq-literate/1'}, indent=1), d / 'config.json')
+        atomic_write_text(
+            json.dumps({'muq_literate': self.config.to_dict(), 'format': 'muq-literate/1'}, indent=1), d / 'config.json'
+        )

