@@ -26,7 +26,7 @@ from muq.model import MuQ
 from muq import probe as P
 
 ROOT = Path(__file__).resolve().parents[1]; PY = sys.executable
-FULL = dict(budgets=(150, 600, 2400, 9600, 38400), seeds_upto=2400, rp_upto=9600, pretrain=dict(minutes=600), eval={},
+FULL = dict(budgets=(150, 600, 2400, 9600, 38400), seeds_upto=600, rp_upto=9600, pretrain=dict(minutes=600), eval={},
             rvq_steps=150, tasks=tuple(P.TASKS), layer_tasks=('key', 'pitch'), per_class=(5, 20, 0), draws=5)
 QUICK = dict(budgets=(2, 4), seeds_upto=2, rp_upto=4, pretrain=dict(minutes=2), eval=dict(minutes=5, notes=150),
              rvq_steps=5, tasks=('key', 'instrument'), layer_tasks=('key',), per_class=(2, 0), draws=2)

@@ -21,5 +21,6 @@ if __name__ == "__main__":
                verdicts=v["verdicts"], probe_provenance=v["provenance"], zeroshot=z, minutes=a.minutes,
                training=json.loads((runs / "demo" / "muq" / "summary.json").read_text()),
                data_stats=json.loads((runs / "demo" / "muq" / "data_stats.json").read_text()))
-    out = ROOT / "nbs" / "results" / "demo.json"; out.parent.mkdir(exist_ok=True); out.write_text(json.dumps(doc, indent=1) + "\n")
+    text = json.dumps(doc, indent=1).replace(str(runs.resolve().parent) + "/", "")     # paths relative to the checkout that ran the demo
+    out = ROOT / "nbs" / "results" / "demo.json"; out.parent.mkdir(exist_ok=True); out.write_text(text + "\n")
     print(f"wrote {out}")
