@@ -19,9 +19,9 @@ from .targets import ArrayStore
 __all__ = ['FEATURES_VERSION', 'TEMPO_GRID', 'POOLS', 'PRIMARY', 'TASKS', 'BASELINES', 'periodicity', 'muq_features',
            'mel_features', 'chroma_frames', 'chroma_features', 'tempogram_frames', 'tempo_features', 'feature_key',
            'cached_features', 'whitener', 'normalize_features', 'Probe', 'key_score_matrix', 'item_scores',
-           'task_metric', 'fit_probe', 'with_tasks', 'task_data', 'label_features', 'ProbeConfig', 'probe', 'compare',
-           'bootstrap_interval', 'summary_table', 'verdict_table', 'write_results', 'store_features', 'encoder_fns',
-           'verdicts_for', 'probe_cli', 'main']
+           'task_metric', 'fit_probe', 'with_tasks', 'task_data', 'label_features', 'ProbeConfig', 'probe',
+           'roc_auc_macro', 'compare', 'bootstrap_interval', 'summary_table', 'verdict_table', 'write_results',
+           'store_features', 'encoder_fns', 'verdicts_for', 'probe_cli', 'main']
 
 # %% ../nbs/08_probe.ipynb #6cbce3d1
 FEATURES_VERSION = 4   # bump when feature extraction changes: it is part of the cache key
@@ -354,9 +354,18 @@ def probe(encoders: dict, corpus_dir, tasks=None, cfg: ProbeConfig | None = None
     return rows, outs
 
 # %% ../nbs/08_probe.ipynb #verd0001
+def roc_auc_macro(y, out) -> float:
+    "`task_metric`'s macro ROC-AUC (tags with both classes present), as the Mann-Whitney statistic with tied ranks averaged."
+    from scipy.stats import rankdata
+    ok = (y.sum(0) > 0) & (y.sum(0) < len(y))
+    y, p = y[:, ok].astype(float), 0.5 * (1 + np.tanh(0.5 * out[:, ok]))   # ranked as task_metric ranks them
+    npos = y.sum(0)
+    return float((((rankdata(p, axis=0) * y).sum(0) - npos * (npos + 1) / 2) / (npos * (len(y) - npos))).mean())
+
 def _metric_on(kind, y, outs, idx, classes, S):
     "The primary metric of the seed-averaged metric on test items `idx`."
     if kind in ('multiclass', 'key'): return float(np.mean([item_scores(kind, y, o, S)[idx].mean() for o in outs]))
+    if kind == 'multilabel': return float(np.mean([roc_auc_macro(y[idx], o[idx]) for o in outs]))   # each resample: ROC-AUC only
     return float(np.mean([task_metric(kind, y[idx], o[idx], classes)[PRIMARY[kind]] for o in outs]))
 
 def compare(outs: dict, a: str, b: str, task: str, n_boot: int = 1000, seed: int = 0) -> dict:

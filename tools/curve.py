@@ -167,6 +167,7 @@ class Study:
         self.hours = sum(i['num_samples'] / i['sample_rate'] for i in self.items) / 3600
         self.cfg = P.ProbeConfig.preset('quick'); self.cache = self.out / "features"
         self.finals, self.res, self.sweep, self.bres, self.base = {}, {}, {}, None, {}
+        self.verdicts = {}
         log(f"pretraining corpus {self.pre.name}: {len(self.items)} clips of its train split, {self.hours:.1f} h; evaluation corpus {self.ev.name}")
 
     def rvq(self, name='rvq', steps=None) -> Path:
@@ -215,7 +216,10 @@ class Study:
         log(f"sweep {name}: probed ({time.time() - self.t0:.0f} s)"); self.write()
 
     def verdict(self, o, a, b, t, u, cmp):
-        v = P.compare(o, a, b, t, self.cfg.bootstrap)
+        "One paired-bootstrap verdict, computed once per process (every `write` asks again for the earlier points')."
+        key = (a, b, t, u, cmp)
+        if key not in self.verdicts: self.verdicts[key] = P.compare(o, a, b, t, self.cfg.bootstrap)
+        v = self.verdicts[key]
         return dict(updates=u, comparison=cmp, task=t, diff=100 * v['diff'], lo=100 * v['lo'], hi=100 * v['hi'], verdict=v['verdict'], n_test=v['n_test'])
 
     def write(self, le=None):
@@ -278,6 +282,7 @@ def main():
     ap.add_argument("--results", default="", help="the results file (default nbs/results/curve.json; with --quick: <out>/curve.json)")
     ap.add_argument("--max_updates", type=int, default=0, help="train and probe only the budgets up to this many updates (0 = all)")
     ap.add_argument("--no_sweep", action="store_true", help="skip the sweep of the recipe's settings")
+    ap.add_argument("--sweep", default="", help="comma-separated subset of the sweep's settings (default: all of them)")
     a = ap.parse_args(); st = Study(a)
     st.rvq()
     runs = [r for r in plan(st.S) if not a.max_updates or r[1] <= a.max_updates]
@@ -285,7 +290,12 @@ def main():
     for r in runs:
         st.point(*r)
         if not a.no_sweep and r[1] == sweep_after and all(q in st.finals for q in runs if q[1] <= sweep_after):
-            for name, change in (QUICK_SWEEP if a.quick else SWEEP).items(): st.sweep_point(name, change)
+            sweep = QUICK_SWEEP if a.quick else SWEEP
+            if a.sweep:
+                unknown = set(a.sweep.split(',')) - set(sweep)
+                if unknown: sys.exit(f"--sweep: unknown settings {sorted(unknown)}; choose from {sorted(sweep)}")
+                sweep = {k: v for k, v in sweep.items() if k in a.sweep.split(',')}
+            for name, change in sweep.items(): st.sweep_point(name, change)
     if not a.no_sweep and sweep_after > max(r[1] for r in runs): log("the sweep's budget is beyond --max_updates: no sweep")
     st.label_efficiency()
     log(f"done in {(time.time() - st.t0) / 60:.1f} min")
