@@ -10,3 +10,4 @@ if [ "$(state)" != "$before" ]; then echo "nbdev_clean changed notebooks: run nb
 .venv/bin/nbdev_export
 if [ "$(state)" != "$before" ]; then echo "nbdev_export changed muq/: the package is out of sync with nbs/; run nbdev_export and commit" >&2; git status --short -- muq >&2; exit 1; fi
 echo "[check] notebooks clean, package in sync"
+.venv/bin/python tools/readme.py --check

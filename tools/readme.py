@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import report
 
 root = Path(__file__).resolve().parents[1]
-BLOCK = re.compile(r"(<!-- table:([\w.:-]+) -->\n)(.*?)(\n<!-- /table -->)", re.S)
+BLOCK = re.compile(r"(<!-- table:([\w.:-]+) -->\n)(.*?)\n?(<!-- /table -->)", re.S)   # an empty block too
 
 def tables() -> dict:
     "NAME -> markdown, for every table the results files can give."
@@ -30,10 +30,11 @@ def tables() -> dict:
 def fill(text: str, t: dict) -> str:
     def sub(m):
         if m.group(2) not in t: sys.exit(f"readme: no results for table {m.group(2)!r} (nbs/results/)")
-        return m.group(1) + t[m.group(2)] + m.group(4)
+        return m.group(1) + t[m.group(2)] + '\n' + m.group(4)
     return BLOCK.sub(sub, text)
 
 if __name__ == "__main__":
+    check = "--check" in sys.argv          # exit 1 when the index or README.md differ from what the results files give
     p = root / "nbs" / "index.ipynb"; nb = json.loads(p.read_text()); t = tables(); parts = []
     for c in nb["cells"]:
         src = "".join(c["source"])
@@ -42,6 +43,11 @@ if __name__ == "__main__":
             if new != src: lines = new.split("\n"); c["source"] = [l + "\n" for l in lines[:-1]] + [lines[-1]]
             parts.append(new.strip())
         elif not src.strip().startswith("#| hide") and not src.strip().startswith("#|hide"): parts.append(f"```python\n{src.strip()}\n```")
-    p.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
-    (root / "README.md").write_text("\n\n".join(parts) + "\n")
+    nb_text, readme = json.dumps(nb, indent=1, ensure_ascii=False) + "\n", "\n\n".join(parts) + "\n"
+    if check:
+        stale = [str(f.relative_to(root)) for f, want in ((p, nb_text), (root / "README.md", readme)) if f.read_text() != want]
+        if stale: sys.exit(f"readme: {', '.join(stale)} out of date with nbs/index.ipynb and nbs/results/: run tools/readme.py and commit")
+        print("[check] README.md and the index's tables match nbs/results/"); sys.exit(0)
+    p.write_text(nb_text)
+    (root / "README.md").write_text(readme)
     print(f"wrote {root / 'README.md'} ({len(BLOCK.findall(chr(10).join(parts)))} generated tables)")
