@@ -283,7 +283,9 @@ def main():
     ap.add_argument("--max_updates", type=int, default=0, help="train and probe only the budgets up to this many updates (0 = all)")
     ap.add_argument("--no_sweep", action="store_true", help="skip the sweep of the recipe's settings")
     ap.add_argument("--sweep", default="", help="comma-separated subset of the sweep's settings (default: all of them)")
+    ap.add_argument("--rp_upto", type=int, default=-1, help="random-projection runs only up to this budget (default: the study's own)")
     a = ap.parse_args(); st = Study(a)
+    if a.rp_upto >= 0: st.S = {**st.S, 'rp_upto': a.rp_upto}
     st.rvq()
     runs = [r for r in plan(st.S) if not a.max_updates or r[1] <= a.max_updates]
     sweep_after = st.S['budgets'][min(2, len(st.S['budgets']) - 1)]           # the sweep runs once its budget's points are in
