@@ -30,7 +30,8 @@ def test_cli_renders_the_same_corpus_in_another_process(corpus_dir, tmp_path):
     r2 = subprocess.run([sys.executable, "-m", "muq.corpus", "minutes=-1", "--out", str(out)], capture_output=True, text=True)
     assert r2.returncode != 0 and "need minutes >= 0" in r2.stderr
     r3 = subprocess.run([sys.executable, "-m", "muq.corpus", "seed=8", "--out", str(out)], capture_output=True, text=True)
-    assert r3.returncode != 0 and "rendered with other settings (seed=7," in r3.stderr
+    assert r3.returncode != 0 and f"{out}: holds a corpus with other settings" in r3.stderr      # names the folder ...
+    assert "seed=7" in r3.stderr and "asked for" in r3.stderr and "seed=8" in r3.stderr          # ... what it holds, and what was asked
 
 def test_labels_agree_with_the_audio(corpus_dir):
     clips = all_items(corpus_dir)
