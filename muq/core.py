@@ -4,13 +4,13 @@
 
 # %% ../nbs/00_core.ipynb #00c89215
 from __future__ import annotations
-import hashlib, os, random, shlex, tempfile, types, typing, contextlib
+import hashlib, os, random, shlex, signal, tempfile, types, typing, contextlib
 from dataclasses import dataclass, fields, asdict
 from pathlib import Path
 import numpy as np, torch
 
 # %% auto #0
-__all__ = ['ConfigError', 'deep_merge', 'Config', 'atomic_path', 'atomic_torch_save', 'atomic_write_text',
+__all__ = ['ConfigError', 'deep_merge', 'Config', 'crash_point', 'atomic_path', 'atomic_torch_save', 'atomic_write_text',
            'atomic_save_safetensors', 'file_digest', 'weights_digest', 'git_revision', 'provenance', 'default_device',
            'autocast', 'fp32', 'progress', 'seed_everything', 'pca_spectrum', 'effective_rank', 'split_settings',
            'run_cli', 'media_value', 'interact_media']
@@ -108,6 +108,17 @@ class Config:
         return type(self).from_dict(d)
 
 # %% ../nbs/00_core.ipynb #14bc1316
+_crash_counts: dict[str, int] = {}
+
+def crash_point(event: str):
+    "SIGKILL this process if `MUQ_CRASH_AT` names `event` (`event` or `event@n`: its n-th occurrence): deterministic kills for tests."
+    spec = os.environ.get('MUQ_CRASH_AT')
+    if not spec: return
+    name, _, nth = spec.rpartition('@') if '@' in spec else (spec, '', '1')
+    if name != event: return
+    _crash_counts[event] = _crash_counts.get(event, 0) + 1
+    if _crash_counts[event] == int(nth): os.kill(os.getpid(), getattr(signal, 'SIGKILL', signal.SIGTERM))
+
 @contextlib.contextmanager
 def atomic_path(path):
     "Yield a temporary path beside `path`; on success fsync it and atomically rename it to `path`."
@@ -116,7 +127,7 @@ def atomic_path(path):
     try:
         yield Path(tmp)
         with open(tmp, 'rb') as f: os.fsync(f.fileno())
-        os.replace(tmp, path)
+        crash_point(f'writing:{path.name}'); os.replace(tmp, path); crash_point(f'written:{path.name}')
     finally:
         if os.path.exists(tmp): os.remove(tmp)
 

@@ -244,6 +244,7 @@ class MuQStage(Stage):
             if len(b['wav']): codes.append((b['targets'] if 'targets' in b else model.model.tokenize(b['wav'].to(model.model.linear.weight.device))).cpu())
             n += len(b['wav'])
             if n >= max_items: break
+        if not codes: return {}                                # nothing readable: the loop reports it
         fl = unigram_floor(rearrange(torch.cat(codes), 'b k t -> k (b t)'), cfg.model.codebook_size)
         return {**{f'unigram_entropy_{j}': v for j, v in enumerate(fl['entropy'])}, **{f'majority_acc_{j}': v for j, v in enumerate(fl['majority_acc'])}}
     def compile(self, model, backend):

@@ -2,7 +2,7 @@
 
 The page checks read the DOM Chromium renders (title, a figure, the navigation between chapters); a screenshot of
 each page is kept in `site/_check/` as an artefact."""
-import importlib.util, json, re, shutil, subprocess, sys
+import importlib.util, json, re, shutil, subprocess
 from pathlib import Path
 import pytest
 

@@ -1,10 +1,9 @@
 "The GPU path, checked on CPU: exact targets under autocast, a compile that compiles (alone and under DDP), true FLOPs, MFU peaks."
-import json, os, subprocess, sys
+import subprocess, sys
 from pathlib import Path
 import pytest, torch
 from muq import MuQ, MuQConfig
 from muq.masking import block_mask
-from muq.model import MuQConfig
 from muq.train import encoder_flops, get_stage, peak_flops, peak_flops_for
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,5 +1,5 @@
 "Installable like a library: the core package, without extras, extracts features in a fresh virtual environment."
-import importlib.metadata as md, json, os, re, subprocess, sys, venv
+import importlib.metadata as md, json, re, subprocess, venv
 from pathlib import Path
 import pytest
 

@@ -1,7 +1,7 @@
 "MuQ-MuLan: official parity, the loss and its distributed form, padding, clips, text encoders, the training stage and the zero-shot CLI."
 import json, math, os, socket, subprocess, sys, textwrap
 from pathlib import Path
-import numpy as np, pytest, torch, torch.nn.functional as F
+import pytest, torch, torch.nn.functional as F
 from safetensors.torch import load_file
 from muq import MuQ, MuQConfig, MuQMuLan, MuQMuLanConfig
 from muq.mulan import (contrastive_loss, split_clips, TextTower, WordTokenizer, minilm_path, xlmr_tokenizer, mean_tokens)

@@ -1,5 +1,5 @@
 "Parity with the official muq==0.1.0 (fixtures written by tools/make_official_fixtures.py)."
-import json, pickle, shutil
+import json, shutil
 from pathlib import Path
 import pytest, torch
 from einops import rearrange

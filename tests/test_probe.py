@@ -1,6 +1,5 @@
 "Probing: metrics, probe selection, normalisation, sanity features, the feature cache, verdicts, the CLI."
 import json, os, subprocess, sys
-from pathlib import Path
 import numpy as np, pytest, soundfile as sf, torch, torch.nn.functional as F
 from muq import MuQ, MuQConfig
 from muq.corpus import CorpusConfig, build_corpus

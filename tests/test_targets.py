@@ -1,11 +1,10 @@
 "Target stores: exact losses from pre-extracted targets, alignment, resumability after a kill, refusal of the wrong store, the CLI loop."
-import json, os, signal, subprocess, sys, time
-from pathlib import Path
+import json, os, signal, subprocess, sys
 import numpy as np, pytest, soundfile as sf, torch
 from muq import MuQ, MuQConfig
 from muq.data import write_manifest
 from muq.masking import block_mask
-from muq.targets import MelTokenizer, TargetStore, TargetCropDataset, extract_targets, item_key, FRAME, StoreError
+from muq.targets import MelTokenizer, TargetStore, TargetCropDataset, extract_targets, item_key, FRAME
 
 def tones(d, secs, n=None):
     items = []
@@ -52,13 +51,12 @@ def test_store_survives_sigkill_mid_extraction(tiny, tmp_path):
     args = [sys.executable, "-m", "muq.targets", "--kind", "mel", "--ckpt", str(tmp_path / "ck"), "--data", str(tmp_path / "m.jsonl"),
             "--window", "3", "--shard_size", "2"]
     ref = subprocess.run(args + ["--out", str(tmp_path / "ref")], capture_output=True, text=True, timeout=300); assert ref.returncode == 0, ref.stderr[-2000:]
-    p = subprocess.Popen(args + ["--out", str(tmp_path / "s")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); t0 = time.time()
-    while not (tmp_path / "s" / "shard_00001.json").exists() and time.time() - t0 < 300: time.sleep(0.01)
-    p.send_signal(signal.SIGKILL); p.wait()
-    # the store's guarantee: a shard is listed only after its array and its index are complete. shard_00001.json existed,
-    # so shard_00000 was listed; the kill may have come before shard_00001 was (its files are then rewritten on resume)
+    p = subprocess.run(args + ["--out", str(tmp_path / "s")], capture_output=True, env={**os.environ, "MUQ_CRASH_AT": "written:shard_00001.json"})
+    assert p.returncode == -signal.SIGKILL
+    # the store's guarantee: a shard is listed only after its array and its index are complete. The kill came after
+    # shard_00001's array and index were written but before the list named it: only shard_00000 is listed (shard_00001 is rewritten on resume)
     meta = json.loads((tmp_path / "s" / "store.json").read_text())
-    assert 1 <= len(meta["shards"]) < 6 and meta["shards"] == [f"shard_{i:05d}" for i in range(len(meta["shards"]))]
+    assert meta["shards"] == ["shard_00000"] and (tmp_path / "s" / "shard_00001.npy").exists()
     for s in meta["shards"]:
         n = sum(e[1] for e in json.loads((tmp_path / "s" / f"{s}.json").read_text())["entries"].values())
         assert np.load(tmp_path / "s" / f"{s}.npy").shape == (8, n)             # each listed shard whole: array and index agree
