@@ -5,7 +5,7 @@ ratio and the largest difference between their features; then muq.extract's bf16
 bfloat16 weights) with the error against fp32. Wall time of whole processes (start-up and model loading
 included, as a user meets them). Asserts nothing.
 
-    .venv/bin/python tools/bench_extract.py [--shape medium] [--files 36] [--threads 2] [--long 0] [--bf16_weights]
+    .venv/bin/python tools/bench_extract.py [--shape medium] [--files 20] [--threads 2] [--long 0] [--bf16_weights]
 
 Files: test clips of the demo's evaluation corpus (10 s each; rendered if missing). `--long K` also times K tracks made
 of 12 clips each (2 minutes; muq.extract windows them at 30 s, the official loop encodes each in one pass, so only
@@ -59,13 +59,13 @@ def ours(ckpt, manifest, out, threads: int, *extra) -> float:
     "`python -m muq.extract` (mean-pooled, every layer) in its own process; its wall time."
     t = time.perf_counter()
     subprocess.run([sys.executable, "-m", "muq.extract", "--ckpt", str(ckpt), "--data", str(manifest), "--out", str(out), "--pool", "mean",
-                    "--layers", "all", "--window", "30", *extra], env={**os.environ, "OMP_NUM_THREADS": str(threads)}, check=True,
+                    "--layers", "all", "--window", "30", "--workers", "1", *extra], env={**os.environ, "OMP_NUM_THREADS": str(threads)}, check=True,
                    capture_output=True)
     return time.perf_counter() - t
 
 def read_store(out: Path) -> dict:
     "path -> (layers, dim), with numpy and csv only."
-    return {r["path"]: np.load(out / f"{r['shard']}.npy")[int(r["start"])][...] for r in csv.DictReader(open(out / "index.csv"))}
+    return {r["path"]: np.load(out / f"{r['shard']}.npy")[int(r["start"])] for r in csv.DictReader(open(out / "index.csv"))}
 
 def rel_err(a: dict, b: dict) -> tuple[float, float]:
     "Largest and mean |a - b| / |b| (per file and layer, L2 norms) over the files both hold."
@@ -74,7 +74,7 @@ def rel_err(a: dict, b: dict) -> tuple[float, float]:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--shape", default="medium", choices=list(SHAPES)); ap.add_argument("--files", type=int, default=36)
+    ap.add_argument("--shape", default="medium", choices=list(SHAPES)); ap.add_argument("--files", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2); ap.add_argument("--long", type=int, default=0)
     ap.add_argument("--bf16_weights", action="store_true", help="also time --dtype bfloat16 (slow on CPUs: see the chapter)")
     a = ap.parse_args()
@@ -95,18 +95,18 @@ def main():
         print(f"{len(items)} files, {seconds / 60:.1f} min of audio; official-format checkpoint, shape {a.shape} {s}; {a.threads} threads; "
               f"wall time of whole processes, load and start-up included", flush=True)
         write_manifest(items[:1], d / "one.jsonl"); sec1 = sf.info(items[0]["path"]).duration
-        rate = lambda t, t1: f"{seconds / t:6.1f} audio-s/s ({t:5.1f} s); after start-up {(seconds - sec1) / (t - t1):6.1f}"
+        steady = lambda t, t1: (seconds - sec1) / (t - t1)                  # audio-s/s once started: a 1-file run's time removed
+        rate = lambda t, t1: f"{seconds / t:6.1f} audio-s/s ({t:5.1f} s); after start-up {steady(t, t1):6.1f}"
         t_off1 = official(OFFICIAL_LOOP, ck, d / "one.jsonl", d / "official1.npz", a.threads, threads=a.threads)
         t_off = official(OFFICIAL_LOOP, ck, man, d / "official.npz", a.threads, threads=a.threads)
         z = np.load(d / "official.npz"); off = {p: z[str(i)] for i, p in enumerate(z["paths"])}
         runs = {}
-        steady = lambda t, t1: (seconds - sec1) / (t - t1)
         print(f"  {'official per-file loop (fp32)':32s} {rate(t_off, t_off1)}", flush=True)
         variants = (("fp32", "muq.extract (fp32)", []), ("bf16", "muq.extract --bf16 (autocast)", ["--bf16"]))
         if a.bf16_weights: variants += (("bfloat16", "muq.extract --dtype bfloat16", ["--dtype", "bfloat16"]),)
         for name, label, extra in variants:
-            t1 = ours(ck, d / "one.jsonl", d / f"{name}_1", a.threads, "--workers", "1", *extra)
-            t = ours(ck, man, d / name, a.threads, "--workers", "1", *extra); runs[name] = f = read_store(d / name)
+            t1 = ours(ck, d / "one.jsonl", d / f"{name}_1", a.threads, *extra)
+            t = ours(ck, man, d / name, a.threads, *extra); runs[name] = f = read_store(d / name)
             mx, mean = rel_err(f, off if name == "fp32" else runs["fp32"])
             print(f"  {label:32s} {rate(t, t1)}   {t_off / t:.2f}x the official loop ({steady(t, t1) / steady(t_off, t_off1):.2f}x after start-up); "
                   f"{'vs official' if name == 'fp32' else 'vs our fp32'}: max rel. error {mx:.1e}, mean {mean:.1e}", flush=True)
@@ -117,7 +117,7 @@ def main():
                 p = d / f"track{k}.flac"; sf.write(p, wav, 24000); tracks.append(dict(path=str(p)))
             write_manifest(tracks, d / "tracks.jsonl"); sec = sum(sf.info(t["path"]).duration for t in tracks)
             t_off = official(OFFICIAL_LOOP, ck, d / "tracks.jsonl", d / "official_long.npz", a.threads, threads=a.threads)
-            t_ours = ours(ck, d / "tracks.jsonl", d / "long", a.threads, "--workers", "1")
+            t_ours = ours(ck, d / "tracks.jsonl", d / "long", a.threads)
             print(f"{a.long} tracks of {sec / a.long / 60:.1f} min: official one pass per track {sec / t_off:.1f} audio-s/s, "
                   f"muq.extract (30-s windows) {sec / t_ours:.1f} audio-s/s ({t_off / t_ours:.2f}x)")
 
