@@ -111,13 +111,18 @@ class Config:
 _crash_counts: dict[str, int] = {}
 
 def crash_point(event: str):
-    "SIGKILL this process if `MUQ_CRASH_AT` names `event` (`event` or `event@n`: its n-th occurrence): deterministic kills for tests."
+    "Signal this process if `MUQ_CRASH_AT` names `event` (`event` or `event@n`: its n-th occurrence): deterministic kills for tests."
     spec = os.environ.get('MUQ_CRASH_AT')
     if not spec: return
     name, _, nth = spec.rpartition('@') if '@' in spec else (spec, '', '1')
     if name != event: return
+    rank = os.environ.get('MUQ_CRASH_RANK')                     # under torchrun: only this rank
+    if rank is not None and rank != os.environ.get('RANK', '0'): return
     _crash_counts[event] = _crash_counts.get(event, 0) + 1
-    if _crash_counts[event] == int(nth): os.kill(os.getpid(), getattr(signal, 'SIGKILL', signal.SIGTERM))
+    if _crash_counts[event] == int(nth):
+        sig = os.environ.get('MUQ_CRASH_SIGNAL', 'KILL')
+        if not hasattr(signal, f'SIG{sig}'): raise ValueError(f"MUQ_CRASH_SIGNAL={sig!r}: not a signal name (KILL, TERM, INT, ...)")
+        os.kill(os.getpid(), getattr(signal, f'SIG{sig}'))
 
 @contextlib.contextmanager
 def atomic_path(path):

@@ -11,7 +11,7 @@ import numpy as np, torch, torch.nn as nn, torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 from einops import rearrange
 from safetensors.torch import load_file
-from .core import (ConfigError, deep_merge, Config, atomic_torch_save, atomic_write_text, atomic_save_safetensors,
+from .core import (ConfigError, deep_merge, Config, crash_point, atomic_torch_save, atomic_write_text, atomic_save_safetensors,
                       weights_digest, autocast, seed_everything, pca_spectrum, effective_rank, run_cli)
 from .audio import mel_tokens
 from .data import BadDataError, CropDataset, SkipCounter, data_items, make_loader, set_epoch
@@ -584,6 +584,7 @@ def _loop(r: Run) -> dict:
     with StopSignal() as stop:
         try:
             while r.step < o.steps:
+                crash_point(f'step:{r.step + 1}')
                 for g in r.opt.param_groups: g['lr'] = o.lr * g.get('lr_scale', 1.0) * lr_at(r.step, o)
                 r.opt.zero_grad(set_to_none=True); losses = []
                 for micro in range(cfg.data.accum):
@@ -647,6 +648,10 @@ def train_cli(stage: str = '',              # rvq | muq | mulan, or '' for rvq t
         s = train(cfg); out.append(s)
         if rank == 0:
             if s.get('already_complete'): print(f"[muq.train] {st}: already complete ({s['steps']} steps) -> {s.get('checkpoint')}; a new --run_dir starts over", flush=True); continue
+            if s['preempted']:
+                print(f"[muq.train] {st} stopped by SIGTERM after step {s['steps']} of {cfg.optim.steps}: checkpoint saved in "
+                      f"{cfg.run_dir}/{st}/checkpoints; the same command resumes", flush=True)
+                break                                                         # a later stage needs this one finished
             print(f"[muq.train] {st} done: {s['steps']} steps, final loss {s['final_loss']}, masked acc {s['masked_acc']}, "
                   f"{s['audio_s_per_s']} audio-s/s, {s['skipped_files']} files skipped -> {s.get('checkpoint')}", flush=True)
     return out

@@ -7,8 +7,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
-def curve(out):
-    r = subprocess.run([sys.executable, "tools/curve.py", "--quick", "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=1800)
+def curve(out, *extra):
+    r = subprocess.run([sys.executable, "tools/curve.py", "--quick", "--out", str(out), *extra], cwd=ROOT, capture_output=True, text=True, timeout=1800)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     return json.loads((out / "curve.json").read_text())
 
@@ -38,3 +38,9 @@ def test_curve_quick(tmp_path):
     again = curve(tmp_path / "curve")                                               # reuses everything: the same numbers
     strip = lambda doc: {k: doc[k] for k in ("rows", "layers", "verdicts", "label_efficiency", "sweep", "training")}
     assert strip(again) == strip(d)
+    part = curve(tmp_path / "curve", "--budgets", "2")                              # one budget again: the other's points are kept
+    key = lambda r: json.dumps(r, sort_keys=True)
+    assert part["kept"]["budgets"] == [4] and sorted(map(key, part["rows"])) == sorted(map(key, d["rows"]))
+    n = sum(1 for r in d["rows"] if r["updates"] in (None, 0))
+    assert part["kept"]["baselines_equal"] == f"{n} of {n} baseline scores equal to the kept file's"
+    assert sorted(map(key, part["verdicts"])) == sorted(map(key, d["verdicts"])) and {t["updates"] for t in part["training"]} == {2, 4}

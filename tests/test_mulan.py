@@ -1,5 +1,5 @@
 "MuQ-MuLan: official parity, the loss and its distributed form, padding, clips, text encoders, the training stage and the zero-shot CLI."
-import json, math, os, socket, subprocess, sys, textwrap
+import json, math, os, subprocess, sys, textwrap
 from pathlib import Path
 import pytest, torch, torch.nn.functional as F
 from safetensors.torch import load_file
@@ -49,9 +49,8 @@ WORKER = textwrap.dedent("""
 def test_two_ranks_equal_one_rank_on_the_full_batch(tmp_path):
     from muq.mulan import Contrast
     (tmp_path / "w.py").write_text(WORKER)
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", str(port),
-                        str(tmp_path / "w.py"), str(tmp_path / "out.pt")], capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    from test_train import torchrun
+    r = subprocess.run(torchrun()[:-2] + [str(tmp_path / "w.py"), str(tmp_path / "out.pt")], capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stderr[-2000:]
     two = torch.load(tmp_path / "out.pt", weights_only=True)
     torch.manual_seed(0); net = torch.nn.Linear(6, 4); x = torch.randn(8, 6); y = torch.randn(8, 6); c = Contrast()

@@ -167,7 +167,7 @@ class Study:
         self.hours = sum(i['num_samples'] / i['sample_rate'] for i in self.items) / 3600
         self.cfg = P.ProbeConfig.preset('quick'); self.cache = self.out / "features"
         self.finals, self.res, self.sweep, self.bres, self.base = {}, {}, {}, None, {}
-        self.verdicts = {}
+        self.verdicts, self.keep = {}, bool(a.budgets)
         log(f"pretraining corpus {self.pre.name}: {len(self.items)} clips of its train split, {self.hours:.1f} h; evaluation corpus {self.ev.name}")
 
     def rvq(self, name='rvq', steps=None) -> Path:
@@ -255,15 +255,32 @@ class Study:
             m = self.out / name / 'rvq' / 'metrics.jsonl'
             if m.exists(): rvq_stats[name] = [json.loads(l) for l in m.read_text().splitlines() if '"l1_after_8"' in l][-1]
         old = json.loads(self.results.read_text()) if self.results.exists() else {}
+        trained = {u for (_, u, _) in self.finals}
+        kept = sorted({r['updates'] for r in old.get('rows', []) if r.get('updates') and r['updates'] not in trained}) if self.keep else []
+        if kept:                                    # --budgets: the other budgets' points stay as the results file has them
+            keep = lambda rs: [r for r in rs if r.get('updates') in kept]
+            rows, layers, verdicts = rows + keep(old['rows']), layers + keep(old.get('layers', [])), verdicts + keep(old.get('verdicts', []))
+            sweep_rows = sweep_rows or keep(old.get('sweep', []))
+            base = lambda rs: {(r['condition'], r['task'], r['probe'], r['layer']): r['score'] for r in rs if r.get('updates') in (None, 0)}
+            b_new, b_old = base(rows), base(old['rows'])
+            same = [k for k in b_new if k in b_old and abs(b_new[k] - b_old[k]) < 1e-6]
+            pts = lambda rs: {(r['condition'], r['updates'], r['seed'], r['task'], r['probe']): r['score'] for r in rs if r.get('updates') in trained}
+            p_new, p_old = pts(rows), pts(old['rows'])
+            again = [k for k in p_new if k in p_old]
         doc = dict(study="MuQ-tiny learning curve on the built-in corpus", pretrain_corpus=dict(folder=self.pre.name, train_clips=len(self.items), train_hours=round(self.hours, 2)),
                    eval_corpus=self.ev.name, recipe="tiny preset (4 crops x 4 s per update, lr 1e-3, 20 warmup updates, linear decay to the budget)",
                    probe=dict(preset='quick', layer_settings=LAYER_SETTINGS, layer_tasks=S['layer_tasks'], verdict_probe='mlp, weighted layers',
                               bootstrap=self.cfg.bootstrap),
                    rows=rows, layers=layers, verdicts=verdicts, sweep=sweep_rows, rvq=rvq_stats,
                    label_efficiency=le if le is not None else old.get('label_efficiency', []),
-                   training=[training_row(f, *r) for r, f in sorted(self.finals.items())],
+                   training=[training_row(f, *r) for r, f in sorted(self.finals.items())] + [r for r in old.get('training', []) if r['updates'] in kept],
                    provenance=provenance(manifests=[self.train_manifest] + sorted(self.ev.glob('*_*.jsonl')), checkpoints=[f for _, f in sorted(self.finals.items())],
                                          seeds=sorted({s for *_, s in self.finals}), rvq=file_digest(self.out / 'rvq' / 'rvq' / 'rvq.safetensors')))
+        if kept:
+            doc['kept'] = dict(budgets=kept, provenance=old.get('kept', {}).get('provenance') or old.get('provenance'),
+                               baselines_equal=f"{len(same)} of {len(b_new)} baseline scores equal to the kept file's",
+                               points_equal=f"{sum(abs(p_new[k] - p_old[k]) < 1e-6 for k in again)} of {len(again)} scores of budgets trained again equal")
+            log(f"kept budgets {kept} from {self.results.name}: {doc['kept']['baselines_equal']}; {doc['kept']['points_equal']}")
         self.results.parent.mkdir(parents=True, exist_ok=True); atomic_write_text(json.dumps(doc, indent=1) + "\n", self.results)
         log(f"{len(rows)} rows, {len(verdicts)} verdicts, {len(doc['label_efficiency'])} label-efficiency rows ({time.time() - self.t0:.0f} s) -> {self.results}")
 
@@ -283,11 +300,18 @@ def main():
     ap.add_argument("--max_updates", type=int, default=0, help="train and probe only the budgets up to this many updates (0 = all)")
     ap.add_argument("--no_sweep", action="store_true", help="skip the sweep of the recipe's settings")
     ap.add_argument("--sweep", default="", help="comma-separated subset of the sweep's settings (default: all of them)")
+    ap.add_argument("--budgets", default="", help="comma-separated budgets to train and probe (default: the grid); the results "
+                    "file's points at other budgets are kept, with a check that the baselines and the points trained again are equal")
     ap.add_argument("--rp_upto", type=int, default=-1, help="random-projection runs only up to this budget (default: the study's own)")
     a = ap.parse_args(); st = Study(a)
     if a.rp_upto >= 0: st.S = {**st.S, 'rp_upto': a.rp_upto}
     st.rvq()
     runs = [r for r in plan(st.S) if not a.max_updates or r[1] <= a.max_updates]
+    if a.budgets:
+        want = {int(b) for b in a.budgets.split(',')}
+        if not want <= set(st.S['budgets']) or st.S['budgets'][0] not in want:
+            sys.exit(f"--budgets {a.budgets}: choose from {list(st.S['budgets'])}, the first included (its points anchor the baselines)")
+        runs = [r for r in runs if r[1] in want]
     sweep_after = st.S['budgets'][min(2, len(st.S['budgets']) - 1)]           # the sweep runs once its budget's points are in
     for r in runs:
         st.point(*r)
