@@ -12,8 +12,8 @@ import numpy as np, torch
 # %% auto #0
 __all__ = ['ConfigError', 'deep_merge', 'Config', 'crash_point', 'atomic_path', 'atomic_torch_save', 'atomic_write_text',
            'atomic_save_safetensors', 'file_digest', 'weights_digest', 'git_revision', 'provenance', 'default_device',
-           'autocast', 'fp32', 'progress', 'seed_everything', 'pca_spectrum', 'effective_rank', 'split_settings',
-           'run_cli', 'media_value', 'interact_media']
+           'autocast', 'fp32', 'cpu_bf16', 'progress', 'seed_everything', 'pca_spectrum', 'effective_rank',
+           'split_settings', 'run_cli', 'media_value', 'interact_media']
 
 # %% ../nbs/00_core.ipynb #f5f9c888
 class ConfigError(ValueError):
@@ -203,6 +203,12 @@ def autocast(device, enabled: bool = True):
 def fp32(device):
     "A region that runs in fp32 even inside an autocast block."
     return torch.autocast(torch.device(device).type, enabled=False)
+
+def cpu_bf16() -> str:
+    "The CPU's native bf16 instructions ('amx_bf16', 'avx512_bf16') or '' (bf16 is then emulated, slower than fp32); Linux only."
+    try: flags = next((l.split(':', 1)[1].split() for l in open('/proc/cpuinfo') if l.startswith('flags')), [])
+    except OSError: return ''
+    return next((f for f in ('amx_bf16', 'avx512_bf16') if f in flags), '')
 
 def progress(it, total=None, desc: str = ''):
     "A progress bar on stderr (tqdm; a line every few seconds when stderr is not a terminal)."

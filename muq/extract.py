@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset
-from .core import ConfigError, Config, atomic_path, atomic_write_text, weights_digest, default_device, run_cli
+from .core import ConfigError, Config, atomic_path, atomic_write_text, weights_digest, default_device, cpu_bf16, run_cli
 from .audio import AudioError, load_audio
 from .data import bad_file_error, data_items
 from .model import MuQ, window_plan
@@ -149,6 +149,8 @@ def extract_cli(ckpt: str = '',            # MuQ checkpoint folder (ours or offi
     if dt is None: raise ConfigError(f"--dtype {dtype!r}: use float32, float16 or bfloat16")
     dev = default_device() if device == 'auto' else torch.device(device)
     m = MuQ.from_pretrained(ckpt).to(dev).to(dt); m.weights_digest = weights_digest(ckpt)
+    if dev.type == 'cpu' and (bf16 or dt == torch.bfloat16) and not cpu_bf16():
+        print("[muq.extract] warning: this CPU has no bf16 instructions (AMX, AVX512-BF16): bf16 is emulated and slower than fp32 here", file=sys.stderr)
     cfg = ExtractConfig(layers=layers, pool=pool, window=window, overlap=overlap, batch=batch, dtype=dtype, bf16=bf16, workers=workers, shard_size=shard_size)
     with torch.autocast('cpu', dtype=torch.bfloat16) if bf16 and dev.type == 'cpu' else contextlib.nullcontext():   # one region: weights cast once
         s = extract(m, data_items(data), out, cfg)

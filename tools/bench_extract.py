@@ -79,6 +79,7 @@ def main():
     ap.add_argument("--bf16_weights", action="store_true", help="also time --dtype bfloat16 (slow on CPUs: see the chapter)")
     a = ap.parse_args()
     sys.path.insert(0, str(HERE)); from make_official_fixtures import TINY, W2V2
+    from muq.core import cpu_bf16
     from muq.corpus import builtin_corpus
     from muq.data import read_manifest, write_manifest
     s = SHAPES[a.shape]
@@ -93,7 +94,7 @@ def main():
         import soundfile as sf
         seconds = sum(sf.info(it["path"]).duration for it in items)
         print(f"{len(items)} files, {seconds / 60:.1f} min of audio; official-format checkpoint, shape {a.shape} {s}; {a.threads} threads; "
-              f"wall time of whole processes, load and start-up included", flush=True)
+              f"CPU bf16 instructions: {cpu_bf16() or 'none (bf16 emulated)'}; wall time of whole processes, load and start-up included", flush=True)
         write_manifest(items[:1], d / "one.jsonl"); sec1 = sf.info(items[0]["path"]).duration
         steady = lambda t, t1: (seconds - sec1) / (t - t1)                  # audio-s/s once started: a 1-file run's time removed
         rate = lambda t, t1: f"{seconds / t:6.1f} audio-s/s ({t:5.1f} s); after start-up {steady(t, t1):6.1f}"
