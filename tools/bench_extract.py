@@ -76,7 +76,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shape", default="medium", choices=list(SHAPES)); ap.add_argument("--files", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2); ap.add_argument("--long", type=int, default=0)
-    ap.add_argument("--bf16_weights", action="store_true", help="also time --dtype bfloat16 (slow on CPUs: see the chapter)")
+    ap.add_argument("--bf16_weights", action="store_true", help="also time --dtype bfloat16 weights (their speed depends on the CPU's bf16 instructions)")
     a = ap.parse_args()
     sys.path.insert(0, str(HERE)); from make_official_fixtures import TINY, W2V2
     from muq.core import cpu_bf16
