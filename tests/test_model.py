@@ -98,3 +98,15 @@ def test_padded_batch_equals_items_alone():
     with torch.no_grad():
         hs = enc(batch, lengths_to_mask(torch.tensor([30, 18]), 30))
         for i, h in enumerate(enc(b)): assert (hs[i][1, :18] - h[0]).abs().max() < 1e-5
+
+def test_long_audio_memory_is_bounded_by_the_window(tiny):
+    "However long the audio, the encoder only ever sees batches of windows (memory of one batch), and every frame comes back once."
+    seen, forward = [], tiny.forward
+    tiny.forward = lambda x, *a, **k: (seen.append(tuple(x.shape)), forward(x, *a, **k))[1]
+    try:
+        for seconds in (5, 40):
+            seen.clear(); wav = torch.randn(seconds * 24000, generator=torch.Generator().manual_seed(seconds)) * 0.1
+            h = tiny.features_long(wav, window=2.0, overlap=0.4, batch_size=3)
+            assert h.shape[0] == seconds * 25 and len(seen) >= math.ceil(seconds / 2 / 3)
+            assert max(b for b, _ in seen) <= 3 and max(n for _, n in seen) == 2 * 24000      # never more than 3 windows of 2 s
+    finally: del tiny.forward
