@@ -261,7 +261,7 @@ class Study:
             keep = lambda rs: [r for r in rs if r.get('updates') in kept]
             rows, layers, verdicts = rows + keep(old['rows']), layers + keep(old.get('layers', [])), verdicts + keep(old.get('verdicts', []))
             sweep_rows = sweep_rows or keep(old.get('sweep', []))
-            base = lambda rs: {(r['condition'], r['task'], r['probe'], r['layer']): r['score'] for r in rs if r.get('updates') in (None, 0)}
+            base = lambda rs: {(r['condition'], r['seed'], r['task'], r['probe'], r['layer']): r['score'] for r in rs if r.get('updates') in (None, 0)}
             b_new, b_old = base(rows), base(old['rows'])
             same = [k for k in b_new if k in b_old and abs(b_new[k] - b_old[k]) < 1e-6]
             pts = lambda rs: {(r['condition'], r['updates'], r['seed'], r['task'], r['probe']): r['score'] for r in rs if r.get('updates') in trained}
