@@ -42,5 +42,5 @@ def test_curve_quick(tmp_path):
     key = lambda r: json.dumps(r, sort_keys=True)
     assert part["kept"]["budgets"] == [4] and sorted(map(key, part["rows"])) == sorted(map(key, d["rows"]))
     n = sum(1 for r in d["rows"] if r["updates"] in (None, 0))
-    assert part["kept"]["baselines_equal"] == f"{n} of {n} baseline scores equal to the kept file's"
+    assert part["kept"]["baselines_equal"] == f"{n} of {n} baseline scores equal to the kept file's (largest difference 0.00)"
     assert sorted(map(key, part["verdicts"])) == sorted(map(key, d["verdicts"])) and {t["updates"] for t in part["training"]} == {2, 4}

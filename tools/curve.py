@@ -168,6 +168,7 @@ class Study:
         self.cfg = P.ProbeConfig.preset('quick'); self.cache = self.out / "features"
         self.finals, self.res, self.sweep, self.bres, self.base = {}, {}, {}, None, {}
         self.verdicts, self.keep = {}, bool(a.budgets)
+        self.old = json.loads(self.results.read_text()) if self.results.exists() else {}   # as it was before this run: what --budgets keeps
         log(f"pretraining corpus {self.pre.name}: {len(self.items)} clips of its train split, {self.hours:.1f} h; evaluation corpus {self.ev.name}")
 
     def rvq(self, name='rvq', steps=None) -> Path:
@@ -254,8 +255,7 @@ class Study:
         for name in ('rvq', 'rvq600'):
             m = self.out / name / 'rvq' / 'metrics.jsonl'
             if m.exists(): rvq_stats[name] = [json.loads(l) for l in m.read_text().splitlines() if '"l1_after_8"' in l][-1]
-        old = json.loads(self.results.read_text()) if self.results.exists() else {}
-        trained = {u for (_, u, _) in self.finals}
+        old = self.old; trained = {u for (_, u, _) in self.finals}
         kept = sorted({r['updates'] for r in old.get('rows', []) if r.get('updates') and r['updates'] not in trained}) if self.keep else []
         if kept:                                    # --budgets: the other budgets' points stay as the results file has them
             keep = lambda rs: [r for r in rs if r.get('updates') in kept]
@@ -278,8 +278,10 @@ class Study:
                                          seeds=sorted({s for *_, s in self.finals}), rvq=file_digest(self.out / 'rvq' / 'rvq' / 'rvq.safetensors')))
         if kept:
             doc['kept'] = dict(budgets=kept, provenance=old.get('kept', {}).get('provenance') or old.get('provenance'),
-                               baselines_equal=f"{len(same)} of {len(b_new)} baseline scores equal to the kept file's",
-                               points_equal=f"{sum(abs(p_new[k] - p_old[k]) < 1e-6 for k in again)} of {len(again)} scores of budgets trained again equal")
+                               baselines_equal=f"{len(same)} of {len(b_new)} baseline scores equal to the kept file's"
+                                               f" (largest difference {max([abs(b_new[k] - b_old[k]) for k in b_new if k in b_old] or [0]):.2f})",
+                               points_equal=f"{sum(abs(p_new[k] - p_old[k]) < 1e-6 for k in again)} of {len(again)} scores of budgets trained again equal"
+                                            f" (largest difference {max([abs(p_new[k] - p_old[k]) for k in again] or [0]):.2f})")
             log(f"kept budgets {kept} from {self.results.name}: {doc['kept']['baselines_equal']}; {doc['kept']['points_equal']}")
         self.results.parent.mkdir(parents=True, exist_ok=True); atomic_write_text(json.dumps(doc, indent=1) + "\n", self.results)
         log(f"{len(rows)} rows, {len(verdicts)} verdicts, {len(doc['label_efficiency'])} label-efficiency rows ({time.time() - self.t0:.0f} s) -> {self.results}")
