@@ -115,13 +115,14 @@ def crash_point(event: str):
     spec = os.environ.get('MUQ_CRASH_AT')
     if not spec: return
     name, _, nth = spec.rpartition('@') if '@' in spec else (spec, '', '1')
+    sig = os.environ.get('MUQ_CRASH_SIGNAL', 'KILL')                # checked on every call: a typo fails even if the event never comes
+    if not hasattr(signal, f'SIG{sig}'): raise ValueError(f"MUQ_CRASH_SIGNAL={sig!r}: not a signal name (KILL, TERM, INT, ...)")
+    if not nth.isdigit(): raise ValueError(f"MUQ_CRASH_AT={spec!r}: expected EVENT or EVENT@N with N a whole number")
     if name != event: return
     rank = os.environ.get('MUQ_CRASH_RANK')                     # under torchrun: only this rank
     if rank is not None and rank != os.environ.get('RANK', '0'): return
     _crash_counts[event] = _crash_counts.get(event, 0) + 1
     if _crash_counts[event] == int(nth):
-        sig = os.environ.get('MUQ_CRASH_SIGNAL', 'KILL')
-        if not hasattr(signal, f'SIG{sig}'): raise ValueError(f"MUQ_CRASH_SIGNAL={sig!r}: not a signal name (KILL, TERM, INT, ...)")
         os.kill(os.getpid(), getattr(signal, f'SIG{sig}'))
 
 @contextlib.contextmanager

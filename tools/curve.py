@@ -129,6 +129,11 @@ def feature_keys(encoders, eval_dir, S, cfg):
                 keys[(name, task, s)] = P.feature_key(key, items[s], cfg.window, cfg.max_windows, pool)
     return keys
 
+def compare(new: dict, old: dict) -> tuple[int, int, float]:
+    "Scores present in both runs: how many are equal (to 1e-6), how many there are, the largest difference."
+    both = [k for k in new if k in old]
+    return sum(abs(new[k] - old[k]) < 1e-6 for k in both), len(both), max([abs(new[k] - old[k]) for k in both] or [0.0])
+
 def training_row(run_final: Path, cond, updates, seed) -> dict:
     "The last logged masked CE and accuracy per codebook, and the unigram floor of the run's targets."
     run = run_final.parent; last = json.loads((run / 'summary.json').read_text()).get('last_log') or {}
@@ -262,11 +267,9 @@ class Study:
             rows, layers, verdicts = rows + keep(old['rows']), layers + keep(old.get('layers', [])), verdicts + keep(old.get('verdicts', []))
             sweep_rows = sweep_rows or keep(old.get('sweep', []))
             base = lambda rs: {(r['condition'], r['seed'], r['task'], r['probe'], r['layer']): r['score'] for r in rs if r.get('updates') in (None, 0)}
-            b_new, b_old = base(rows), base(old['rows'])
-            same = [k for k in b_new if k in b_old and abs(b_new[k] - b_old[k]) < 1e-6]
             pts = lambda rs: {(r['condition'], r['updates'], r['seed'], r['task'], r['probe']): r['score'] for r in rs if r.get('updates') in trained}
-            p_new, p_old = pts(rows), pts(old['rows'])
-            again = [k for k in p_new if k in p_old]
+            b_eq, b_n, b_max = compare(base(rows), base(old['rows']))
+            p_eq, p_n, p_max = compare(pts(rows), pts(old['rows']))
         doc = dict(study="MuQ-tiny learning curve on the built-in corpus", pretrain_corpus=dict(folder=self.pre.name, train_clips=len(self.items), train_hours=round(self.hours, 2)),
                    eval_corpus=self.ev.name, recipe="tiny preset (4 crops x 4 s per update, lr 1e-3, 20 warmup updates, linear decay to the budget)",
                    probe=dict(preset='quick', layer_settings=LAYER_SETTINGS, layer_tasks=S['layer_tasks'], verdict_probe='mlp, weighted layers',
@@ -278,10 +281,8 @@ class Study:
                                          seeds=sorted({s for *_, s in self.finals}), rvq=file_digest(self.out / 'rvq' / 'rvq' / 'rvq.safetensors')))
         if kept:
             doc['kept'] = dict(budgets=kept, provenance=old.get('kept', {}).get('provenance') or old.get('provenance'),
-                               baselines_equal=f"{len(same)} of {len(b_new)} baseline scores equal to the kept file's"
-                                               f" (largest difference {max([abs(b_new[k] - b_old[k]) for k in b_new if k in b_old] or [0]):.2f})",
-                               points_equal=f"{sum(abs(p_new[k] - p_old[k]) < 1e-6 for k in again)} of {len(again)} scores of budgets trained again equal"
-                                            f" (largest difference {max([abs(p_new[k] - p_old[k]) for k in again] or [0]):.2f})")
+                               baselines_equal=f"{b_eq} of {b_n} baseline scores equal to the kept file's (largest difference {b_max:.2f})",
+                               points_equal=f"{p_eq} of {p_n} scores of budgets trained again equal (largest difference {p_max:.2f})")
             log(f"kept budgets {kept} from {self.results.name}: {doc['kept']['baselines_equal']}; {doc['kept']['points_equal']}")
         self.results.parent.mkdir(parents=True, exist_ok=True); atomic_write_text(json.dumps(doc, indent=1) + "\n", self.results)
         log(f"{len(rows)} rows, {len(verdicts)} verdicts, {len(doc['label_efficiency'])} label-efficiency rows ({time.time() - self.t0:.0f} s) -> {self.results}")

@@ -1,7 +1,9 @@
 """Commit what `make demo` measured: nbs/results/demo.json holds the demo's probe and zero-shot tables, their raw
 numbers and their provenance (the README's demo tables are generated from it by tools/readme.py).
 
-    .venv/bin/python tools/snapshot_demo.py [--runs runs] [--minutes M]   # after make demo; M: the demo's measured wall time
+    .venv/bin/python tools/snapshot_demo.py [--runs runs] [--minutes M] [--earlier OLD.json]
+    # after make demo; M: the demo's measured wall time; OLD.json: an earlier demo.json (another machine) whose probe
+    # tables are kept beside the new ones as `earlier_run`, so the README can show how far one-seed figures move
 """
 import argparse, json
 from pathlib import Path
@@ -11,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", default=str(ROOT / "runs")); ap.add_argument("--minutes", type=float, default=None)
+    ap.add_argument("--earlier", default="", help="an earlier demo.json to keep beside this run (its probe tables and provenance)")
     a = ap.parse_args(); runs = Path(a.runs)
     probe, zs = runs / "demo" / "muq" / "probe", runs / "demo" / "mulan" / "zeroshot"
     v = json.loads((probe / "verdicts.json").read_text()); z = json.loads((zs / "zeroshot.json").read_text())
@@ -21,6 +24,11 @@ if __name__ == "__main__":
                verdicts=v["verdicts"], probe_provenance=v["provenance"], zeroshot=z, minutes=a.minutes,
                training=json.loads((runs / "demo" / "muq" / "summary.json").read_text()),
                data_stats=json.loads((runs / "demo" / "muq" / "data_stats.json").read_text()))
+    if a.earlier:
+        e = json.loads(Path(a.earlier).read_text())
+        doc["earlier_run"] = dict(git=e["probe_provenance"]["git"], checkpoints=e["probe_provenance"]["checkpoints"],
+                                  manifests=e["probe_provenance"]["manifests"], minutes=e.get("minutes"), verdicts=e["verdicts"])
+        doc["markdown"].update(earlier_probe_mlp=e["markdown"]["probe_mlp"], earlier_verdicts=e["markdown"]["verdicts"])
     text = json.dumps(doc, indent=1).replace(str(runs.resolve().parent) + "/", "")     # paths relative to the checkout that ran the demo
     out = ROOT / "nbs" / "results" / "demo.json"; out.parent.mkdir(exist_ok=True); out.write_text(text + "\n")
     print(f"wrote {out}")
