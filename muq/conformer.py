@@ -80,7 +80,7 @@ def _memory_format(x) -> torch.memory_format:
     )
     return torch.channels_last if x.is_cuda or cpu_bf16 else torch.contiguous_format
 
-
+# %% ../nbs/04_conformer.ipynb #9caf768b
 class Res2dModule(nn.Module):
     "Residual 2-D conv block with a strided conv shortcut (official MusicFM/MuQ names)."
 

@@ -126,6 +126,7 @@ def _info(it: dict) -> tuple | None:
     "(frames, rate) from a manifest entry that records them (no header read), else None."
     return (it['num_samples'], it['sample_rate']) if 'num_samples' in it and 'sample_rate' in it else None
 
+# %% ../nbs/02_data.ipynb #8a1d228b
 class MemberFile(io.RawIOBase):
     "A read-only, seekable view of `size` bytes at `start` of an open file: one member of a tar shard, decoded in place."
     def __init__(self, f, start: int, size: int, name: str = ''): self.f, self.start, self.size, self.pos, self.name = f, start, size, 0, name
@@ -147,6 +148,7 @@ def member_file(it: dict, field: str = 'member') -> MemberFile:
         while len(_SHARDS) > 16: _SHARDS.popitem(last=False)[1].close()
     return MemberFile(_SHARDS[it['shard']], *it[field], name=it['path'])
 
+# %% ../nbs/02_data.ipynb #12d020f5
 class CropDataset(Dataset):
     "Random `seconds`-long crops for pretraining; shorter files are zero-padded at the end, files under `min_seconds` skipped."
     def __init__(self, items, seconds: float = 30.0, sr: int = 24000, seed: int = 0, min_seconds: float = 1.0, align: int = 960):

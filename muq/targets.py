@@ -80,6 +80,7 @@ def item_key(item: dict) -> str:
 
 def manifest_digest(items) -> str: return hashlib.sha1('\n'.join(sorted(str(i['path']) for i in items)).encode()).hexdigest()[:16]
 
+# %% ../nbs/06b_targets.ipynb #75e0cfdc
 class ArrayStore:
     "Arrays keyed by string, concatenated along `axis` into shards (`.npy`, memory-mapped) listed in `meta_file`; parts of a split job list their own."
     meta_file, axis = 'store.json', 0
@@ -117,6 +118,7 @@ class ArrayStore:
         for k, v in starts.items(): self.index[k] = (name, *v)
         return name
 
+# %% ../nbs/06b_targets.ipynb #146ae718
 class TargetStore(ArrayStore):
     "Sharded, memory-mapped target tokens: one (codebooks, frames) uint16 array per file, keyed by `item_key`."
     meta_file, axis = 'store.json', 1
