@@ -115,7 +115,7 @@ def crash_point(event: str):
     spec = os.environ.get('MUQ_CRASH_AT')
     if not spec: return
     name, _, nth = spec.rpartition('@') if '@' in spec else (spec, '', '1')
-    sig = os.environ.get('MUQ_CRASH_SIGNAL', 'KILL')                # checked on every call: a typo fails even if the event never comes
+    sig = os.environ.get('MUQ_CRASH_SIGNAL', 'KILL')                # checked on every call: a typo fails at once
     if not hasattr(signal, f'SIG{sig}'): raise ValueError(f"MUQ_CRASH_SIGNAL={sig!r}: not a signal name (KILL, TERM, INT, ...)")
     if not nth.isdigit(): raise ValueError(f"MUQ_CRASH_AT={spec!r}: expected EVENT or EVENT@N with N a whole number")
     if name != event: return

@@ -25,7 +25,8 @@ if __name__ == "__main__":
                training=json.loads((runs / "demo" / "muq" / "summary.json").read_text()),
                data_stats=json.loads((runs / "demo" / "muq" / "data_stats.json").read_text()))
     if a.earlier:
-        e = json.loads(Path(a.earlier).read_text())
+        try: e = json.loads(Path(a.earlier).read_text()); e["probe_provenance"], e["markdown"]["verdicts"]
+        except (OSError, ValueError, KeyError) as err: raise SystemExit(f"--earlier {a.earlier}: not a demo.json written by this tool ({err!r})")
         doc["earlier_run"] = dict(git=e["probe_provenance"]["git"], checkpoints=e["probe_provenance"]["checkpoints"],
                                   manifests=e["probe_provenance"]["manifests"], minutes=e.get("minutes"), verdicts=e["verdicts"])
         doc["markdown"].update(earlier_probe_mlp=e["markdown"]["probe_mlp"], earlier_verdicts=e["markdown"]["verdicts"])
