@@ -78,3 +78,21 @@ def test_two_ranks_equal_one_rank_accumulating(data, tmp_path):
     keys = [k for k in a if a[k].is_floating_point() and "running_" not in k]
     diff = {k: (a[k] - b[k]).abs().max().item() for k in keys}
     assert len(keys) > 50 and max(diff.values()) < 5e-5, sorted(diff.items(), key=lambda kv: -kv[1])[:5]
+
+def test_study_tables_report_means_spreads_and_calls():
+    "tools/finetune_study.py's tables: mean ± std over seeds, and a difference called only beyond the combined std."
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("finetune_study", Path(__file__).resolve().parents[1] / "tools" / "finetune_study.py")
+    fs = importlib.util.module_from_spec(spec); spec.loader.exec_module(fs)
+    rows = [dict(task='key', init=i, mode=m, seed=s, value=v, metric='weighted', n_test=10)
+            for i, m, vs in (('pretrained', 'freeze', (0.10, 0.12, 0.14)), ('pretrained', 'lora', (0.11, 0.13, 0.15)),
+                             ('pretrained', 'full', (0.30, 0.32, 0.34)), ('random', 'freeze', (0.10, 0.10, 0.10)),
+                             ('random', 'lora', (0.10, 0.10, 0.10)), ('random', 'full', (0.50, 0.50, 0.50)))
+            for s, v in enumerate(vs)]
+    t = fs.table(rows, ['key'], anchor=[dict(task='key', init='pretrained', value=0.4, metric='weighted')])
+    assert "| pretrained | full | 32.0 ± 1.6 |" in t and "| random | full | 50.0 ± 0.0 |" in t, t
+    assert "| pretrained | probe (chapter 8, one fit) | 40.0 |" in t and "| random | probe" not in t, t
+    g = {l.split(' | ')[0][2:]: l.split(' | ')[1].rstrip(' |') for l in fs.gains(rows, ['key']).splitlines()[2:]}
+    assert g['pretrained: full vs freeze'] == '+20.0 ± 2.3 **better**', g      # 20 points against sqrt(1.63² + 1.63²)
+    assert g['pretrained: lora vs freeze'] == '+1.0 ± 2.3', g                  # within the spread: a tie
+    assert g['full: pretrained vs random'] == '-18.0 ± 1.6 **worse**', g

@@ -3,7 +3,9 @@
 For each task of the built-in evaluation corpus (key, instrument family, style), fine-tune MuQ-tiny in the three
 modes — a head on frozen features, LoRA adapters, the whole encoder — starting from the demo's pretrained MuQ and
 from random weights of the same shape, for several seeds; select each run on its validation metric and score it on
-the test split. Resumable (finished runs are reused). Results: nbs/results/finetune.json (tables in its `markdown`).
+the test split. Beside them, chapter 8's quick probe of the same two starts on the same splits (an MLP fitted to
+convergence on z-scored frozen features): what a head on frozen features reaches when it is not held to the budget.
+Resumable (finished runs are reused). Results: nbs/results/finetune.json (tables in its `markdown`).
 
     .venv/bin/python tools/finetune_study.py [--seeds 3] [--steps 150] [--tasks key,instrument,style] [--quick]
 """
@@ -19,6 +21,8 @@ MODES = ('freeze', 'lora', 'full')
 
 def run(out, task, mode, init, seed, a, ev, ckpt) -> dict:
     d = out / task / f"{init}_{mode}" / f"seed{seed}"; rep = d / "finetune" / "report.json"
+    if rep.exists() and (done := json.loads((d / "finetune" / "config.json").read_text())["optim"]["steps"]) != a.steps:
+        sys.exit(f"{d}: trained for {done} updates, not --steps {a.steps}; give another --out")
     if not rep.exists():
         start = ckpt if init == "pretrained" else str(random_ckpt(out, ckpt, seed))
         cmd = [sys.executable, "-m", "muq.finetune", "--ckpt", start, "--data", str(ev / "clips_train.jsonl"),
@@ -29,6 +33,14 @@ def run(out, task, mode, init, seed, a, ev, ckpt) -> dict:
         if r.returncode: sys.exit(f"failed: {' '.join(cmd)}\n{r.stderr[-3000:]}")
     return json.loads(rep.read_text())
 
+def moved(start: Path, best: Path) -> float:
+    "How far fine-tuning moved the encoder: |w_best - w_start| / |w_start| over its trained weights (BatchNorm statistics left out)."
+    from safetensors.torch import load_file
+    a, b = load_file(str(start / "model.safetensors")), load_file(str(best / "model.safetensors"))
+    pairs = [(a[k].double(), b["muq." + k].double()) for k in a if "muq." + k in b and a[k].is_floating_point()
+             and not k.startswith(("model.rvq.", "model.linear.", "model.recon_proj.")) and "running_" not in k and "inv_freq" not in k]
+    return float(sum(((y - x) ** 2).sum() for x, y in pairs) ** 0.5 / sum((x ** 2).sum() for x, _ in pairs) ** 0.5)
+
 def random_ckpt(out: Path, ckpt: str, seed: int) -> Path:
     "The pretrained checkpoint's architecture with random weights (drawn with `seed`), saved once."
     import torch
@@ -38,7 +50,22 @@ def random_ckpt(out: Path, ckpt: str, seed: int) -> Path:
         cfg = MuQ.from_pretrained(ckpt).config; torch.manual_seed(seed); MuQ(cfg).save_pretrained(p)
     return p
 
-def table(res, tasks) -> str:
+def probe_anchor(out: Path, ckpt: str, ev: Path, tasks, seed: int = 0) -> list:
+    "Chapter 8's quick probe (an MLP fitted to convergence on z-scored frozen features) of the same two starts on the same splits."
+    import csv
+    cache = out / "probe"
+    if not (cache / "results.csv").exists():
+        cmd = [sys.executable, "-m", "muq.probe", "--ckpt", ckpt, "--corpus", str(ev), "--tasks", ",".join(tasks), "--no-baselines",
+               "--compare", f"random={random_ckpt(out, ckpt, seed)}", "--preset", "quick", "--overrides", "probes=mlp", "--cache", str(cache)]
+        r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        if r.returncode: sys.exit(f"failed: {' '.join(cmd)}\n{r.stderr[-3000:]}")
+    rows = list(csv.DictReader(open(cache / "results.csv")))
+    want = {"key": "weighted"}
+    return [dict(task=r["task"], init="pretrained" if r["encoder"] == "muq" else "random", value=float(r["mean"]), metric=r["metric"])
+            for r in rows if r["task"] in tasks and r["encoder"] in ("muq", "random") and r["layer"] == "weighted" and r["probe"] == "mlp"
+            and r["metric"] == want.get(r["task"], "acc")]
+
+def table(res, tasks, anchor=()) -> str:
     "Start x mode: the test metric x100, mean ± std over seeds, per task."
     meta = {t: next(r for r in res if r["task"] == t) for t in tasks}
     head = "| start | mode | " + " | ".join(f"{t} ({meta[t]['metric']}, {meta[t]['n_test']} test clips)" for t in tasks) + " |"
@@ -48,7 +75,24 @@ def table(res, tasks) -> str:
             cell = lambda t: (lambda v: f"{np.mean(v):.1f} ± {np.std(v):.1f}" if v else "–")(
                 [100 * r["value"] for r in res if (r["init"], r["mode"], r["task"]) == (init, mode, t)])
             lines.append(f"| {init} | {mode} | " + " | ".join(cell(t) for t in tasks) + " |")
+    for init in ("pretrained", "random"):
+        if any(r["init"] == init for r in anchor):
+            lines.append(f"| {init} | probe (chapter 8, one fit) | " + " | ".join(next((f"{100 * r['value']:.1f}" for r in anchor if (r["init"], r["task"]) == (init, t)), "–")
+                                                                  for t in tasks) + " |")
     return "\n".join(lines)
+
+def gains(res, tasks) -> str:
+    "Differences of means x100 ± the combined std over seeds; called only beyond it (the ablations' convention)."
+    v = lambda init, mode, t: [100 * r["value"] for r in res if (r["init"], r["mode"], r["task"]) == (init, mode, t)]
+    def cell(a, b):
+        if not a or not b: return "–"
+        d, s = np.mean(a) - np.mean(b), float(np.hypot(np.std(a), np.std(b)))
+        return f"{d:+.1f} ± {s:.1f}" + ("" if abs(d) <= s else " **better**" if d > 0 else " **worse**")
+    rows = [(f"{init}: {m} vs freeze", lambda t, init=init, m=m: cell(v(init, m, t), v(init, "freeze", t)))
+            for init in ("pretrained", "random") for m in ("lora", "full")]
+    rows += [(f"{m}: pretrained vs random", lambda t, m=m: cell(v("pretrained", m, t), v("random", m, t))) for m in MODES]
+    lines = ["| comparison | " + " | ".join(tasks) + " |", "|" + "---|" * (len(tasks) + 1)]
+    return "\n".join(lines + [f"| {name} | " + " | ".join(f(t) for t in tasks) + " |" for name, f in rows])
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -65,11 +109,17 @@ if __name__ == "__main__":
             for mode in MODES:
                 for seed in range(a.seeds):
                     r = run(out, task, mode, init, seed, a, ev, a.ckpt); iv = r["interval"]
-                    rows.append(dict(task=task, init=init, mode=mode, seed=seed, value=iv["value"], lo=iv["lo"], hi=iv["hi"], metric=iv["metric"], n_test=r["n_test"]))
+                    rows.append(dict(task=task, init=init, mode=mode, seed=seed, value=iv["value"], lo=iv["lo"], hi=iv["hi"],
+                                     metric=iv["metric"], n_test=r["n_test"]))
+                    if mode == "full":                  # the only mode whose encoder weights change
+                        d = out / task / f"{init}_{mode}" / f"seed{seed}" / "finetune"
+                        rows[-1]["moved"] = moved(Path(a.ckpt) if init == "pretrained" else random_ckpt(out, a.ckpt, seed), d / "best")
                 print(f"[finetune_study] {task} {init} {mode}: {np.mean([x['value'] for x in rows[-a.seeds:]]):.3f} ({time.time() - t0:.0f} s)", flush=True)
-    doc = dict(rows=rows, seeds=a.seeds, steps=a.steps, tasks=tasks, corpus=ev.name, markdown={"table": table(rows, tasks)},
-               minutes=round((time.time() - t0) / 60, 1), provenance=provenance(manifests=[ev / f"clips_{s}.jsonl" for s in ("train", "valid", "test")],
+    anchor = [] if a.quick else probe_anchor(out, a.ckpt, ev, tasks)
+    doc = dict(rows=rows, probe=anchor, seeds=a.seeds, steps=a.steps, tasks=tasks, corpus=ev.name,
+               markdown={"table": table(rows, tasks, anchor), "gains": gains(rows, tasks)},
+               minutes_this_invocation=round((time.time() - t0) / 60, 1), provenance=provenance(manifests=[ev / f"clips_{s}.jsonl" for s in ("train", "valid", "test")],
                                                                                checkpoints=[a.ckpt], seeds=list(range(a.seeds))))
     res = Path(a.results) if a.results else (out / "finetune.json" if a.quick else ROOT / "nbs" / "results" / "finetune.json")
     res.parent.mkdir(parents=True, exist_ok=True); atomic_write_text(json.dumps(doc, indent=1) + "\n", res)
-    print(doc["markdown"].get("table", "")); print(f"[finetune_study] {len(rows)} runs in {doc['minutes']} min -> {res}")
+    print(doc["markdown"].get("table", "")); print(f"[finetune_study] {len(rows)} runs ({doc['minutes_this_invocation']} min in this invocation; finished runs are reused) -> {res}")
