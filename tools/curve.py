@@ -290,6 +290,9 @@ class Study:
     def label_efficiency(self):
         "Labelled examples per class against the score, at the largest budget trained: pretrained (seed 0) and random weights (seed 0)."
         top = max(u for (c, u, s) in self.finals if c == 'mel_rvq'); fbig = self.finals[('mel_rvq', top, 0)]
+        kept_top = max((r['updates'] for r in self.old.get('label_efficiency', []) if r['encoder'] == 'muq'), default=0) if self.keep else 0
+        if kept_top > top:                          # --budgets below the file's largest: its label efficiency stays where it was measured
+            log(f"label efficiency kept at {kept_top} updates (this run's largest budget is {top})"); return self.write()
         encs = {'muq': (None, weights_digest(fbig)), 'random_init_seed0': self.base['random_init_seed0']}
         le = label_efficiency(list(encs), self.ev, self.S, self.cfg, self.cache, feature_keys(encs, self.ev, self.S, self.cfg))
         for r in le: r['updates'] = top if r['encoder'] == 'muq' else 0
