@@ -41,6 +41,8 @@ def test_curve_quick(tmp_path):
     part = curve(tmp_path / "curve", "--budgets", "2")                              # one budget again: the other's points are kept
     key = lambda r: json.dumps(r, sort_keys=True)
     assert part["kept"]["budgets"] == [4] and sorted(map(key, part["rows"])) == sorted(map(key, d["rows"]))
+    assert part["kept"]["provenance_by_budget"] == {"4": d["provenance"]}           # the kept point keeps what produced it
+    assert part["label_efficiency"] == d["label_efficiency"]                        # measured at 4 updates: kept, not redone at 2
     n = sum(1 for r in d["rows"] if r["updates"] in (None, 0))
     assert part["kept"]["baselines_equal"] == f"{n} of {n} baseline scores equal to the kept file's (largest difference 0.00)"
     assert sorted(map(key, part["verdicts"])) == sorted(map(key, d["verdicts"])) and {t["updates"] for t in part["training"]} == {2, 4}

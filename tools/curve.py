@@ -144,8 +144,8 @@ def training_row(run_final: Path, cond, updates, seed) -> dict:
                 unigram_entropy=per('unigram_entropy_'), majority_acc=per('majority_acc_'))
 
 SWEEP = {                                           # the recipe's settings varied at one budget, each judged on the probe
-    'lr_x1/3': ['optim.lr=3.3e-4'], 'lr_x3': ['optim.lr=3e-3'], 'warmup_10pct': ['optim.warmup=240'],
-    'mask_p0.4': ['model.mask_prob=0.4'], 'mask_p0.8': ['model.mask_prob=0.8'], 'rvq_600_steps': 'rvq600', 'precise_bn': 'precise_bn'}
+    'precise_bn': 'precise_bn', 'lr_x1/3': ['optim.lr=3.3e-4'], 'lr_x3': ['optim.lr=3e-3'], 'mask_p0.4': ['model.mask_prob=0.4'],
+    'mask_p0.8': ['model.mask_prob=0.8'], 'warmup_10pct': ['optim.warmup=240'], 'rvq_600_steps': 'rvq600'}
 QUICK_SWEEP = {'lr_x3': ['optim.lr=3e-3'], 'precise_bn': 'precise_bn'}
 
 @torch.no_grad()
@@ -280,7 +280,9 @@ class Study:
                    provenance=provenance(manifests=[self.train_manifest] + sorted(self.ev.glob('*_*.jsonl')), checkpoints=[f for _, f in sorted(self.finals.items())],
                                          seeds=sorted({s for *_, s in self.finals}), rvq=file_digest(self.out / 'rvq' / 'rvq' / 'rvq.safetensors')))
         if kept:
-            doc['kept'] = dict(budgets=kept, provenance=old.get('kept', {}).get('provenance') or old.get('provenance'),
+            ok = old.get('kept', {}); by = {int(u): pv for u, pv in ok.get('provenance_by_budget', {}).items()}
+            by = {u: by.get(u) or (ok.get('provenance') if u in ok.get('budgets', []) else old.get('provenance')) for u in kept}
+            doc['kept'] = dict(budgets=kept, provenance_by_budget={str(u): pv for u, pv in by.items()},   # what produced each kept point
                                baselines_equal=f"{b_eq} of {b_n} baseline scores equal to the kept file's (largest difference {b_max:.2f})",
                                points_equal=f"{p_eq} of {p_n} scores of budgets trained again equal (largest difference {p_max:.2f})")
             log(f"kept budgets {kept} from {self.results.name}: {doc['kept']['baselines_equal']}; {doc['kept']['points_equal']}")
