@@ -23,7 +23,7 @@ def test_curve_quick(tmp_path):
     assert {r["task"] for r in rows} == {"key", "instrument"} and all(r["audio_hours"] == round(r["updates"] * 16 / 3600, 3) for r in rows if r["updates"])
     v = d["verdicts"]; comps = {x["comparison"] for x in v}
     assert {"muq_vs_random_init", "muq_vs_mel_stats", "random_projection_vs_random_init", "muq_vs_random_projection", "lr_x3_vs_recipe",
-            "precise_bn_vs_recipe"} <= comps
+            "precise_bn_vs_recipe", "lr_x3_vs_random_init", "precise_bn_vs_random_init"} <= comps
     assert all(x["lo"] <= x["diff"] <= x["hi"] and x["verdict"] in ("better", "worse", "tie") for x in v)
     assert {x["updates"] for x in v if x["comparison"] == "muq_vs_random_init"} == {2, 4}
     assert {r["layer"] for r in d["layers"] if r["task"] == "key" and r["condition"] == "mel_rvq"} == {"0", "1", "2"}   # the key study
@@ -34,6 +34,8 @@ def test_curve_quick(tmp_path):
     t = tr[("mel_rvq", 4, 0)]
     assert len(t["ce_per_codebook"]) == len(t["unigram_entropy"]) == len(t["majority_acc"]) == 8 and all(0 <= a <= 1 for a in t["majority_acc"])
     assert {r["condition"] for r in d["sweep"]} == {"lr_x3", "precise_bn"}
+    st = d["sweep_training"]                                                         # precise_bn trains nothing: no row
+    assert [t["condition"] for t in st] == ["lr_x3"] and len(st[0]["ce_per_codebook"]) == len(st[0]["unigram_entropy"]) == 8
     pv = d["provenance"]; assert pv["checkpoints"] and all(len(x) == 16 for x in pv["checkpoints"].values()) and pv["rvq"]
     again = curve(tmp_path / "curve")                                               # reuses everything: the same numbers
     strip = lambda doc: {k: doc[k] for k in ("rows", "layers", "verdicts", "label_efficiency", "sweep", "training")}

@@ -256,6 +256,8 @@ class Study:
             o = {**outs, **{(name, t): v for (e, t), v in load_outs(r['outs']).items()},
                  **{('recipe', t): v for (e, t), v in load_outs(self.res[('mel_rvq', u, 0)]['outs']).items()}}
             verdicts += [self.verdict(o, name, 'recipe', t, u, f'{name}_vs_recipe') for t in S['tasks'] if (name, t) in o]
+            verdicts += [self.verdict(o, name, 'random_init_seed0', t, u, f'{name}_vs_random_init') for t in S['tasks']
+                         if (name, t) in o and ('random_init_seed0', t) in o]
         rvq_stats = {}
         for name in ('rvq', 'rvq600'):
             m = self.out / name / 'rvq' / 'metrics.jsonl'
@@ -275,6 +277,8 @@ class Study:
                    probe=dict(preset='quick', layer_settings=LAYER_SETTINGS, layer_tasks=S['layer_tasks'], verdict_probe='mlp, weighted layers',
                               bootstrap=self.cfg.bootstrap),
                    rows=rows, layers=layers, verdicts=verdicts, sweep=sweep_rows, rvq=rvq_stats,
+                   sweep_training=[training_row(f, n, u, 0) for n, (u, f, _) in self.sweep.items() if (f.parent / 'summary.json').exists()]
+                                  or (self.old.get('sweep_training', []) if kept else []),
                    label_efficiency=le if le is not None else old.get('label_efficiency', []),
                    training=[training_row(f, *r) for r, f in sorted(self.finals.items())] + [r for r in old.get('training', []) if r['updates'] in kept],
                    provenance=provenance(manifests=[self.train_manifest] + sorted(self.ev.glob('*_*.jsonl')), checkpoints=[f for _, f in sorted(self.finals.items())],

@@ -68,10 +68,10 @@ def baselines_table(d) -> str:
         lines.append(f"| {b} | " + ' | '.join(_cell(scores(d, b, u, t)) for t in tasks) + ' |')
     return '\n'.join(lines)
 
-def training_table(d) -> str:
-    "Per budget: masked cross-entropy against the unigram entropy of the targets, and accuracy against the majority code (means over codebooks)."
+def training_table(d, key='training') -> str:
+    "Per budget (or sweep setting): masked cross-entropy against the unigram entropy of the targets, and accuracy against the majority code (means over codebooks)."
     lines = ['| condition | updates | masked CE (nats) | unigram entropy of the targets | masked accuracy | majority-code accuracy |', '|---|---|---|---|---|---|']
-    for t in sorted(d['training'], key=lambda t: (t['condition'], t['updates'], t['seed'])):
+    for t in sorted(d.get(key, []), key=lambda t: (t['condition'], t['updates'], t['seed'])):
         if t['seed'] or not t['ce_per_codebook']: continue
         lines.append(f"| {t['condition']} | {t['updates']} | {np.mean(t['ce_per_codebook']):.2f} | {np.mean(t['unigram_entropy']):.2f} | "
                      f"{100 * np.mean(t['acc_per_codebook']):.1f}% | {100 * np.mean(t['majority_acc']):.1f}% |")
@@ -101,14 +101,18 @@ def sweep_table(d) -> str:
     sw = d.get('sweep') or []
     if not sw: return '(not measured yet)'
     tasks = _tasks(d); names = list(dict.fromkeys(r['condition'] for r in sw)); u = sw[0]['updates']
-    lines = ['| setting (vs the recipe at the same budget) | ' + ' | '.join(tasks) + ' |', '|' + '---|' * (len(tasks) + 1)]
-    lines.append(f"| recipe ({u} updates) | " + ' | '.join(_cell(scores(d, 'mel_rvq', u, t)[:1]) for t in tasks) + ' |')
+    def counts(cmp):                                      # better / tie / worse against random weights, over the tasks
+        vs = [verdict(d, u, cmp, t) for t in tasks]
+        return ' / '.join(str(sum(1 for v in vs if v and v['verdict'] == k)) for k in ('better', 'tie', 'worse')) if any(vs) else '–'
+    lines = ['| setting (vs the recipe at the same budget) | ' + ' | '.join(tasks) + ' | vs random weights: better / tie / worse |',
+             '|' + '---|' * (len(tasks) + 2)]
+    lines.append(f"| recipe ({u} updates) | " + ' | '.join(_cell(scores(d, 'mel_rvq', u, t)[:1]) for t in tasks) + f" | {counts('muq_vs_random_init')} |")
     for n in names:
         cells = []
         for t in tasks:
             s = [r['score'] for r in sw if r['condition'] == n and r['task'] == t and r['probe'] == 'mlp']; v = verdict(d, u, f'{n}_vs_recipe', t)
             cells.append(_cell(s) + ('' if v is None or v['verdict'] == 'tie' else ' ▲' if v['verdict'] == 'better' else ' ▼'))
-        lines.append(f"| {n} | " + ' | '.join(cells) + ' |')
+        lines.append(f"| {n} | " + ' | '.join(cells) + f" | {counts(f'{n}_vs_random_init')} |")
     return '\n'.join(lines)
 
 def all_tables(d) -> str:
