@@ -1,5 +1,5 @@
 """`python -m muq.finetune` end to end, in real processes: what each mode trains and leaves alone, a separable task learnt and
-shuffled labels not, a saved classifier that reloads, and 2 torchrun ranks equal to 1 rank accumulating."""
+shuffled labels not, a saved classifier that reloads, exact resume after a SIGKILL, and 2 torchrun ranks equal to 1 rank accumulating."""
 import json, os, subprocess, sys
 from pathlib import Path
 import numpy as np, pytest, soundfile as sf, torch
@@ -29,11 +29,11 @@ def data(tmp_path_factory):
     torch.manual_seed(0); MuQ(MuQConfig.preset("tiny")).save_pretrained(d / "muq")
     return d
 
-def finetune(data, run, mode, *extra, train="train", test="test", check=True, cmd=None):
+def finetune(data, run, mode, *extra, train="train", test="test", check=True, cmd=None, env=None):
     args = ["--ckpt", str(data / "muq"), "--data", str(data / f"{train}.jsonl"), "--valid", str(data / "valid.jsonl"), "--test", str(data / f"{test}.jsonl"),
             "--label", "pitch", "--mode", mode, "--run_dir", str(run), "data.num_workers=0", "data.crop_seconds=1.0", "eval_window=1.5", "log_every=5", *extra]
     r = subprocess.run((cmd or [sys.executable, "-m", "muq.finetune"]) + args, capture_output=True, text=True, timeout=900,
-                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+                       env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
     if check: assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     return r
 
@@ -68,6 +68,24 @@ def test_separable_task_is_learnt_and_shuffled_labels_are_not(data, tmp_path):
     clf = MuQClassifier.from_pretrained(tmp_path / "ok" / "finetune" / "final"); items = read_manifest(data / "test.jsonl")
     out = clf.predict(torch.stack([load_audio(it["path"]) for it in items[:4]]))
     assert out["labels"] == [it["pitch"] for it in items[:4]] and torch.allclose(out["scores"].sum(-1), torch.ones(4))
+
+def test_resume_after_sigkill_is_exact(data, tmp_path):
+    "Killed right after a checkpoint, between two validations: the resumed run selects the same step and ends bit-identical."
+    import signal
+    common = ["optim.steps=8", "ckpt_every=2", "eval_every=4", "--test", ""]
+    finetune(data, tmp_path / "ref", "full", *common)
+    r = finetune(data, tmp_path / "run", "full", *common, check=False, env={"MUQ_CRASH_AT": "written:step_0000006.pt"})
+    assert r.returncode == -signal.SIGKILL, r.stderr[-2000:]
+    assert not (tmp_path / "run" / "finetune" / "final").exists()
+    ck = lambda: {p.name: p.stat().st_ino for p in (tmp_path / "run" / "finetune" / "checkpoints").iterdir()}
+    before = ck(); assert sorted(before) == ["step_0000002.pt", "step_0000004.pt", "step_0000006.pt"], before
+    finetune(data, tmp_path / "run", "full", *common)
+    after = ck(); assert {k: after.get(k) for k in ("step_0000004.pt", "step_0000006.pt")} == {k: before[k] for k in ("step_0000004.pt", "step_0000006.pt")}
+    assert "step_0000008.pt" in after                                  # resumed from step 6, not trained again from 0
+    a, b = weights(tmp_path / "ref"), weights(tmp_path / "run")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    best = lambda run: json.loads((run / "finetune" / "best.json").read_text())
+    assert best(tmp_path / "ref") == best(tmp_path / "run")
 
 def test_two_ranks_equal_one_rank_accumulating(data, tmp_path):
     from test_train import torchrun
