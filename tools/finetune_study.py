@@ -119,7 +119,8 @@ if __name__ == "__main__":
     doc = dict(rows=rows, probe=anchor, seeds=a.seeds, steps=a.steps, tasks=tasks, corpus=ev.name,
                markdown={"table": table(rows, tasks, anchor), "gains": gains(rows, tasks)},
                minutes_this_invocation=round((time.time() - t0) / 60, 1), provenance=provenance(manifests=[ev / f"clips_{s}.jsonl" for s in ("train", "valid", "test")],
-                                                                               checkpoints=[a.ckpt], seeds=list(range(a.seeds))))
+                                                                               checkpoints=[a.ckpt] + [random_ckpt(out, a.ckpt, s) for s in range(a.seeds)],
+                                                                               seeds=list(range(a.seeds))))
     res = Path(a.results) if a.results else (out / "finetune.json" if a.quick else ROOT / "nbs" / "results" / "finetune.json")
     res.parent.mkdir(parents=True, exist_ok=True); atomic_write_text(json.dumps(doc, indent=1) + "\n", res)
     print(doc["markdown"].get("table", "")); print(f"[finetune_study] {len(rows)} runs ({doc['minutes_this_invocation']} min in this invocation; finished runs are reused) -> {res}")
