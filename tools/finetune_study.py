@@ -59,11 +59,11 @@ def probe_anchor(out: Path, ckpt: str, ev: Path, tasks, seed: int = 0) -> list:
                "--compare", f"random={random_ckpt(out, ckpt, seed)}", "--preset", "quick", "--overrides", "probes=mlp", "--cache", str(cache)]
         r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         if r.returncode: sys.exit(f"failed: {' '.join(cmd)}\n{r.stderr[-3000:]}")
+    from muq.probe import PRIMARY, TASKS                  # each task's headline metric, as the probe's own tables use it
     rows = list(csv.DictReader(open(cache / "results.csv")))
-    want = {"key": "weighted"}
     return [dict(task=r["task"], init="pretrained" if r["encoder"] == "muq" else "random", value=float(r["mean"]), metric=r["metric"])
             for r in rows if r["task"] in tasks and r["encoder"] in ("muq", "random") and r["layer"] == "weighted" and r["probe"] == "mlp"
-            and r["metric"] == want.get(r["task"], "acc")]
+            and r["metric"] == PRIMARY[TASKS[r["task"]][2]]]
 
 def table(res, tasks, anchor=()) -> str:
     "Start x mode: the test metric x100, mean ± std over seeds, per task."

@@ -38,13 +38,16 @@ def curve_table(d, cond='mel_rvq') -> str:
         lines.append(f"| {t} ({n[t]}) | {_cell(scores(d, 'random_init', 0, t))} | " + ' | '.join(cells) + f" | {_cell(scores(d, 'mel_stats', None, t))} |")
     return '\n'.join(lines)
 
+def tally(d, u, cmp) -> list:
+    "[better, tie, worse] over the tasks: the verdicts of comparison `cmp` at `u` updates."
+    return [sum(v['verdict'] == k for v in d['verdicts'] if v['updates'] == u and v['comparison'] == cmp) for k in ('better', 'tie', 'worse')]
+
 def verdict_counts(d) -> str:
     "Per budget: better / tie / worse against random weights and against the raw mel, over the tasks."
     lines = ['| updates (audio seen) | vs random weights: better / tie / worse | vs raw mel: better / tie / worse |', '|---|---|---|']
     for u in budgets(d):
         hours = next(r['audio_hours'] for r in d['rows'] if r['updates'] == u)
-        c = lambda cmp: [sum(v['verdict'] == k for v in d['verdicts'] if v['updates'] == u and v['comparison'] == cmp) for k in ('better', 'tie', 'worse')]
-        a, b = c('muq_vs_random_init'), c('muq_vs_mel_stats')
+        a, b = tally(d, u, 'muq_vs_random_init'), tally(d, u, 'muq_vs_mel_stats')
         lines.append(f"| {u} ({hours:g} h) | {a[0]} / {a[1]} / {a[2]} | {b[0]} / {b[1]} / {b[2]} |")
     return '\n'.join(lines)
 
@@ -101,9 +104,7 @@ def sweep_table(d) -> str:
     sw = d.get('sweep') or []
     if not sw: return '(not measured yet)'
     tasks = _tasks(d); names = list(dict.fromkeys(r['condition'] for r in sw)); u = sw[0]['updates']
-    def counts(cmp):                                      # better / tie / worse against random weights, over the tasks
-        vs = [verdict(d, u, cmp, t) for t in tasks]
-        return ' / '.join(str(sum(1 for v in vs if v and v['verdict'] == k)) for k in ('better', 'tie', 'worse')) if any(vs) else '–'
+    counts = lambda cmp: ' / '.join(map(str, tally(d, u, cmp))) if any(tally(d, u, cmp)) else '–'
     lines = ['| setting (vs the recipe at the same budget) | ' + ' | '.join(tasks) + ' | vs random weights: better / tie / worse |',
              '|' + '---|' * (len(tasks) + 2)]
     lines.append(f"| recipe ({u} updates) | " + ' | '.join(_cell(scores(d, 'mel_rvq', u, t)[:1]) for t in tasks) + f" | {counts('muq_vs_random_init')} |")
