@@ -133,7 +133,9 @@ class MemberFile(io.RawIOBase):
     def readable(self): return True
     def seekable(self): return True
     def tell(self): return self.pos
-    def seek(self, off, whence=0): self.pos = max(0, min(self.size, (off, self.pos + off, self.size + off)[whence])); return self.pos
+    def seek(self, off, whence=0):
+        self.pos = max(0, min(self.size, (off, self.pos + off, self.size + off)[whence]))
+        return self.pos
     def readinto(self, b):
         self.f.seek(self.start + self.pos); data = self.f.read(min(len(b), self.size - self.pos))
         b[: len(data)] = data; self.pos += len(data); return len(data)
@@ -163,7 +165,8 @@ class CropDataset(Dataset):
     def __getitem__(self, key):
         i, epoch = epoch_key(key, self.epoch); it = self.items[i]; n = int(self.seconds * self.sr)
         try:
-            frames, file_sr = _info(it) or audio_info(it['path'])[:2]; dur = frames / file_sr   # the manifest knows: one open per sample
+            frames, file_sr = _info(it) or audio_info(it['path'])[:2]   # the manifest knows: one open per sample
+            dur = frames / file_sr
             if dur < self.min_seconds: raise AudioError(f"{it['path']}: {dur:.2f} s is shorter than min_seconds={self.min_seconds}")
             off = self.crop_offset(i, epoch, int(frames * self.sr / file_sr))
             wav = self.read(it, off, (frames, file_sr))[:n]

@@ -46,7 +46,9 @@ class ExportedEncoder(nn.Module):
 def export_onnx(model: MuQ, path, layers=None, verbose: bool = False) -> Path:
     "Write MuQ's feature path as an ONNX graph with dynamic batch and length; returns the path."
     import onnx
-    enc = ExportedEncoder(model.float().eval(), layers).eval(); path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    enc = ExportedEncoder(model.float().eval(), layers).eval()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     x = torch.randn(2, 24000 * 3) * 0.1
     dims = {'wav': {0: torch.export.Dim('batch', max=1024), 1: torch.export.Dim('samples', min=4800, max=24000 * 3600)}}
     with atomic_path(path) as tmp:

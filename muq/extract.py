@@ -28,7 +28,8 @@ class FeatureStore(ArrayStore):
     @classmethod
     def create(cls, root, settings: dict, items) -> 'FeatureStore':
         "A new store, or the existing one when it was made with the same `settings` for the same file list."
-        root = Path(root); meta = dict(format='muq-features/1', settings=settings, manifest=manifest_digest(items), shards=[])
+        root = Path(root)
+        meta = dict(format='muq-features/1', settings=settings, manifest=manifest_digest(items), shards=[])
         if (root / cls.meta_file).exists():
             old = json.loads((root / cls.meta_file).read_text())
             diff = [k for k in settings if old['settings'].get(k) != json.loads(json.dumps(settings))[k]]
@@ -95,11 +96,14 @@ def extract(model: MuQ, items, out, cfg: ExtractConfig | None = None, verbose: b
     "Features of every entry of `items` into the store at `out` (files stored already are skipped); returns a summary."
     cfg = cfg or ExtractConfig(); model = model.eval()
     sr, frame = model.config.mel.sample_rate, model.config.mel.hop * model.config.mel.stack
-    layers = _layers(cfg.layers, model.config.encoder.n_layers + 1); win, ov = int(cfg.window * sr) // frame * frame, int(cfg.overlap * sr) // frame * frame
+    layers = _layers(cfg.layers, model.config.encoder.n_layers + 1)
+    win, ov = int(cfg.window * sr) // frame * frame, int(cfg.overlap * sr) // frame * frame
     settings = dict(layers=layers, pool=cfg.pool, window=cfg.window, overlap=cfg.overlap, dtype=cfg.dtype, bf16=cfg.bf16,
                     dim=model.config.encoder.d_model, weights=getattr(model, 'weights_digest', None))
-    store = FeatureStore.create(out, settings, items); keep = cfg.store or ('float16' if cfg.pool == 'none' else 'float32')
-    todo = [it for it in items if str(it['path']) not in store]; seconds = {str(it['path']): it.get('num_samples', 0) / it.get('sample_rate', sr) for it in items}
+    store = FeatureStore.create(out, settings, items)
+    keep = cfg.store or ('float16' if cfg.pool == 'none' else 'float32')
+    todo = [it for it in items if str(it['path']) not in store]
+    seconds = {str(it['path']): it.get('num_samples', 0) / it.get('sample_rate', sr) for it in items}
     loader = DataLoader(_Files(todo, sr), batch_size=None, num_workers=cfg.workers, prefetch_factor=2 if cfg.workers else None)
     from tqdm.auto import tqdm
     bar = tqdm(total=round(sum(seconds[str(it['path'])] for it in todo)), unit='audio-s', desc='extract', disable=not verbose, file=sys.stderr)
@@ -108,7 +112,8 @@ def extract(model: MuQ, items, out, cfg: ExtractConfig | None = None, verbose: b
         h = _encode(model, torch.stack([w for _, _, w in batch]), layers, cfg.bf16)
         for (i, j, _), hj in zip(batch, h): parts[i][1][j] = hj
     def finish(i):                                                      # every window of file i is encoded: stitch, pool, queue
-        plan, outs = parts.pop(i); h = torch.cat([outs[j][a - s // frame: b - s // frame] for j, (s, a, b) in enumerate(plan)])
+        plan, outs = parts.pop(i)
+        h = torch.cat([outs[j][a - s // frame: b - s // frame] for j, (s, a, b) in enumerate(plan)])
         ready.append((str(todo[i]['path']), pool_frames(h, cfg.pool).numpy()))
         if len(ready) >= cfg.shard_size: store.add_shard(ready, keep); ready.clear()
     for f in loader:

@@ -25,7 +25,8 @@ class LoRALinear(nn.Module):
     "A frozen `nn.Linear` plus a trainable rank-`r` correction (alpha / r) B A x, with B = 0 at the start (Hu et al., 2021)."
     def __init__(self, base: nn.Linear, r: int = 8, alpha: float = 16.0):
         super().__init__(); self.base, self.scale = base.requires_grad_(False), alpha / r
-        self.lora_A = nn.Parameter(torch.empty(r, base.in_features)); nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
+        self.lora_A = nn.Parameter(torch.empty(r, base.in_features))
+        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
         self.lora_B = nn.Parameter(torch.zeros(base.out_features, r))
     def forward(self, x): return self.base(x) + (x @ self.lora_A.T @ self.lora_B.T) * self.scale
 
@@ -34,7 +35,9 @@ def add_lora(module: nn.Module, targets, r: int = 8, alpha: float = 16.0) -> lis
     done = []
     for name, m in list(module.named_modules()):
         for child, sub in list(m.named_children()):
-            if isinstance(sub, nn.Linear) and child in targets: setattr(m, child, LoRALinear(sub, r, alpha)); done.append(f'{name}.{child}'.lstrip('.'))
+            if isinstance(sub, nn.Linear) and child in targets:
+                setattr(m, child, LoRALinear(sub, r, alpha))
+                done.append(f'{name}.{child}'.lstrip('.'))
     if not done:
         have = sorted({n.split('.')[-1] for n, x in module.named_modules() if isinstance(x, nn.Linear)})
         raise ConfigError(f"LoRA targets {list(targets)} match no Linear layer of this model; its Linear layers are named {have}")
@@ -100,14 +103,18 @@ class MuQClassifier(nn.Module):
     def predict(self, wavs, lengths=None) -> dict:
         "Scores (probabilities, or values in the label's units) and labels of a (b, n) batch at 24 kHz."
         was = self.training; self.eval(); out = self(wavs, lengths); self.train(was)
-        if self.cfg.task == 'regression': v = out[:, 0] * self.cfg.target_std + self.cfg.target_mean; return dict(scores=v, labels=v.tolist())
+        if self.cfg.task == 'regression':
+            v = out[:, 0] * self.cfg.target_std + self.cfg.target_mean
+            return dict(scores=v, labels=v.tolist())
         if self.cfg.task == 'multilabel':
-            p = out.sigmoid(); return dict(scores=p, labels=[[c for c, q in zip(self.cfg.classes, row) if q > 0.5] for row in p.tolist()])
+            p = out.sigmoid()
+            return dict(scores=p, labels=[[c for c, q in zip(self.cfg.classes, row) if q > 0.5] for row in p.tolist()])
         p = out.softmax(-1); return dict(scores=p, labels=[self.cfg.classes[i] for i in p.argmax(-1).tolist()])
 
     def save_pretrained(self, d):
         "config.json (encoder, task, labels) + model.safetensors (encoder, adapters, head), atomically."
-        d = Path(d); atomic_save_safetensors({k: v for k, v in self.state_dict().items() if '.front_end.' not in k}, d / 'model.safetensors')
+        d = Path(d)
+        atomic_save_safetensors({k: v for k, v in self.state_dict().items() if '.front_end.' not in k}, d / 'model.safetensors')
         atomic_write_text(json.dumps({'muq_classifier': self.cfg.to_dict(), 'adapted': self.adapted, 'format': 'muq-literate/1'}, indent=1), d / 'config.json')
 
     @classmethod
@@ -115,7 +122,8 @@ class MuQClassifier(nn.Module):
         from safetensors.torch import load_file
         d = Path(d); c = json.loads((d / 'config.json').read_text())
         if 'muq_classifier' not in c: raise ValueError(f"{d}/config.json: not a MuQ classifier (python -m muq.finetune writes one)")
-        m = cls(ClassifierConfig.from_dict(c['muq_classifier'])); missing, unexpected = m.load_state_dict(load_file(str(d / 'model.safetensors')), strict=False)
+        m = cls(ClassifierConfig.from_dict(c['muq_classifier']))
+        missing, unexpected = m.load_state_dict(load_file(str(d / 'model.safetensors')), strict=False)
         missing = [k for k in missing if '.front_end.' not in k]
         if missing or unexpected: raise ValueError(f"{d}: weights do not fit the config; missing {missing[:5]}, unexpected {unexpected[:5]}")
         return m.eval()
@@ -143,7 +151,8 @@ def vocabulary(items, cfg: ClassifierConfig) -> ClassifierConfig:
     vals = [it[cfg.label] for it in items if cfg.label in it]
     if not vals: raise ConfigError(f"--label {cfg.label!r}: no training entry has this field")
     if cfg.task == 'regression':
-        a = np.asarray(vals, dtype=np.float64); return cfg.override([f'target_mean={a.mean()}', f'target_std={max(a.std(), 1e-8)}'])
+        a = np.asarray(vals, dtype=np.float64)
+        return cfg.override([f'target_mean={a.mean()}', f'target_std={max(a.std(), 1e-8)}'])
     labels = sorted({str(x) for v in vals for x in (v if cfg.task == 'multilabel' else [v])})
     if all(l in KEYS for l in labels): labels = [k for k in KEYS if k in labels]
     return ClassifierConfig.from_dict({**cfg.to_dict(), 'classes': labels})
@@ -154,8 +163,11 @@ def evaluate_items(model: MuQClassifier, items, window: float = 30.0, batch_size
     cfg = model.cfg; ds = WindowDataset(items, window); model = model.eval().to(device)
     outs, count = torch.zeros(len(ds.items), cfg.n_out), torch.zeros(len(ds.items))
     for b in make_loader(ds, batch_size, shuffle=False, drop_last=False, persistent_workers=False, world_size=1, rank=0):
-        if len(b['wav']): outs.index_add_(0, b['idx'], model(b['wav'].to(device), b['length']).float().cpu()); count.index_add_(0, b['idx'], torch.ones(len(b['idx'])))
-    out = (outs / count.clamp_min(1)[:, None]).numpy(); y = torch.stack([label_tensor(it, cfg) for it in ds.items]).numpy()
+        if len(b['wav']):
+            outs.index_add_(0, b['idx'], model(b['wav'].to(device), b['length']).float().cpu())
+            count.index_add_(0, b['idx'], torch.ones(len(b['idx'])))
+    out = (outs / count.clamp_min(1)[:, None]).numpy()
+    y = torch.stack([label_tensor(it, cfg) for it in ds.items]).numpy()
     kind = {'regression': 'regression', 'multilabel': 'multilabel'}.get(cfg.task, 'key' if all(c in KEYS for c in cfg.classes) and cfg.label == 'key' else 'multiclass')
     if kind == 'regression': y, out = y * cfg.target_std + cfg.target_mean, out * cfg.target_std + cfg.target_mean
     return kind, y, out, list(cfg.classes)
@@ -214,13 +226,17 @@ class FinetuneStage(Stage):
         "The validation metric; the best model so far is kept in <run>/finetune/best."
         if not cfg.valid: return {}
         kind, y, out, classes = evaluate_items(model, read_manifest(cfg.valid), cfg.eval_window, device=model.muq.device)
-        v = task_metric(kind, y, out, classes)[PRIMARY[kind]]; run = Path(cfg.run_dir) / self.name; best = run / 'best.json'
+        v = task_metric(kind, y, out, classes)[PRIMARY[kind]]
+        run = Path(cfg.run_dir) / self.name
+        best = run / 'best.json'
         if not best.exists() or v > json.loads(best.read_text())['valid']:
-            model.save_pretrained(run / 'best'); atomic_write_text(json.dumps(dict(valid=v, metric=PRIMARY[kind])), best)
+            model.save_pretrained(run / 'best')
+            atomic_write_text(json.dumps(dict(valid=v, metric=PRIMARY[kind])), best)
         return {f'valid_{PRIMARY[kind]}': v}
     def save(self, model, run):
         "final/ = the best model on validation (the last one when there was no validation)."
-        (MuQClassifier.from_pretrained(run / 'best') if (run / 'best').exists() else model).save_pretrained(run / 'final'); return run / 'final'
+        (MuQClassifier.from_pretrained(run / 'best') if (run / 'best').exists() else model).save_pretrained(run / 'final')
+        return run / 'final'
 
 register_stage(FinetuneStage());
 

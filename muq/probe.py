@@ -60,7 +60,8 @@ def muq_features(model: MuQ, items, *, window: float = 5.0, max_windows: int = 4
     feats = torch.zeros(n, model.config.encoder.n_layers + 1, dim); count = torch.zeros(n)
     for b in batches:
         if not len(b['wav']): continue
-        wav = b['wav'].to(device); am = torch.arange(wav.shape[1], device=device)[None] < b['length'].to(device)[:, None]
+        wav = b['wav'].to(device)
+        am = torch.arange(wav.shape[1], device=device)[None] < b['length'].to(device)[:, None]
         hs = model(wav, attention_mask=am, bf16=bf16).hidden_states          # short clips are zero-padded: mask them
         valid = token_mask_from_samples(am, hs[0].shape[1])                      # the official sample -> token rule
         agg = (lambda h: _pool(h, valid)) if pool == 'mean' else (lambda h: periodicity(h, valid, model.config.mel.label_rate))
@@ -77,8 +78,10 @@ def _stats_features(items, frames_fn, dim, *, window, max_windows, batch_size, d
         if not len(b['wav']): continue
         m = frames_fn(b['wav']); hop = b['wav'].shape[1] // m.shape[-1]
         v = (torch.arange(m.shape[-1])[None] < ((b['length'] + hop - 1) // hop)[:, None]).float()[:, None]   # (b, 1, frames)
-        mean = (m * v).sum(-1) / v.sum(-1).clamp_min(1); std = (((m - mean[..., None]) ** 2 * v).sum(-1) / v.sum(-1).clamp_min(1)).sqrt()
-        feats.index_add_(0, b['idx'], torch.cat([mean, std], -1)[:, None]); count.index_add_(0, b['idx'], torch.ones(len(b['idx'])))
+        mean = (m * v).sum(-1) / v.sum(-1).clamp_min(1)
+        std = (((m - mean[..., None]) ** 2 * v).sum(-1) / v.sum(-1).clamp_min(1)).sqrt()
+        feats.index_add_(0, b['idx'], torch.cat([mean, std], -1)[:, None])
+        count.index_add_(0, b['idx'], torch.ones(len(b['idx'])))
     return feats / count.clamp_min(1)[:, None, None]
 
 @torch.no_grad()
@@ -176,7 +179,8 @@ def task_metric(kind: str, y, out, classes=None, S=None) -> dict:
     "Metrics of predictions `out` (logits or values) against `y`."
     y, out = np.asarray(y), np.asarray(out)
     if kind == 'regression':
-        ss = ((y - y.mean()) ** 2).sum(); return dict(r2=float(1 - ((y - out.reshape(y.shape)) ** 2).sum() / max(ss, 1e-12)))
+        ss = ((y - y.mean()) ** 2).sum()
+        return dict(r2=float(1 - ((y - out.reshape(y.shape)) ** 2).sum() / max(ss, 1e-12)))
     if kind == 'multilabel':
         from sklearn.metrics import roc_auc_score, average_precision_score
         ok = (y.sum(0) > 0) & (y.sum(0) < len(y))     # tags with both classes present
@@ -213,9 +217,11 @@ def _train_mlp(p, X, yt, lossf, *, kind, S, lr, epochs, patience, min_epochs, se
         p.train(); opt.zero_grad(); lossf(p(X['train']), yt['train']).backward(); opt.step()
         p.eval()
         with torch.no_grad():
-            o = p(X['valid']); v = _fast_metric(kind, yt['valid'], o, S) if select == 'metric' else -lossf(o, yt['valid']).item()
+            o = p(X['valid'])
+            v = _fast_metric(kind, yt['valid'], o, S) if select == 'metric' else -lossf(o, yt['valid']).item()
         if top is None or v >= top[0]:
-            since = 0 if top is None or v > top[0] else since + 1; top = (v, ep, {k: t.clone() for k, t in p.state_dict().items()})
+            since = 0 if top is None or v > top[0] else since + 1
+            top = (v, ep, {k: t.clone() for k, t in p.state_dict().items()})
         else: since += 1
         if ep >= min_epochs and since >= patience: break
     return top
@@ -334,7 +340,8 @@ def probe(encoders: dict, corpus_dir, tasks=None, cfg: ProbeConfig | None = None
     for task in progress(tasks, desc='tasks'):
         items, y, kind, n_out, classes = task_data(corpus_dir, task, task_table); pool = task_table[task][3]
         if any(len(v) == 0 for v in items.values()):
-            print(f"[muq.probe] skipping {task}: empty split(s) {[s for s, v in items.items() if not v]} in {corpus_dir}", file=sys.stderr); continue
+            print(f"[muq.probe] skipping {task}: empty split(s) {[s for s, v in items.items() if not v]} in {corpus_dir}", file=sys.stderr)
+            continue
         sizes = {f'n_{s}': len(v) for s, v in items.items()}
         for name, (fn, key) in encoders.items():
             if fn == 'label': X = label_features(y, kind, n_out)
@@ -371,7 +378,10 @@ def _metric_on(kind, y, outs, idx, classes, S):
 def compare(outs: dict, a: str, b: str, task: str, n_boot: int = 1000, seed: int = 0) -> dict:
     "Paired bootstrap over test items of metric(a) - metric(b) (weighted MLP probe, seeds averaged): difference, 95% interval, verdict."
     kind, y, oa, classes = outs[(a, task)]; _, _, ob, _ = outs[(b, task)]
-    S = key_score_matrix(classes) if kind == 'key' else None; y = np.asarray(y); n = len(y); rng = np.random.default_rng(seed)
+    S = key_score_matrix(classes) if kind == 'key' else None
+    y = np.asarray(y)
+    n = len(y)
+    rng = np.random.default_rng(seed)
     full = np.arange(n); d = _metric_on(kind, y, oa, full, classes, S) - _metric_on(kind, y, ob, full, classes, S)
     boots = []
     for _ in range(n_boot):
@@ -384,7 +394,10 @@ def compare(outs: dict, a: str, b: str, task: str, n_boot: int = 1000, seed: int
 
 def bootstrap_interval(kind: str, y, outs, classes=None, n_boot: int = 1000, seed: int = 0) -> dict:
     "The primary metric of test outputs `outs` (one array per seed, averaged) with a 95% bootstrap interval over the test items."
-    S = key_score_matrix(classes) if kind == 'key' else None; y = np.asarray(y); n = len(y); rng = np.random.default_rng(seed)
+    S = key_score_matrix(classes) if kind == 'key' else None
+    y = np.asarray(y)
+    n = len(y)
+    rng = np.random.default_rng(seed)
     boots = []
     for _ in range(n_boot):
         idx = rng.integers(0, n, n)
@@ -410,7 +423,8 @@ def summary_table(rows, probe_kind: str = 'mlp', task_table=TASKS) -> str:
 
 def verdict_table(verdicts) -> str:
     "Markdown: each comparison per task as difference ×100 [95% interval] and better / worse / tie."
-    pairs = list(dict.fromkeys((v['a'], v['b']) for v in verdicts)); tasks = list(dict.fromkeys(v['task'] for v in verdicts))
+    pairs = list(dict.fromkeys((v['a'], v['b']) for v in verdicts))
+    tasks = list(dict.fromkeys(v['task'] for v in verdicts))
     head = '| comparison | ' + ' | '.join(tasks) + ' |'
     body = [f"| {a} vs {b} | " + ' | '.join(next((f"{100 * v['diff']:+.1f} [{100 * v['lo']:+.1f}, {100 * v['hi']:+.1f}] **{v['verdict']}**"
                                                   for v in verdicts if (v['a'], v['b'], v['task']) == (a, b, t)), '–') for t in tasks) + ' |'

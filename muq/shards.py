@@ -73,7 +73,9 @@ def pack_shards(items, out, *, shard_mb: float = 512.0, sr: int = 24000, seed: i
                     except (AudioError, OSError) as e:
                         if not bad_file_error(e): raise
                         meta['skipped'].append(dict(path=str(it['path']), error=str(e)[:200])); continue
-                    w.write(members); rows.append(row); size += sum(len(v) for k, v in members.items() if k != '__key__')
+                    w.write(members)
+                    rows.append(row)
+                    size += sum(len(v) for k, v in members.items() if k != '__key__')
                 w.close()
         if rows:
             off = member_offsets(out / f'{name}.tar')

@@ -109,12 +109,19 @@ class ArrayStore:
         "Write (key, array) pairs as one shard: array, index, then the shard list (the store's file, or this part's), each atomically."
         name = f"shard_{self.part}_{len(self.part_shards):05d}" if self.part else f"shard_{len(self.meta['shards']):05d}"
         starts, arrays, pos = {}, [], 0
-        for key, a in entries: starts[key] = (pos, int(a.shape[self.axis])); arrays.append(np.asarray(a, dtype=dtype)); pos += a.shape[self.axis]
+        for key, a in entries:
+            starts[key] = (pos, int(a.shape[self.axis]))
+            arrays.append(np.asarray(a, dtype=dtype))
+            pos += a.shape[self.axis]
         with atomic_path(self.root / f'{name}.npy') as tmp:
             with open(tmp, 'wb') as f: np.save(f, np.concatenate(arrays, self.axis))
         atomic_write_text(json.dumps(dict(entries=starts)), self.root / f'{name}.json')
-        if self.part: self.part_shards.append(name); atomic_write_text(json.dumps(dict(shards=self.part_shards)), self.root / f'part_{self.part}.json')
-        else: self.meta['shards'].append(name); atomic_write_text(json.dumps(self.meta, indent=1), self.root / self.meta_file)
+        if self.part:
+            self.part_shards.append(name)
+            atomic_write_text(json.dumps(dict(shards=self.part_shards)), self.root / f'part_{self.part}.json')
+        else:
+            self.meta['shards'].append(name)
+            atomic_write_text(json.dumps(self.meta, indent=1), self.root / self.meta_file)
         for k, v in starts.items(): self.index[k] = (name, *v)
         return name
 
@@ -134,7 +141,8 @@ class TargetStore(ArrayStore):
                 raise StoreError(f"{root}: holds targets of another producer or manifest ({old['producer']}, manifest {old['manifest']['path']}); "
                                  f"use another --out or delete it")
             return cls(root, old, part=part)
-        root.mkdir(parents=True, exist_ok=True); atomic_write_text(json.dumps(meta, indent=1), root / 'store.json')   # parts write the same file
+        root.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(json.dumps(meta, indent=1), root / 'store.json')   # parts write the same file
         return cls(root, meta, part=part)
 
     @classmethod
@@ -199,7 +207,9 @@ class TargetCropDataset(CropDataset):
         tok = self.store.get(self.key(d['idx']))          # an OSError here is the store's, not the audio file's: it propagates
         if tok is None: return dict(wav=None, idx=d['idx'], path=d['path'], error='no targets in the store')
         T = int(self.seconds * self.sr) // FRAME; f0 = d['offset'] // FRAME
-        crop = np.zeros((tok.shape[0], T), np.int64); part = np.asarray(tok[:, f0: f0 + T], dtype=np.int64); crop[:, : part.shape[1]] = part
+        crop = np.zeros((tok.shape[0], T), np.int64)
+        part = np.asarray(tok[:, f0: f0 + T], dtype=np.int64)
+        crop[:, : part.shape[1]] = part
         d['targets'] = torch.from_numpy(crop); return d
 
 # %% ../nbs/06b_targets.ipynb #b0000041
@@ -210,7 +220,9 @@ def latent_tokenizer(ckpt: str, layer: int, items, out: Path, *, n_codebooks: in
     cfg = MelRVQConfig(input_dim=muq.config.encoder.d_model, n_codebooks=n_codebooks, codebook_size=codebook_size or muq.config.codebook_size)
     meta = dict(ckpt=dig, layer=L, rvq=cfg.to_dict()); f = out / 'latent_rvq.safetensors'
     if f.exists() and json.loads((out / 'latent_rvq.json').read_text()) == json.loads(json.dumps(meta)):
-        sd = load_file(str(f)); rvq = MelRVQ(cfg); rvq.load_state_dict({k[4:]: v for k, v in sd.items() if k.startswith('rvq.')})
+        sd = load_file(str(f))
+        rvq = MelRVQ(cfg)
+        rvq.load_state_dict({k[4:]: v for k, v in sd.items() if k.startswith('rvq.')})
         return LatentTokenizer(muq, L, rvq, sd['mean'], sd['std'], dig)
     if not may_fit: raise StoreError(f"{out}: the latent RVQ of this part's store is not fitted yet; run part 0 first (it fits and saves it)")
     lat = collect_latents(muq, items, L, window=window, max_items=fit_items, seed=seed, device=device)

@@ -163,7 +163,9 @@ class RVQStage(Stage):
     def check(self, cfg, world):
         if world > 1: raise ConfigError("--stage rvq is single-process (as the official trainer); run it with python -m muq.train")
     def build(self, cfg, device):
-        rvq = MelRVQ(cfg.model.rvq).to(device); rvq.mel = cfg.model.mel; return rvq      # the front end its input comes from
+        rvq = MelRVQ(cfg.model.rvq).to(device)
+        rvq.mel = cfg.model.mel   # the front end its input comes from
+        return rvq
     def loss(self, model, batch, generator=None):
         x = mel_tokens(batch['wav'], model.mel); out = model(x)
         return model.loss(x, out), dict(l1=(x - out.recon).abs().mean().detach(), commitment=out.commitment.detach(),
@@ -317,7 +319,8 @@ def rng_state() -> dict:
 def set_rng_state(s: dict):
     "Restore what `rng_state` returned."
     torch.set_rng_state(s['torch'])
-    n = s['numpy']; np.random.set_state(('MT19937', n['keys'].numpy().astype(np.uint32), n['pos'], n['has_gauss'], n['gauss']))
+    n = s['numpy']
+    np.random.set_state(('MT19937', n['keys'].numpy().astype(np.uint32), n['pos'], n['has_gauss'], n['gauss']))
     p = s['python']; random.setstate((p['version'], tuple(p['state'].tolist()), p['gauss']))
     if s['cuda'] and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
 
@@ -544,13 +547,17 @@ def train(cfg: TrainConfig) -> dict:
     stage = get_stage(cfg.stage); stage.check(cfg, world); cfg = stage.finalize(cfg)
     run = Path(cfg.run_dir) / stage.name
     if master:
-        try: run.mkdir(parents=True, exist_ok=True); atomic_write_text(json.dumps(cfg.to_dict(), indent=1), run / 'config.json')
+        try:
+            run.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(json.dumps(cfg.to_dict(), indent=1), run / 'config.json')
         except OSError as e: raise CheckpointError(f"{run}: cannot write to the run directory ({e.strerror or e})") from None
     if device.type == 'cuda': torch.backends.cudnn.benchmark = True            # fixed crop shapes: pick the fastest conv kernels once
     seed_everything(cfg.seed + rank)
     model = stage.build(cfg, device)
     if cfg.sync_bn and world > 1: model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    groups = stage.param_groups(model, cfg); params = [p for g in groups for p in g['params']]; opt = make_optimizer(cfg.optim, groups, device)
+    groups = stage.param_groups(model, cfg)
+    params = [p for g in groups for p in g['params']]
+    opt = make_optimizer(cfg.optim, groups, device)
     step, epoch, pos, counters = resume(run, model, opt, rank, world)
     encoders = [m for m in model.modules() if isinstance(m, ConformerEncoder)]
     for m in encoders: m.checkpointing = cfg.activation_checkpointing
@@ -647,7 +654,9 @@ def train_cli(stage: str = '',              # rvq | muq | mulan, or '' for rvq t
         if rank == 0: print(f"[muq.train] stage {st}, preset {preset}: {json.dumps(cfg.to_dict())}", flush=True)
         s = train(cfg); out.append(s)
         if rank == 0:
-            if s.get('already_complete'): print(f"[muq.train] {st}: already complete ({s['steps']} steps) -> {s.get('checkpoint')}; a new --run_dir starts over", flush=True); continue
+            if s.get('already_complete'):
+                print(f"[muq.train] {st}: already complete ({s['steps']} steps) -> {s.get('checkpoint')}; a new --run_dir starts over", flush=True)
+                continue
             if s['preempted']:
                 print(f"[muq.train] {st} stopped by SIGTERM after step {s['steps']} of {cfg.optim.steps}: checkpoint saved in "
                       f"{cfg.run_dir}/{st}/checkpoints; the same command resumes", flush=True)
