@@ -33,6 +33,11 @@ def run(out, task, mode, init, seed, a, ev, ckpt) -> dict:
         if r.returncode: sys.exit(f"failed: {' '.join(cmd)}\n{r.stderr[-3000:]}")
     return json.loads(rep.read_text())
 
+def wall_seconds(d: Path) -> float:
+    "Wall time of a run's last invocation: its config is written when it starts, its report when it ends (reused runs keep theirs)."
+    f = d / "finetune"
+    return round((f / "report.json").stat().st_mtime - (f / "config.json").stat().st_mtime, 1)
+
 def moved(start: Path, best: Path) -> float:
     "How far fine-tuning moved the encoder: |w_best - w_start| / |w_start| over its trained weights (BatchNorm statistics left out)."
     from safetensors.torch import load_file
@@ -110,7 +115,8 @@ if __name__ == "__main__":
                 for seed in range(a.seeds):
                     r = run(out, task, mode, init, seed, a, ev, a.ckpt); iv = r["interval"]
                     rows.append(dict(task=task, init=init, mode=mode, seed=seed, value=iv["value"], lo=iv["lo"], hi=iv["hi"],
-                                     metric=iv["metric"], n_test=r["n_test"]))
+                                     metric=iv["metric"], n_test=r["n_test"], wall_s=wall_seconds(out / task / f"{init}_{mode}" / f"seed{seed}"),
+                                     git=r["provenance"]["git"]))          # the code that trained and tested this run
                     if mode == "full":                  # the only mode whose encoder weights change
                         d = out / task / f"{init}_{mode}" / f"seed{seed}" / "finetune"
                         rows[-1]["moved"] = moved(Path(a.ckpt) if init == "pretrained" else random_ckpt(out, a.ckpt, seed), d / "best")
@@ -118,9 +124,12 @@ if __name__ == "__main__":
     anchor = [] if a.quick else probe_anchor(out, a.ckpt, ev, tasks)
     doc = dict(rows=rows, probe=anchor, seeds=a.seeds, steps=a.steps, tasks=tasks, corpus=ev.name,
                markdown={"table": table(rows, tasks, anchor), "gains": gains(rows, tasks)},
-               minutes_this_invocation=round((time.time() - t0) / 60, 1), provenance=provenance(manifests=[ev / f"clips_{s}.jsonl" for s in ("train", "valid", "test")],
+               minutes_this_invocation=round((time.time() - t0) / 60, 1), wall_minutes_of_runs=round(sum(r["wall_s"] for r in rows) / 60, 1),
+               provenance=provenance(manifests=[ev / f"clips_{s}.jsonl" for s in ("train", "valid", "test")],
                                                                                checkpoints=[a.ckpt] + [random_ckpt(out, a.ckpt, s) for s in range(a.seeds)],
                                                                                seeds=list(range(a.seeds))))
     res = Path(a.results) if a.results else (out / "finetune.json" if a.quick else ROOT / "nbs" / "results" / "finetune.json")
     res.parent.mkdir(parents=True, exist_ok=True); atomic_write_text(json.dumps(doc, indent=1) + "\n", res)
-    print(doc["markdown"].get("table", "")); print(f"[finetune_study] {len(rows)} runs ({doc['minutes_this_invocation']} min in this invocation; finished runs are reused) -> {res}")
+    print(doc["markdown"].get("table", ""))
+    print(f"[finetune_study] {len(rows)} runs ({doc['wall_minutes_of_runs']} min of training and testing in all, "
+          f"{doc['minutes_this_invocation']} min in this invocation; finished runs are reused) -> {res}")
