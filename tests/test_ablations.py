@@ -38,7 +38,32 @@ def test_ablations_quick(tmp_path):
     assert json.loads((ri / "config.json").read_text())["muq_literate"]["encoder"] == json.loads((it1 / "config.json").read_text())["muq_literate"]["encoder"]
     w0, w1 = load_file(ri / "model.safetensors"), load_file(it1 / "model.safetensors")
     assert w0.keys() == w1.keys() and any((w0[k] - w1[k]).abs().max() > 0 for k in w0 if w0[k].is_floating_point())
+    # the rows behind the tables: one score x100 per condition, seed and task, and each trained run's diagnostics
+    assert len(res["rows"]) == 5 * 3 and all(abs(r["score"] - 100 * R[r["condition"]][r["task"]][r["seed"]]) < 1e-9 for r in res["rows"])
+    tr = {t["condition"]: t for t in res["training"]}
+    assert set(tr) == set(R) - {"random_init"}
+    for name, t in tr.items():
+        assert t["updates"] == res["steps"] and len(t["ce_per_codebook"]) == len(t["unigram_entropy"]) == 8, (name, t)
+        assert all(0 < h <= math.log(256) + 1e-6 for h in t["unigram_entropy"]), (name, t["unigram_entropy"])
+    md = res["markdown"]
+    assert set(md) == {"table", "vs_random_init", "vs_mel_rvq_8", "training"} and md["table"].count("\n") == 2 + 4
+    assert not (ROOT / "nbs" / "results" / "ablations.json").exists() or str(tmp_path) not in (ROOT / "nbs" / "results" / "ablations.json").read_text()
     # a re-run trains and probes nothing again (4 trainings, 6 probes) and writes the same table
     again, log = ablations(out)
     assert again["reused"] == 10, log[-2000:]
     assert again["results"] == R and again["layer"] == res["layer"]
+
+def test_ablation_calls_beyond_the_seed_spread():
+    "The versus table: a difference beyond the combined std over seeds is called, one inside it is a tie, on rows whose answer is known."
+    sys.path.insert(0, str(ROOT / "tools")); import report
+    rows = [dict(condition=c, seed=s, task=t, score=v) for c, t, vals in (
+        ("mel_rvq_8", "key", [30, 32]), ("mel_rvq_8", "pitch", [90, 92]),
+        ("random_init", "key", [20, 22]), ("random_init", "pitch", [91, 93]),        # key: +10 ± 1.4 better; pitch: -1 ± 1.4 tie
+        ("single_vq", "key", [40, 60]), ("single_vq", "pitch", [70, 72])) for s, v in enumerate(vals)]   # key +20 ± 10.0; pitch -20
+    d = dict(rows=rows)
+    vs = {l.split(" | ")[0].strip("| "): l for l in report.ablation_versus(d, "random_init").splitlines()[2:]}
+    assert "+10.0 ± 1.4 **better**" in vs["mel_rvq_8"] and "-1.0 ± 1.4 |" in vs["mel_rvq_8"] and vs["mel_rvq_8"].endswith("| 1 / 1 / 0 |")
+    assert "+29.0 ± 10.0 **better**" in vs["single_vq"] and "-21.0 ± 1.4 **worse**" in vs["single_vq"]
+    assert "random_init" not in vs
+    table = report.ablation_table(d).splitlines()
+    assert table[0] == "| condition | key | pitch |" and table[2] == "| mel_rvq_8 | 31.0 ± 1.0 | 91.0 ± 1.0 |"

@@ -10,7 +10,9 @@ the same model with random weights. The budget is 2400 updates on the learning c
 at 150 updates a model has learned little more than the marginal of its targets, and the conditions cannot differ.
 Training time: about 10 minutes per condition and seed on 2 CPU cores (`--conditions` picks a subset).
 Re-running reuses every finished training, target store and probe, so an interrupted study resumes where it stopped.
-Results: runs/ablations/results.json and results.md. `--quick`: a smoke run of the same pipeline (a few minutes).
+Results: nbs/results/ablations.json (the README's and chapter 7b's tables: scores, each condition against random
+weights and against Mel-RVQ-8, each run's masked CE against its targets' unigram floor), runs/ablations/results.json
+and results.md. `--quick`: a smoke run of the same pipeline (a few minutes), written under --out only.
 """
 import argparse, csv, json, subprocess, sys, time
 from pathlib import Path
@@ -19,6 +21,9 @@ from muq.core import atomic_write_text, provenance
 from muq.corpus import builtin_corpus
 from muq.model import MuQ
 from muq.probe import PRIMARY, TASKS
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import report
+from curve import training_row                                  # masked CE and accuracy against the targets' unigram floor
 
 ROOT = Path(__file__).resolve().parents[1]; PY = sys.executable
 REUSED = []                                                     # steps an earlier run had finished
@@ -48,6 +53,7 @@ def main():
     ap.add_argument("--out", default="", help="results folder (default runs/ablations, runs/ablations_quick with --quick)")
     ap.add_argument("--conditions", default="", help="comma-separated subset of the target conditions (default: all)")
     ap.add_argument("--minutes", type=float, default=600, help="the pretraining corpus (the learning curve's 10 hours by default)")
+    ap.add_argument("--results", default="", help="the committed results file (default nbs/results/ablations.json; none with --quick)")
     a = ap.parse_args()
     if a.quick: a.seeds, a.steps, a.minutes = 1, 4, 2
     a.out = a.out or ("runs/ablations_quick" if a.quick else "runs/ablations")
@@ -107,16 +113,26 @@ def main():
                 if r["probe"] == "linear" and r["layer"] == "weighted" and prim(r):
                     results.setdefault(name, {}).setdefault(r["task"], []).append(float(r["mean"]))
         print(f"[ablations] {name} probed, {time.time() - t0:.0f} s", flush=True)
-    summary = dict(seeds=a.seeds, steps=a.steps, layer=layer, layer_scores=layer_scores,
-                   minutes=round((time.time() - t0) / 60, 1), reused=len(REUSED), results=results,
+    rows = [dict(condition=n, seed=s, task=t, score=100 * v[s]) for n, by_task in results.items() for t, v in by_task.items() for s in range(len(v))]
+    training = [training_row(ck, n, a.steps, s) for n, cks in models.items() if n != "random_init" for s, ck in enumerate(cks)]
+    summary = dict(seeds=a.seeds, steps=a.steps, pretrain_corpus=Path(data).name, eval_corpus=Path(a.eval).name, layer=layer,
+                   layer_scores=layer_scores, minutes=round((time.time() - t0) / 60, 1), reused=len(REUSED), results=results, rows=rows,
+                   training=training,
                    provenance=provenance(manifests=[train] + [f"{a.eval}/{s}_test.jsonl" for s in ("clips", "notes")],
                                          checkpoints=[c for cs in models.values() for c in cs], seeds=list(range(a.seeds))))
-    out.mkdir(parents=True, exist_ok=True); atomic_write_text(json.dumps(summary, indent=1), out / "results.json")
-    tasks = list(next(iter(results.values())))
-    md = [f"Weighted-layer linear probe (x100, mean ± std over {a.seeds} pretraining seeds; MuQ-tiny, {a.steps} steps each; "
-          f"iteration 2 quantises layer {layer}):", "", "| condition | " + " | ".join(tasks) + " |", "|" + "---|" * (len(tasks) + 1)]
-    md += [f"| {n} | " + " | ".join(f"{100 * np.mean(v[t]):.1f} ± {100 * np.std(v[t]):.1f}" for t in tasks) + " |" for n, v in results.items()]
-    atomic_write_text("\n".join(md) + "\n", out / "results.md"); print("\n".join(md)); print(f"[ablations] {summary['minutes']} min" + (f" ({len(REUSED)} trainings and probes reused from an earlier run)" if REUSED else "") + f" -> {out}/results.md")
+    summary["markdown"] = {"table": report.ablation_table(summary), "vs_random_init": report.ablation_versus(summary, "random_init"),
+                           "vs_mel_rvq_8": report.ablation_versus(summary, "mel_rvq_8"), "training": report.training_table(summary)}
+    text = json.dumps(summary, indent=1).replace(str(ROOT) + "/", "")            # paths relative to the checkout
+    out.mkdir(parents=True, exist_ok=True); atomic_write_text(text, out / "results.json")
+    res = Path(a.results) if a.results else None if a.quick else ROOT / "nbs" / "results" / "ablations.json"
+    if res: atomic_write_text(text + "\n", res)
+    md = [f"Weighted-layer linear probe (x100, mean ± std over {a.seeds} pretraining seeds; MuQ-tiny, {a.steps} updates each; "
+          f"iteration 2 quantises layer {layer}):", "", summary["markdown"]["table"], "", summary["markdown"]["vs_random_init"], "",
+          summary["markdown"]["vs_mel_rvq_8"], "", "Each run's masked cross-entropy against the unigram entropy of its targets (seed 0):", "",
+          summary["markdown"]["training"]]
+    atomic_write_text("\n".join(md) + "\n", out / "results.md"); print("\n".join(md))
+    print(f"[ablations] {summary['minutes']} min" + (f" ({len(REUSED)} trainings and probes reused from an earlier run)" if REUSED else "")
+          + f" -> {out}/results.md" + (f", {res}" if res else ""))
 
 if __name__ == "__main__":
     main()

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 from muq.core import atomic_write_text, provenance
 from muq.corpus import builtin_corpus
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import report
 
 ROOT = Path(__file__).resolve().parents[1]
 FIELDS = {'key': 'key', 'instrument': 'family', 'style': 'collection'}
@@ -89,10 +91,7 @@ def table(res, tasks, anchor=()) -> str:
 def gains(res, tasks) -> str:
     "Differences of means x100 ± the combined std over seeds; called only beyond it (the ablations' convention)."
     v = lambda init, mode, t: [100 * r["value"] for r in res if (r["init"], r["mode"], r["task"]) == (init, mode, t)]
-    def cell(a, b):
-        if not a or not b: return "–"
-        d, s = np.mean(a) - np.mean(b), float(np.hypot(np.std(a), np.std(b)))
-        return f"{d:+.1f} ± {s:.1f}" + ("" if abs(d) <= s else " **better**" if d > 0 else " **worse**")
+    cell = report.seed_call
     rows = [(f"{init}: {m} vs freeze", lambda t, init=init, m=m: cell(v(init, m, t), v(init, "freeze", t)))
             for init in ("pretrained", "random") for m in ("lora", "full")]
     rows += [(f"{m}: pretrained vs random", lambda t, m=m: cell(v("pretrained", m, t), v("random", m, t))) for m in MODES]

@@ -116,6 +116,33 @@ def sweep_table(d) -> str:
         lines.append(f"| {n} | " + ' | '.join(cells) + f" | {counts(f'{n}_vs_random_init')} |")
     return '\n'.join(lines)
 
+def seed_call(a, b) -> str:
+    "Mean of `a` minus mean of `b` (x100 values over seeds) ± their combined std, called better/worse only beyond it."
+    if not a or not b: return '–'
+    diff, s = np.mean(a) - np.mean(b), float(np.hypot(np.std(a), np.std(b)))
+    return f"{diff:+.1f} ± {s:.1f}" + ('' if abs(diff) <= s else ' **better**' if diff > 0 else ' **worse**')
+
+def ablation_scores(d, cond, task) -> list:
+    return [r['score'] for r in d['rows'] if r['condition'] == cond and r['task'] == task]
+
+def ablation_table(d) -> str:
+    "Condition x task: the weighted-layer linear probe (x100, mean ± std over pretraining seeds)."
+    tasks = [t for t in TASK_ORDER if any(r['task'] == t for r in d['rows'])]; conds = list(dict.fromkeys(r['condition'] for r in d['rows']))
+    lines = ['| condition | ' + ' | '.join(tasks) + ' |', '|' + '---|' * (len(tasks) + 1)]
+    fmt = lambda v: f"{np.mean(v):.1f} ± {np.std(v):.1f}" if v else '–'
+    return '\n'.join(lines + [f"| {c} | " + ' | '.join(fmt(ablation_scores(d, c, t)) for t in tasks) + ' |' for c in conds])
+
+def ablation_versus(d, ref) -> str:
+    "Every condition against `ref`: difference of the seed means ± the combined std over seeds, called only beyond it."
+    tasks = [t for t in TASK_ORDER if any(r['task'] == t for r in d['rows'])]; conds = list(dict.fromkeys(r['condition'] for r in d['rows']))
+    lines = [f'| condition vs {ref} | ' + ' | '.join(tasks) + ' | better / tie / worse |', '|' + '---|' * (len(tasks) + 2)]
+    for c in conds:
+        if c == ref: continue
+        cells = [seed_call(ablation_scores(d, c, t), ablation_scores(d, ref, t)) for t in tasks]
+        n = [sum(k in x for x in cells) for k in ('better', 'worse')]
+        lines.append(f"| {c} | " + ' | '.join(cells) + f" | {n[0]} / {len(tasks) - sum(n)} / {n[1]} |")
+    return '\n'.join(lines)
+
 def all_tables(d) -> str:
     return '\n\n'.join([curve_table(d), verdict_counts(d), diffs_table(d, 'muq_vs_random_init'), diffs_table(d, 'muq_vs_mel_stats'),
                         diffs_table(d, 'muq_vs_random_projection'), baselines_table(d), training_table(d), layers_table(d, 'key'),
