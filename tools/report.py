@@ -143,6 +143,13 @@ def ablation_versus(d, ref) -> str:
         lines.append(f"| {c} | " + ' | '.join(cells) + f" | {n[0]} / {len(tasks) - sum(n)} / {n[1]} |")
     return '\n'.join(lines)
 
+def probe_snapshot(probe) -> dict:
+    "What a `python -m muq.probe` run left in folder `probe`: its tables (markdown), verdicts and provenance."
+    probe = Path(probe); v = json.loads((probe / 'verdicts.json').read_text())
+    tables = [b for b in (probe / 'results.md').read_text().split('\n\n') if b.lstrip().startswith('|')]
+    return dict(markdown={'probe_mlp': tables[0], 'probe_linear': tables[1] if len(tables) > 2 else '', 'verdicts': tables[-1]},
+                verdicts=v['verdicts'], probe_provenance=v['provenance'])
+
 def all_tables(d) -> str:
     return '\n\n'.join([curve_table(d), verdict_counts(d), diffs_table(d, 'muq_vs_random_init'), diffs_table(d, 'muq_vs_mel_stats'),
                         diffs_table(d, 'muq_vs_random_projection'), baselines_table(d), training_table(d), layers_table(d, 'key'),

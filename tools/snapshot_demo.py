@@ -5,10 +5,12 @@ numbers and their provenance (the README's demo tables are generated from it by 
     # after make demo; M: the demo's measured wall time; OLD.json: an earlier demo.json (another machine) whose probe
     # tables are kept beside the new ones as `earlier_run`, so the README can show how far one-seed figures move
 """
-import argparse, json
+import argparse, json, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import report
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -16,13 +18,9 @@ if __name__ == "__main__":
     ap.add_argument("--earlier", default="", help="an earlier demo.json to keep beside this run (its probe tables and provenance)")
     a = ap.parse_args(); runs = Path(a.runs)
     probe, zs = runs / "demo" / "muq" / "probe", runs / "demo" / "mulan" / "zeroshot"
-    v = json.loads((probe / "verdicts.json").read_text()); z = json.loads((zs / "zeroshot.json").read_text())
-    md = (probe / "results.md").read_text().split("\n\n")
-    tables = [b for b in md if b.lstrip().startswith("|")]
-    doc = dict(markdown={"probe_mlp": tables[0], "probe_linear": tables[1] if len(tables) > 2 else "", "verdicts": tables[-1],
-                         "zeroshot": (zs / "zeroshot.md").read_text().split("\n\n")[0].strip()},
-               verdicts=v["verdicts"], probe_provenance=v["provenance"], zeroshot=z, minutes=a.minutes,
-               training=json.loads((runs / "demo" / "muq" / "summary.json").read_text()),
+    z = json.loads((zs / "zeroshot.json").read_text()); doc = report.probe_snapshot(probe)
+    doc["markdown"]["zeroshot"] = (zs / "zeroshot.md").read_text().split("\n\n")[0].strip()
+    doc.update(zeroshot=z, minutes=a.minutes, training=json.loads((runs / "demo" / "muq" / "summary.json").read_text()),
                data_stats=json.loads((runs / "demo" / "muq" / "data_stats.json").read_text()))
     if a.earlier:
         try: e = json.loads(Path(a.earlier).read_text()); e["probe_provenance"], e["markdown"]["verdicts"]
