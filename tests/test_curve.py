@@ -48,3 +48,17 @@ def test_curve_quick(tmp_path):
     n = sum(1 for r in d["rows"] if r["updates"] in (None, 0))
     assert part["kept"]["baselines_equal"] == f"{n} of {n} baseline scores equal to the kept file's (largest difference 0.00)"
     assert sorted(map(key, part["verdicts"])) == sorted(map(key, d["verdicts"])) and {t["updates"] for t in part["training"]} == {2, 4}
+    # a second pretraining seed for the sweep needs the recipe's own second seed at the sweep budget
+    r = subprocess.run([sys.executable, "tools/curve.py", "--quick", "--out", str(tmp_path / "curve"), "--sweep_seeds", "2"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    assert r.returncode != 0 and "--seeds_upto 4" in r.stderr, r.stderr[-2000:]
+    two = curve(tmp_path / "curve", "--seeds_upto", "4", "--sweep_seeds", "2")
+    assert ("mel_rvq", 4, 1) in {(x["condition"], x["updates"], x["seed"]) for x in two["rows"]}
+    assert {(x["condition"], x["seed"]) for x in two["sweep"]} == {(c, s) for c in ("lr_x3", "precise_bn") for s in (0, 1)}
+    assert [x for x in two["sweep"] if x["seed"] == 0] == d["sweep"]                 # seed 0 reused, not trained again
+    sweep_cmp = lambda doc: sorted(key(x) for x in doc["verdicts"] if x["comparison"].startswith(("lr_x3", "precise_bn")))
+    assert sweep_cmp(two) == sweep_cmp(d)                                           # verdicts stay seed 0 against seed 0
+    assert sorted((t["condition"], t["seed"]) for t in two["sweep_training"]) == [("lr_x3", 0), ("lr_x3", 1)]
+    sys.path.insert(0, str(ROOT / "tools")); import report
+    lr_row = next(l for l in report.sweep_table(two).splitlines() if l.startswith("| lr_x3 |"))
+    assert lr_row.count("±") == 2                                                    # key and instrument: mean ± std over 2 seeds

@@ -207,19 +207,19 @@ class Study:
                                                          self.ev, self.S, self.cfg, self.cache, weights_digest(fk))
             self.write()
 
-    def sweep_point(self, name, change):
-        "One setting of the sweep at the sweep budget (seed 0), trained (or re-estimated) and probed."
-        u = self.S['budgets'][min(2, len(self.S['budgets']) - 1)]; base = self.finals[('mel_rvq', u, 0)]
-        run = self.out / "sweep" / name.replace('/', '_'); final = run / "muq" / "final"
+    def sweep_point(self, name, change, seed=0):
+        "One setting of the sweep at the sweep budget, pretraining seed `seed`, trained (or re-estimated) and probed."
+        u = self.S['budgets'][min(2, len(self.S['budgets']) - 1)]; base = self.finals[('mel_rvq', u, seed)]
+        run = self.out / "sweep" / (name.replace('/', '_') + (f"_seed{seed}" if seed else "")); final = run / "muq" / "final"
         if change == 'precise_bn':
             if not (final / "model.safetensors").exists(): precise_bn(MuQ.from_pretrained(base), self.items).save_pretrained(final)
         elif not (run / "muq" / "summary.json").exists():
             extra = [f"rvq_ckpt={self.rvq('rvq600', 4 * self.S['rvq_steps'])}"] if change == 'rvq600' else [f"rvq_ckpt={self.out / 'rvq' / 'rvq' / 'rvq.safetensors'}", *change]
-            sh("muq.train", "--stage", "muq", "--preset", "tiny", "--data", self.train_manifest, "--run_dir", run, "seed=0", f"optim.steps={u}",
+            sh("muq.train", "--stage", "muq", "--preset", "tiny", "--data", self.train_manifest, "--run_dir", run, f"seed={seed}", f"optim.steps={u}",
                "data.num_workers=1", f"ckpt_every={min(1000, max(50, u // 8))}", *extra)
-        self.sweep[name] = (u, final, probed(run / "curve_probe.json", {'muq': (muq_encoder(MuQ.from_pretrained(final)), weights_digest(final))},
+        self.sweep[(name, seed)] = (u, final, probed(run / "curve_probe.json", {'muq': (muq_encoder(MuQ.from_pretrained(final)), weights_digest(final))},
                                                 self.ev, self.S, self.cfg, self.cache, weights_digest(final)))
-        log(f"sweep {name}: probed ({time.time() - self.t0:.0f} s)"); self.write()
+        log(f"sweep {name} seed {seed}: probed ({time.time() - self.t0:.0f} s)"); self.write()
 
     def verdict(self, o, a, b, t, u, cmp):
         "One paired-bootstrap verdict, computed once per process (every `write` asks again for the earlier points')."
@@ -251,8 +251,9 @@ class Study:
             if cond == 'random_projection' and ('mel_rvq', u, 0) in self.res:
                 o.update({(f'mel_rvq@{u}', t): v for (e, t), v in load_outs(self.res[('mel_rvq', u, 0)]['outs']).items()})
                 verdicts += [self.verdict(o, f'mel_rvq@{u}', f'{cond}@{u}', t, u, 'muq_vs_random_projection') for t in S['tasks'] if (f'{cond}@{u}', t) in o]
-        for name, (u, final, r) in self.sweep.items():
-            add(name, u, 0, r['rows'], 'muq', into=sweep_rows)
+        for (name, seed), (u, final, r) in self.sweep.items():
+            add(name, u, seed, r['rows'], 'muq', into=sweep_rows)
+            if seed: continue                                                 # verdicts: seed 0 against the recipe's seed 0
             o = {**outs, **{(name, t): v for (e, t), v in load_outs(r['outs']).items()},
                  **{('recipe', t): v for (e, t), v in load_outs(self.res[('mel_rvq', u, 0)]['outs']).items()}}
             verdicts += [self.verdict(o, name, 'recipe', t, u, f'{name}_vs_recipe') for t in S['tasks'] if (name, t) in o]
@@ -277,7 +278,7 @@ class Study:
                    probe=dict(preset='quick', layer_settings=LAYER_SETTINGS, layer_tasks=S['layer_tasks'], verdict_probe='mlp, weighted layers',
                               bootstrap=self.cfg.bootstrap),
                    rows=rows, layers=layers, verdicts=verdicts, sweep=sweep_rows, rvq=rvq_stats,
-                   sweep_training=[training_row(f, n, u, 0) for n, (u, f, _) in self.sweep.items() if (f.parent / 'summary.json').exists()]
+                   sweep_training=[training_row(f, n, u, s) for (n, s), (u, f, _) in self.sweep.items() if (f.parent / 'summary.json').exists()]
                                   or (self.old.get('sweep_training', []) if kept else []),
                    label_efficiency=le if le is not None else old.get('label_efficiency', []),
                    training=[training_row(f, *r) for r, f in sorted(self.finals.items())] + [r for r in old.get('training', []) if r['updates'] in kept],
@@ -315,8 +316,12 @@ def main():
     ap.add_argument("--budgets", default="", help="comma-separated budgets to train and probe (default: the grid); the results "
                     "file's points at other budgets are kept, with a check that the baselines and the points trained again are equal")
     ap.add_argument("--rp_upto", type=int, default=-1, help="random-projection runs only up to this budget (default: the study's own)")
+    ap.add_argument("--seeds_upto", type=int, default=-1, help="a second pretraining seed up to this budget (default: the study's own)")
+    ap.add_argument("--sweep_seeds", type=int, default=1, help="pretraining seeds per sweep setting (seed 1 needs the recipe's seed 1 "
+                    "at the sweep budget: --seeds_upto)")
     a = ap.parse_args(); st = Study(a)
     if a.rp_upto >= 0: st.S = {**st.S, 'rp_upto': a.rp_upto}
+    if a.seeds_upto >= 0: st.S = {**st.S, 'seeds_upto': a.seeds_upto}
     st.rvq()
     runs = [r for r in plan(st.S) if not a.max_updates or r[1] <= a.max_updates]
     if a.budgets:
@@ -333,7 +338,10 @@ def main():
                 unknown = set(a.sweep.split(',')) - set(sweep)
                 if unknown: sys.exit(f"--sweep: unknown settings {sorted(unknown)}; choose from {sorted(sweep)}")
                 sweep = {k: v for k, v in sweep.items() if k in a.sweep.split(',')}
-            for name, change in sweep.items(): st.sweep_point(name, change)
+            for seed in range(a.sweep_seeds):
+                if ('mel_rvq', sweep_after, seed) not in st.finals: sys.exit(f"--sweep_seeds {a.sweep_seeds}: the recipe has no seed {seed} "
+                                                                            f"at {sweep_after} updates; add --seeds_upto {sweep_after}")
+                for name, change in sweep.items(): st.sweep_point(name, change, seed)
     if not a.no_sweep and sweep_after > max(r[1] for r in runs): log("the sweep's budget is beyond --max_updates: no sweep")
     st.label_efficiency()
     log(f"done in {(time.time() - st.t0) / 60:.1f} min")

@@ -107,7 +107,7 @@ def sweep_table(d) -> str:
     counts = lambda cmp: ' / '.join(map(str, tally(d, u, cmp))) if any(tally(d, u, cmp)) else '–'
     lines = ['| setting (vs the recipe at the same budget) | ' + ' | '.join(tasks) + ' | vs random weights: better / tie / worse |',
              '|' + '---|' * (len(tasks) + 2)]
-    lines.append(f"| recipe ({u} updates) | " + ' | '.join(_cell(scores(d, 'mel_rvq', u, t)[:1]) for t in tasks) + f" | {counts('muq_vs_random_init')} |")
+    lines.append(f"| recipe ({u} updates) | " + ' | '.join(_cell(scores(d, 'mel_rvq', u, t)) for t in tasks) + f" | {counts('muq_vs_random_init')} |")
     for n in names:
         cells = []
         for t in tasks:
