@@ -62,3 +62,6 @@ def test_curve_quick(tmp_path):
     sys.path.insert(0, str(ROOT / "tools")); import report
     lr_row = next(l for l in report.sweep_table(two).splitlines() if l.startswith("| lr_x3 |"))
     assert lr_row.count("±") == 2                                                    # key and instrument: mean ± std over 2 seeds
+    one = curve(tmp_path / "curve", "--budgets", "2,4", "--sweep", "lr_x3")          # a subset of the sweep: the others stay
+    assert sorted(map(key, one["sweep"])) == sorted(map(key, two["sweep"])) and one["kept_sweep"] == ["lr_x3 seed 1", "precise_bn seed 0", "precise_bn seed 1"]
+    assert sorted(map(key, one["verdicts"])) == sorted(map(key, two["verdicts"]))

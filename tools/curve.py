@@ -173,6 +173,7 @@ class Study:
         self.cfg = P.ProbeConfig.preset('quick'); self.cache = self.out / "features"
         self.finals, self.res, self.sweep, self.bres, self.base = {}, {}, {}, None, {}
         self.verdicts, self.keep = {}, bool(a.budgets)
+        self.keep_sweep = bool(a.budgets or a.sweep)              # settings (and seeds) of the sweep not run this time stay
         self.old = json.loads(self.results.read_text()) if self.results.exists() else {}   # as it was before this run: what --budgets keeps
         log(f"pretraining corpus {self.pre.name}: {len(self.items)} clips of its train split, {self.hours:.1f} h; evaluation corpus {self.ev.name}")
 
@@ -268,18 +269,28 @@ class Study:
         if kept:                                    # --budgets: the other budgets' points stay as the results file has them
             keep = lambda rs: [r for r in rs if r.get('updates') in kept]
             rows, layers, verdicts = rows + keep(old['rows']), layers + keep(old.get('layers', [])), verdicts + keep(old.get('verdicts', []))
-            sweep_rows = sweep_rows or keep(old.get('sweep', []))
             base = lambda rs: {(r['condition'], r['seed'], r['task'], r['probe'], r['layer']): r['score'] for r in rs if r.get('updates') in (None, 0)}
             pts = lambda rs: {(r['condition'], r['updates'], r['seed'], r['task'], r['probe']): r['score'] for r in rs if r.get('updates') in trained}
             b_eq, b_n, b_max = compare(base(rows), base(old['rows']))
             p_eq, p_n, p_max = compare(pts(rows), pts(old['rows']))
+        sweep_training = [training_row(f, n, u, s) for (n, s), (u, f, _) in self.sweep.items() if (f.parent / 'summary.json').exists()]
+        kept_sweep = []
+        if self.keep_sweep:                         # --budgets or --sweep: what the sweep did not run again stays as the file has it
+            done = {ns for ns in self.sweep}; stay = lambda r: (r['condition'], r['seed']) not in done
+            kept_sweep = sorted({(r['condition'], r['seed']) for r in old.get('sweep', []) if stay(r)})
+            sweep_rows += [r for r in old.get('sweep', []) if stay(r)]
+            sweep_training += [t for t in old.get('sweep_training', []) if stay(t)]
+            gone = {f'{n}_vs_{ref}' for n, s in kept_sweep if s == 0 for ref in ('recipe', 'random_init')}
+            verdicts += [v for v in old.get('verdicts', []) if v['comparison'] in gone and v['updates'] not in kept]   # kept budgets' are in
+        order = list({**SWEEP, **QUICK_SWEEP})
+        rank = lambda r: (order.index(r['condition']) if r['condition'] in order else len(order), r['seed'])
+        sweep_rows.sort(key=rank); sweep_training.sort(key=rank)
         doc = dict(study="MuQ-tiny learning curve on the built-in corpus", pretrain_corpus=dict(folder=self.pre.name, train_clips=len(self.items), train_hours=round(self.hours, 2)),
                    eval_corpus=self.ev.name, recipe="tiny preset (4 crops x 4 s per update, lr 1e-3, 20 warmup updates, linear decay to the budget)",
                    probe=dict(preset='quick', layer_settings=LAYER_SETTINGS, layer_tasks=S['layer_tasks'], verdict_probe='mlp, weighted layers',
                               bootstrap=self.cfg.bootstrap),
                    rows=rows, layers=layers, verdicts=verdicts, sweep=sweep_rows, rvq=rvq_stats,
-                   sweep_training=[training_row(f, n, u, s) for (n, s), (u, f, _) in self.sweep.items() if (f.parent / 'summary.json').exists()]
-                                  or (self.old.get('sweep_training', []) if kept else []),
+                   sweep_training=sweep_training, kept_sweep=[f"{n} seed {s}" for n, s in kept_sweep],
                    label_efficiency=le if le is not None else old.get('label_efficiency', []),
                    training=[training_row(f, *r) for r, f in sorted(self.finals.items())] + [r for r in old.get('training', []) if r['updates'] in kept],
                    provenance=provenance(manifests=[self.train_manifest] + sorted(self.ev.glob('*_*.jsonl')), checkpoints=[f for _, f in sorted(self.finals.items())],
