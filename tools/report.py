@@ -127,14 +127,14 @@ def ablation_scores(d, cond, task) -> list:
 
 def ablation_table(d) -> str:
     "Condition x task: the weighted-layer linear probe (x100, mean ± std over pretraining seeds)."
-    tasks = [t for t in TASK_ORDER if any(r['task'] == t for r in d['rows'])]; conds = list(dict.fromkeys(r['condition'] for r in d['rows']))
+    tasks, conds = _tasks(d), list(dict.fromkeys(r['condition'] for r in d['rows']))
     lines = ['| condition | ' + ' | '.join(tasks) + ' |', '|' + '---|' * (len(tasks) + 1)]
     fmt = lambda v: f"{np.mean(v):.1f} ± {np.std(v):.1f}" if v else '–'
     return '\n'.join(lines + [f"| {c} | " + ' | '.join(fmt(ablation_scores(d, c, t)) for t in tasks) + ' |' for c in conds])
 
 def ablation_versus(d, ref) -> str:
     "Every condition against `ref`: difference of the seed means ± the combined std over seeds, called only beyond it."
-    tasks = [t for t in TASK_ORDER if any(r['task'] == t for r in d['rows'])]; conds = list(dict.fromkeys(r['condition'] for r in d['rows']))
+    tasks, conds = _tasks(d), list(dict.fromkeys(r['condition'] for r in d['rows']))
     lines = [f'| condition vs {ref} | ' + ' | '.join(tasks) + ' | better / tie / worse |', '|' + '---|' * (len(tasks) + 2)]
     for c in conds:
         if c == ref: continue
