@@ -63,6 +63,16 @@ def diffs_table(d, cmp) -> str:
         lines.append(f"| {u} | " + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 
+def crossover_table(d) -> str:
+    "Per task: the budgets at which MuQ is better / worse than random weights and than the raw-mel statistics (paired bootstrap)."
+    us = budgets(d)
+    at = lambda t, cmp, k: ', '.join(str(u) for u in us if (v := verdict(d, u, cmp, t)) and v['verdict'] == k) or '–'
+    lines = ['| task | better than random weights at | worse than random weights at | better than raw mel at | worse than raw mel at |',
+             '|---|---|---|---|---|']
+    for t in _tasks(d):
+        lines.append(f"| {t} | " + ' | '.join(at(t, cmp, k) for cmp in ('muq_vs_random_init', 'muq_vs_mel_stats') for k in ('better', 'worse')) + ' |')
+    return '\n'.join(lines)
+
 def baselines_table(d) -> str:
     tasks = _tasks(d)
     lines = ['| features | ' + ' | '.join(tasks) + ' |', '|' + '---|' * (len(tasks) + 1)]
@@ -151,7 +161,7 @@ def probe_snapshot(probe) -> dict:
                 verdicts=v['verdicts'], probe_provenance=v['provenance'])
 
 def all_tables(d) -> str:
-    return '\n\n'.join([curve_table(d), verdict_counts(d), diffs_table(d, 'muq_vs_random_init'), diffs_table(d, 'muq_vs_mel_stats'),
+    return '\n\n'.join([curve_table(d), verdict_counts(d), crossover_table(d), diffs_table(d, 'muq_vs_random_init'), diffs_table(d, 'muq_vs_mel_stats'),
                         diffs_table(d, 'muq_vs_random_projection'), baselines_table(d), training_table(d), layers_table(d, 'key'),
                         label_efficiency_table(d), sweep_table(d)])
 

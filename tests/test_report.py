@@ -1,0 +1,26 @@
+"""tools/report.py on a results file with known verdicts: the tables say which budget wins what."""
+import sys
+from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+import report
+
+def curve_doc():
+    "Two tasks, three budgets; key crosses over at 600 updates, pitch is worse until 2400 and never beats the raw mel."
+    rows = [dict(condition='mel_rvq', updates=u, audio_hours=round(u * 16 / 3600, 3), seed=0, task=t, score=50.0, valid=50.0, probe='mlp', n_test=10)
+            for u in (150, 600, 2400) for t in ('key', 'pitch')]
+    calls = {('key', 'muq_vs_random_init'): ('worse', 'better', 'better'), ('key', 'muq_vs_mel_stats'): ('tie', 'tie', 'better'),
+             ('pitch', 'muq_vs_random_init'): ('worse', 'worse', 'tie'), ('pitch', 'muq_vs_mel_stats'): ('worse', 'worse', 'worse')}
+    verdicts = [dict(updates=u, comparison=c, task=t, diff=0.0, lo=0.0, hi=0.0, verdict=v)
+                for (t, c), vs in calls.items() for u, v in zip((150, 600, 2400), vs)]
+    return dict(rows=rows, verdicts=verdicts)
+
+def test_crossover_table_lists_the_budgets_of_each_call():
+    lines = report.crossover_table(curve_doc()).splitlines()
+    assert lines[0].startswith('| task | better than random weights at |') and len(lines) == 4
+    assert lines[2] == '| key | 600, 2400 | 150 | 2400 | – |'
+    assert lines[3] == '| pitch | – | 150, 600 | – | 150, 600, 2400 |'
+
+def test_verdict_counts_tally_each_budget():
+    lines = report.verdict_counts(curve_doc()).splitlines()
+    assert lines[2:] == ['| 150 (0.667 h) | 0 / 0 / 2 | 0 / 1 / 1 |', '| 600 (2.667 h) | 1 / 0 / 1 | 0 / 1 / 1 |',
+                         '| 2400 (10.667 h) | 1 / 1 / 0 | 1 / 0 / 1 |']
