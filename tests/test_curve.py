@@ -65,3 +65,17 @@ def test_curve_quick(tmp_path):
     one = curve(tmp_path / "curve", "--budgets", "2,4", "--sweep", "lr_x3")          # a subset of the sweep: the others stay
     assert sorted(map(key, one["sweep"])) == sorted(map(key, two["sweep"])) and one["kept_sweep"] == ["lr_x3 seed 1", "precise_bn seed 0", "precise_bn seed 1"]
     assert sorted(map(key, one["verdicts"])) == sorted(map(key, two["verdicts"]))
+
+def test_curve_with_a_changed_recipe(tmp_path):
+    "--recipe: every MuQ training of the curve gets the settings, the results say so, and a study folder keeps one recipe."
+    out = tmp_path / "lr"
+    d = curve(out, "--budgets", "2", "--seeds_upto", "0", "--no_sweep", "--recipe", "optim.lr=3e-3")
+    runs = sorted(out.glob("*/u2/seed*/muq/config.json"))
+    assert [p.parts[-5] for p in runs] == ["mel_rvq", "random_projection"]
+    assert all(json.loads(p.read_text())["optim"]["lr"] == 3e-3 for p in runs)
+    assert d["recipe"].endswith("changed for every MuQ training: optim.lr=3e-3") and {r["updates"] for r in d["rows"]} == {None, 0, 2}
+    assert json.loads((out / "recipe.json").read_text()) == ["optim.lr=3e-3"]
+    for recipe, said in (("optim.lr=1e-3", "holds the runs of recipe changes ['optim.lr=3e-3']"), ("optim.lr", "not key=value")):
+        r = subprocess.run([sys.executable, "tools/curve.py", "--quick", "--out", str(out), "--no_sweep", "--recipe", recipe],
+                           cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert r.returncode != 0 and said in r.stderr, r.stderr[-2000:]

@@ -15,8 +15,10 @@ Everything resumes: trainings continue from their run folders and finished probe
 stopped at any point and started again with the same command (at low priority: `nice -n 10 make curve`).
 Output: nbs/results/curve.json (committed), from which the README table and the chapters' figures are made.
 `--quick`: the same pipeline at toy sizes (what the tests run; its numbers mean nothing).
+`--recipe optim.lr=3.3e-4`: the whole curve with the recipe changed (every MuQ training gets the settings; the
+tokenizer does not), in a study folder and results file of its own (runs/curve_<recipe>, nbs/results/curve_<recipe>.json).
 """
-import argparse, json, subprocess, sys, time
+import argparse, json, re, subprocess, sys, time
 from pathlib import Path
 import numpy as np, torch
 from muq.core import atomic_write_text, provenance, weights_digest, file_digest
@@ -55,7 +57,7 @@ def train(out, train_manifest, S, cond, updates, seed) -> Path:
         t0 = time.time()
         sh("muq.train", "--stage", "muq", "--preset", "tiny", "--data", train_manifest, "--run_dir", run, f"seed={seed}",
            f"optim.steps={updates}", f"model.targets={cond}", f"rvq_ckpt={out / 'rvq' / 'rvq' / 'rvq.safetensors'}",
-           "data.num_workers=1", f"ckpt_every={min(1000, max(50, updates // 8))}", f"diag_every={max(50, updates // 4)}")
+           "data.num_workers=1", f"ckpt_every={min(1000, max(50, updates // 8))}", f"diag_every={max(50, updates // 4)}", *S.get('recipe', []))
         log(f"{cond} {updates} updates seed {seed}: trained in {time.time() - t0:.0f} s")
     return run / "muq" / "final"
 
@@ -165,8 +167,16 @@ class Study:
     "The curve's trainings, probes and results file, rewritten after every point so a stopped study still reports what it has."
     def __init__(self, a):
         self.S = QUICK if a.quick else FULL; self.quick, self.t0 = a.quick, time.time()
-        self.out = ROOT / (a.out or ("runs/curve_quick" if a.quick else "runs/curve")); self.out.mkdir(parents=True, exist_ok=True)
-        self.results = Path(a.results) if a.results else (self.out / "curve.json" if a.quick else ROOT / "nbs" / "results" / "curve.json")
+        recipe = [x.strip() for x in a.recipe.split(',') if x.strip()]
+        bad = [x for x in recipe if not re.fullmatch(r'[\w.]+=\S+', x)]
+        if bad: sys.exit(f"--recipe {a.recipe!r}: {bad} not key=value (settings of muq.train, e.g. optim.lr=3.3e-4)")
+        self.S = {**self.S, 'recipe': recipe}; tag = ('_' + re.sub(r'[^\w.-]+', '_', '_'.join(recipe))) if recipe else ''
+        self.out = ROOT / (a.out or (f"runs/curve_quick{tag}" if a.quick else f"runs/curve{tag}")); self.out.mkdir(parents=True, exist_ok=True)
+        self.results = Path(a.results) if a.results else (self.out / "curve.json" if a.quick else ROOT / "nbs" / "results" / f"curve{tag}.json")
+        mark = self.out / "recipe.json"                           # a study folder holds the runs of one recipe only
+        had = json.loads(mark.read_text()) if mark.exists() else recipe
+        if had != recipe: sys.exit(f"--recipe {a.recipe!r}: {self.out} holds the runs of recipe changes {had}; choose another --out")
+        atomic_write_text(json.dumps(recipe) + "\n", mark)
         self.pre = builtin_corpus('pretrain', verbose=False, **self.S['pretrain']); self.ev = builtin_corpus('eval', verbose=False, **self.S['eval'])
         self.train_manifest = self.pre / "clips_train.jsonl"; self.items = read_manifest(self.train_manifest)
         self.hours = sum(i['num_samples'] / i['sample_rate'] for i in self.items) / 3600
@@ -217,7 +227,7 @@ class Study:
         elif not (run / "muq" / "summary.json").exists():
             extra = [f"rvq_ckpt={self.rvq('rvq600', 4 * self.S['rvq_steps'])}"] if change == 'rvq600' else [f"rvq_ckpt={self.out / 'rvq' / 'rvq' / 'rvq.safetensors'}", *change]
             sh("muq.train", "--stage", "muq", "--preset", "tiny", "--data", self.train_manifest, "--run_dir", run, f"seed={seed}", f"optim.steps={u}",
-               "data.num_workers=1", f"ckpt_every={min(1000, max(50, u // 8))}", *extra)
+               "data.num_workers=1", f"ckpt_every={min(1000, max(50, u // 8))}", *self.S['recipe'], *extra)
         self.sweep[(name, seed)] = (u, final, probed(run / "curve_probe.json", {'muq': (muq_encoder(MuQ.from_pretrained(final)), weights_digest(final))},
                                                 self.ev, self.S, self.cfg, self.cache, weights_digest(final)))
         log(f"sweep {name} seed {seed}: probed ({time.time() - self.t0:.0f} s)"); self.write()
@@ -286,7 +296,8 @@ class Study:
         rank = lambda r: (order.index(r['condition']) if r['condition'] in order else len(order), r['seed'])
         sweep_rows.sort(key=rank); sweep_training.sort(key=rank)
         doc = dict(study="MuQ-tiny learning curve on the built-in corpus", pretrain_corpus=dict(folder=self.pre.name, train_clips=len(self.items), train_hours=round(self.hours, 2)),
-                   eval_corpus=self.ev.name, recipe="tiny preset (4 crops x 4 s per update, lr 1e-3, 20 warmup updates, linear decay to the budget)",
+                   eval_corpus=self.ev.name, recipe="tiny preset (4 crops x 4 s per update, lr 1e-3, 20 warmup updates, linear decay to the budget)"
+                   + (f"; changed for every MuQ training: {', '.join(S['recipe'])}" if S['recipe'] else ''),
                    probe=dict(preset='quick', layer_settings=LAYER_SETTINGS, layer_tasks=S['layer_tasks'], verdict_probe='mlp, weighted layers',
                               bootstrap=self.cfg.bootstrap),
                    rows=rows, layers=layers, verdicts=verdicts, sweep=sweep_rows, rvq=rvq_stats,
@@ -328,6 +339,8 @@ def main():
                     "file's points at other budgets are kept, with a check that the baselines and the points trained again are equal")
     ap.add_argument("--rp_upto", type=int, default=-1, help="random-projection runs only up to this budget (default: the study's own)")
     ap.add_argument("--seeds_upto", type=int, default=-1, help="a second pretraining seed up to this budget (default: the study's own)")
+    ap.add_argument("--recipe", default="", help="comma-separated muq.train settings changed for every MuQ training of the curve "
+                    "(e.g. optim.lr=3.3e-4); the study gets its own folder and results file")
     ap.add_argument("--sweep_seeds", type=int, default=1, help="pretraining seeds per sweep setting (seed 1 needs the recipe's seed 1 "
                     "at the sweep budget: --seeds_upto)")
     a = ap.parse_args(); st = Study(a)
