@@ -79,3 +79,6 @@ def test_curve_with_a_changed_recipe(tmp_path):
         r = subprocess.run([sys.executable, "tools/curve.py", "--quick", "--out", str(out), "--no_sweep", "--recipe", recipe],
                            cwd=ROOT, capture_output=True, text=True, timeout=600)
         assert r.returncode != 0 and said in r.stderr, r.stderr[-2000:]
+    old = tmp_path / "old"; (old / "mel_rvq" / "u2" / "seed0" / "muq").mkdir(parents=True)   # runs from before folders were marked
+    r = subprocess.run([sys.executable, "tools/curve.py", "--quick", "--out", str(old), "--recipe", "optim.lr=3e-3"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode != 0 and "holds the runs of recipe changes []" in r.stderr, r.stderr[-2000:]

@@ -174,7 +174,7 @@ class Study:
         self.out = ROOT / (a.out or (f"runs/curve_quick{tag}" if a.quick else f"runs/curve{tag}")); self.out.mkdir(parents=True, exist_ok=True)
         self.results = Path(a.results) if a.results else (self.out / "curve.json" if a.quick else ROOT / "nbs" / "results" / f"curve{tag}.json")
         mark = self.out / "recipe.json"                           # a study folder holds the runs of one recipe only
-        had = json.loads(mark.read_text()) if mark.exists() else recipe
+        had = json.loads(mark.read_text()) if mark.exists() else [] if any(self.out.glob('*/u*/seed*/muq')) else recipe   # unmarked runs: the recipe's own
         if had != recipe: sys.exit(f"--recipe {a.recipe!r}: {self.out} holds the runs of recipe changes {had}; choose another --out")
         atomic_write_text(json.dumps(recipe) + "\n", mark)
         self.pre = builtin_corpus('pretrain', verbose=False, **self.S['pretrain']); self.ev = builtin_corpus('eval', verbose=False, **self.S['eval'])
