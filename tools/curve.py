@@ -57,7 +57,7 @@ def train(out, train_manifest, S, cond, updates, seed) -> Path:
         t0 = time.time()
         sh("muq.train", "--stage", "muq", "--preset", "tiny", "--data", train_manifest, "--run_dir", run, f"seed={seed}",
            f"optim.steps={updates}", f"model.targets={cond}", f"rvq_ckpt={out / 'rvq' / 'rvq' / 'rvq.safetensors'}",
-           "data.num_workers=1", f"ckpt_every={min(1000, max(50, updates // 8))}", f"diag_every={max(50, updates // 4)}", *S.get('recipe', []))
+           "data.num_workers=1", f"ckpt_every={min(1000, max(50, updates // 8))}", f"diag_every={max(50, updates // 4)}", *S['recipe'])
         log(f"{cond} {updates} updates seed {seed}: trained in {time.time() - t0:.0f} s")
     return run / "muq" / "final"
 

@@ -19,10 +19,7 @@ def tables() -> dict:
     for p in sorted((root / "nbs" / "results").glob("*.json")):
         d = json.loads(p.read_text())
         if p.stem == "curve":
-            out.update({"curve": report.curve_table(d), "curve:counts": report.verdict_counts(d), "curve:crossover": report.crossover_table(d), "curve:vs_random": report.diffs_table(d, "muq_vs_random_init"),
-                        "curve:vs_mel": report.diffs_table(d, "muq_vs_mel_stats"), "curve:vs_rp": report.diffs_table(d, "muq_vs_random_projection"),
-                        "curve:baselines": report.baselines_table(d), "curve:training": report.training_table(d), "curve:key_layers": report.layers_table(d, "key"),
-                        "curve:label_efficiency": report.label_efficiency_table(d), "curve:sweep": report.sweep_table(d), "curve:rp": report.curve_table(d, "random_projection")})
+            out.update(report.curve_tables(d))
         elif "markdown" in d:                                      # a results file that carries its own tables
             out.update({f"{p.stem}:{k}": v for k, v in d["markdown"].items()})
     return out

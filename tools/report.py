@@ -160,10 +160,16 @@ def probe_snapshot(probe) -> dict:
     return dict(markdown={'probe_mlp': tables[0], 'probe_linear': tables[1] if len(tables) > 2 else '', 'verdicts': tables[-1]},
                 verdicts=v['verdicts'], probe_provenance=v['provenance'])
 
+def curve_tables(d) -> dict:
+    "NAME -> markdown: every table of the learning curve (the README's `<!-- table:NAME -->` blocks, in print order)."
+    return {"curve": curve_table(d), "curve:counts": verdict_counts(d), "curve:crossover": crossover_table(d),
+            "curve:vs_random": diffs_table(d, "muq_vs_random_init"), "curve:vs_mel": diffs_table(d, "muq_vs_mel_stats"),
+            "curve:vs_rp": diffs_table(d, "muq_vs_random_projection"), "curve:baselines": baselines_table(d), "curve:training": training_table(d),
+            "curve:key_layers": layers_table(d, "key"), "curve:label_efficiency": label_efficiency_table(d), "curve:sweep": sweep_table(d),
+            "curve:rp": curve_table(d, "random_projection")}
+
 def all_tables(d) -> str:
-    return '\n\n'.join([curve_table(d), verdict_counts(d), crossover_table(d), diffs_table(d, 'muq_vs_random_init'), diffs_table(d, 'muq_vs_mel_stats'),
-                        diffs_table(d, 'muq_vs_random_projection'), baselines_table(d), training_table(d), layers_table(d, 'key'),
-                        label_efficiency_table(d), sweep_table(d)])
+    return '\n\n'.join(curve_tables(d).values())
 
 if __name__ == "__main__":
     p = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "nbs" / "results" / "curve.json")
