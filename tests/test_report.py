@@ -24,3 +24,15 @@ def test_verdict_counts_tally_each_budget():
     lines = report.verdict_counts(curve_doc()).splitlines()
     assert lines[2:] == ['| 150 (0.667 h) | 0 / 0 / 2 | 0 / 1 / 1 |', '| 600 (2.667 h) | 1 / 0 / 1 | 0 / 1 / 1 |',
                          '| 2400 (10.667 h) | 1 / 1 / 0 | 1 / 0 / 1 |']
+
+def test_recipe_table_sets_a_changed_recipe_beside_the_released_one():
+    base = curve_doc()
+    changed = curve_doc()
+    for r in changed['rows']: r['score'] = 60.0 if r['task'] == 'key' else 40.0
+    for v in changed['verdicts']:
+        if v['comparison'] == 'muq_vs_random_init': v['verdict'] = 'better' if v['task'] == 'key' else 'tie'
+    changed['rows'] = [r for r in changed['rows'] if r['updates'] != 600] + [dict(changed['rows'][0], updates=9600)]
+    lines = report.recipe_table(changed, base).splitlines()
+    assert lines[0] == '| updates | key: changed (released) | pitch: changed (released) | vs random weights: changed (released) |'
+    assert lines[2:] == ['| 150 | 60.0 ▲ (50.0 ▼) | 40.0 (50.0 ▼) | 1 / 1 / 0 (0 / 0 / 2) |',     # budgets both curves have
+                         '| 2400 | 60.0 ▲ (50.0 ▲) | 40.0 (50.0) | 1 / 1 / 0 (1 / 1 / 0) |']

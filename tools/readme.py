@@ -20,6 +20,10 @@ def tables() -> dict:
         d = json.loads(p.read_text())
         if p.stem == "curve":
             out.update(report.curve_tables(d))
+        elif p.stem.startswith("curve_"):                          # the curve of a changed recipe (curve.py --recipe)
+            out.update({p.stem + k[len("curve"):]: v for k, v in report.curve_tables(d).items()})
+            base = root / "nbs" / "results" / "curve.json"
+            if base.exists(): out[f"{p.stem}:vs_released"] = report.recipe_table(d, json.loads(base.read_text()))
         elif "markdown" in d:                                      # a results file that carries its own tables
             out.update({f"{p.stem}:{k}": v for k, v in d["markdown"].items()})
     return out

@@ -160,6 +160,18 @@ def probe_snapshot(probe) -> dict:
     return dict(markdown={'probe_mlp': tables[0], 'probe_linear': tables[1] if len(tables) > 2 else '', 'verdicts': tables[-1]},
                 verdicts=v['verdicts'], probe_provenance=v['provenance'])
 
+def recipe_table(d, base) -> str:
+    """Budget x task: the curve of a changed recipe `d` beside the released recipe's `base` (weighted-layer MLP probe x100,
+    seed means; ▲/▼: better/worse than random weights beyond each curve's own paired bootstrap), and each one's counts."""
+    tasks, us = _tasks(d), [u for u in budgets(d) if u in budgets(base)]
+    mark = lambda e, u, t: (lambda v: '' if v is None or v['verdict'] == 'tie' else ' ▲' if v['verdict'] == 'better' else ' ▼')(verdict(e, u, 'muq_vs_random_init', t))
+    lines = ['| updates | ' + ' | '.join(f'{t}: changed (released)' for t in tasks) + ' | vs random weights: changed (released) |', '|' + '---|' * (len(tasks) + 2)]
+    for u in us:
+        cells = [f"{_cell(scores(d, 'mel_rvq', u, t))}{mark(d, u, t)} ({_cell(scores(base, 'mel_rvq', u, t))}{mark(base, u, t)})" for t in tasks]
+        n = lambda e: ' / '.join(map(str, tally(e, u, 'muq_vs_random_init')))
+        lines.append(f"| {u} | " + ' | '.join(cells) + f" | {n(d)} ({n(base)}) |")
+    return '\n'.join(lines)
+
 def curve_tables(d) -> dict:
     "NAME -> markdown: every table of the learning curve (the README's `<!-- table:NAME -->` blocks, in print order)."
     return {"curve": curve_table(d), "curve:counts": verdict_counts(d), "curve:crossover": crossover_table(d),
