@@ -313,7 +313,7 @@ class Study:
                                baselines_equal=f"{b_eq} of {b_n} baseline scores equal to the kept file's (largest difference {b_max:.2f})",
                                points_equal=f"{p_eq} of {p_n} scores of budgets trained again equal (largest difference {p_max:.2f})")
             log(f"kept budgets {kept} from {self.results.name}: {doc['kept']['baselines_equal']}; {doc['kept']['points_equal']}")
-        self.results.parent.mkdir(parents=True, exist_ok=True); atomic_write_text(json.dumps(doc, indent=1) + "\n", self.results)
+        self.results.parent.mkdir(parents=True, exist_ok=True); atomic_write_text(json.dumps(doc, indent=1).replace(str(ROOT) + "/", "") + "\n", self.results)   # paths relative to the checkout
         log(f"{len(rows)} rows, {len(verdicts)} verdicts, {len(doc['label_efficiency'])} label-efficiency rows ({time.time() - self.t0:.0f} s) -> {self.results}")
 
     def label_efficiency(self):
