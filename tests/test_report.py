@@ -36,3 +36,16 @@ def test_recipe_table_sets_a_changed_recipe_beside_the_released_one():
     assert lines[0] == '| updates | key: changed (released) | pitch: changed (released) | vs random weights: changed (released) |'
     assert lines[2:] == ['| 150 | 60.0 ▲ (50.0 ▼) | 40.0 (50.0 ▼) | 1 / 1 / 0 (0 / 0 / 2) |',     # budgets both curves have
                          '| 2400 | 60.0 ▲ (50.0 ▲) | 40.0 (50.0) | 1 / 1 / 0 (1 / 1 / 0) |']
+
+def test_training_row_reads_one_codebook_runs(tmp_path):
+    "A one-codebook run logs ce/acc_per_codebook without an index; its row still has them, beside its targets' floor."
+    import json
+    from curve import training_row
+    run = tmp_path / "muq"; (run / "final").mkdir(parents=True)
+    (run / "summary.json").write_text(json.dumps({"last_log": {"loss": 3.03, "acc": 0.24, "ce_per_codebook": 3.03, "acc_per_codebook": 0.24}}))
+    (run / "data_stats.json").write_text(json.dumps({"unigram_entropy_0": 4.91, "majority_acc_0": 0.022}))
+    r = training_row(run / "final", "mel_rvq_1", 2400, 0)
+    assert (r["ce_per_codebook"], r["acc_per_codebook"], r["unigram_entropy"], r["majority_acc"]) == ([3.03], [0.24], [4.91], [0.022])
+    (run / "summary.json").write_text(json.dumps({"last_log": {"loss": 3.0, "ce_per_codebook_0": 2.0, "ce_per_codebook_1": 4.0}}))
+    assert training_row(run / "final", "mel_rvq_2", 2400, 0)["ce_per_codebook"] == [2.0, 4.0]
+    assert "| mel_rvq_1 | 2400 | 3.03 | 4.91 | 24.0% | 2.2% |" in report.training_table({"training": [r]})

@@ -141,8 +141,9 @@ def training_row(run_final: Path, cond, updates, seed) -> dict:
     run = run_final.parent; last = json.loads((run / 'summary.json').read_text()).get('last_log') or {}
     floor = json.loads((run / 'data_stats.json').read_text()) if (run / 'data_stats.json').exists() else {}
     per = lambda pre: [v for k, v in sorted(((k, v) for k, v in {**last, **floor}.items() if k.startswith(pre)), key=lambda kv: int(kv[0].rsplit('_', 1)[1]))]
+    one = lambda k: per(k + '_') or ([last[k]] if isinstance(last.get(k), (int, float)) else [])   # one codebook: logged without an index
     return dict(condition=cond, updates=updates, seed=seed, ce=last.get('loss'), acc=last.get('acc'),
-                ce_per_codebook=per('ce_per_codebook_'), acc_per_codebook=per('acc_per_codebook_'),
+                ce_per_codebook=one('ce_per_codebook'), acc_per_codebook=one('acc_per_codebook'),
                 unigram_entropy=per('unigram_entropy_'), majority_acc=per('majority_acc_'))
 
 SWEEP = {                                           # the recipe's settings varied at one budget, each judged on the probe
