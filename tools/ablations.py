@@ -122,7 +122,7 @@ def main():
                                          checkpoints=[c for cs in models.values() for c in cs], seeds=list(range(a.seeds))))
     summary["markdown"] = {"table": report.ablation_table(summary), "vs_random_init": report.ablation_versus(summary, "random_init"),
                            "vs_mel_rvq_8": report.ablation_versus(summary, "mel_rvq_8"), "training": report.training_table(summary)}
-    text = json.dumps(summary, indent=1).replace(str(ROOT) + "/", "")            # paths relative to the checkout
+    text = report.results_json(summary)
     out.mkdir(parents=True, exist_ok=True); atomic_write_text(text, out / "results.json")
     res = Path(a.results) if a.results else None if a.quick else ROOT / "nbs" / "results" / "ablations.json"
     if res: atomic_write_text(text + "\n", res)

@@ -26,6 +26,8 @@ from muq.corpus import builtin_corpus
 from muq.data import read_manifest
 from muq.model import MuQ
 from muq import probe as P
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import report                                                   # the results file's text
 
 ROOT = Path(__file__).resolve().parents[1]; PY = sys.executable
 FULL = dict(budgets=(150, 600, 2400, 9600, 38400), seeds_upto=600, rp_upto=9600, pretrain=dict(minutes=600), eval={},
@@ -141,7 +143,7 @@ def training_row(run_final: Path, cond, updates, seed) -> dict:
     run = run_final.parent; last = json.loads((run / 'summary.json').read_text()).get('last_log') or {}
     floor = json.loads((run / 'data_stats.json').read_text()) if (run / 'data_stats.json').exists() else {}
     per = lambda pre: [v for k, v in sorted(((k, v) for k, v in {**last, **floor}.items() if k.startswith(pre)), key=lambda kv: int(kv[0].rsplit('_', 1)[1]))]
-    one = lambda k: per(k + '_') or ([last[k]] if isinstance(last.get(k), (int, float)) else [])   # one codebook: logged without an index
+    one = lambda k: per(k + '_') or ([last[k]] if isinstance(last.get(k), (int, float)) else [])   # one codebook: no index
     return dict(condition=cond, updates=updates, seed=seed, ce=last.get('loss'), acc=last.get('acc'),
                 ce_per_codebook=one('ce_per_codebook'), acc_per_codebook=one('acc_per_codebook'),
                 unigram_entropy=per('unigram_entropy_'), majority_acc=per('majority_acc_'))
@@ -314,7 +316,7 @@ class Study:
                                baselines_equal=f"{b_eq} of {b_n} baseline scores equal to the kept file's (largest difference {b_max:.2f})",
                                points_equal=f"{p_eq} of {p_n} scores of budgets trained again equal (largest difference {p_max:.2f})")
             log(f"kept budgets {kept} from {self.results.name}: {doc['kept']['baselines_equal']}; {doc['kept']['points_equal']}")
-        self.results.parent.mkdir(parents=True, exist_ok=True); atomic_write_text(json.dumps(doc, indent=1).replace(str(ROOT) + "/", "") + "\n", self.results)   # paths relative to the checkout
+        self.results.parent.mkdir(parents=True, exist_ok=True); atomic_write_text(report.results_json(doc) + "\n", self.results)
         log(f"{len(rows)} rows, {len(verdicts)} verdicts, {len(doc['label_efficiency'])} label-efficiency rows ({time.time() - self.t0:.0f} s) -> {self.results}")
 
     def label_efficiency(self):

@@ -128,7 +128,7 @@ if __name__ == "__main__":
                                                                                checkpoints=[a.ckpt] + [random_ckpt(out, a.ckpt, s) for s in range(a.seeds)],
                                                                                seeds=list(range(a.seeds))))
     res = Path(a.results) if a.results else (out / "finetune.json" if a.quick else ROOT / "nbs" / "results" / "finetune.json")
-    res.parent.mkdir(parents=True, exist_ok=True); atomic_write_text(json.dumps(doc, indent=1).replace(str(ROOT) + "/", "") + "\n", res)   # paths relative to the checkout
+    res.parent.mkdir(parents=True, exist_ok=True); atomic_write_text(report.results_json(doc) + "\n", res)
     print(doc["markdown"].get("table", ""))
     print(f"[finetune_study] {len(rows)} runs ({doc['wall_minutes_of_runs']} min of training and testing in all, "
           f"{doc['minutes_this_invocation']} min in this invocation; finished runs are reused) -> {res}")

@@ -11,6 +11,14 @@ import numpy as np
 TASK_ORDER = ('key', 'instrument', 'style', 'tempo', 'tags', 'pitch', 'note_instrument')
 BASELINE_ROWS = ('mel_stats', 'chroma_stats', 'tempogram', 'mel_rvq_codes', 'random_projection_codes', 'label (ceiling)')
 
+def _mark(v) -> str:
+    "The arrow of a verdict in a score cell: ▲ better, ▼ worse, nothing for a tie or no verdict."
+    return '' if v is None else {'better': ' ▲', 'worse': ' ▼', 'tie': ''}[v['verdict']]
+
+def results_json(doc, root=Path(__file__).resolve().parents[1]) -> str:
+    "A results file's text: indented JSON whose paths inside the checkout `root` are written relative to it."
+    return json.dumps(doc, indent=1).replace(str(root) + "/", "")
+
 def _tasks(d): return [t for t in TASK_ORDER if any(r['task'] == t for r in d['rows'])]
 
 def _cell(vals) -> str:
@@ -29,12 +37,11 @@ def verdict(d, u, cmp, task):
 def curve_table(d, cond='mel_rvq') -> str:
     "Tasks x budgets: the weighted-layer MLP probe (x100, mean ± std over pretraining seeds), random weights and raw mel beside."
     us, tasks = budgets(d, cond), _tasks(d)
-    mark = lambda v: '' if v is None else {'better': ' ▲', 'worse': ' ▼', 'tie': ''}[v['verdict']]
     n = {t: next(r['n_test'] for r in d['rows'] if r['task'] == t) for t in tasks}
     head = '| task (test items) | random weights | ' + ' | '.join(f'{u} updates' for u in us) + ' | raw-mel statistics |'
     lines = [head, '|' + '---|' * (len(us) + 3)]
     for t in tasks:
-        cells = [_cell(scores(d, cond, u, t)) + mark(verdict(d, u, f"{'muq' if cond == 'mel_rvq' else cond}_vs_random_init", t)) for u in us]
+        cells = [_cell(scores(d, cond, u, t)) + _mark(verdict(d, u, f"{'muq' if cond == 'mel_rvq' else cond}_vs_random_init", t)) for u in us]
         lines.append(f"| {t} ({n[t]}) | {_cell(scores(d, 'random_init', 0, t))} | " + ' | '.join(cells) + f" | {_cell(scores(d, 'mel_stats', None, t))} |")
     return '\n'.join(lines)
 
@@ -122,7 +129,7 @@ def sweep_table(d) -> str:
         cells = []
         for t in tasks:
             s = [r['score'] for r in sw if r['condition'] == n and r['task'] == t and r['probe'] == 'mlp']; v = verdict(d, u, f'{n}_vs_recipe', t)
-            cells.append(_cell(s) + ('' if v is None or v['verdict'] == 'tie' else ' ▲' if v['verdict'] == 'better' else ' ▼'))
+            cells.append(_cell(s) + _mark(v))
         lines.append(f"| {n} | " + ' | '.join(cells) + f" | {counts(f'{n}_vs_random_init')} |")
     return '\n'.join(lines)
 
@@ -164,12 +171,13 @@ def recipe_table(d, base) -> str:
     """Budget x task: the curve of a changed recipe `d` beside the released recipe's `base` (weighted-layer MLP probe x100,
     seed means; ▲/▼: better/worse than random weights beyond each curve's own paired bootstrap), and each one's counts."""
     tasks, us = _tasks(d), [u for u in budgets(d) if u in budgets(base)]
-    mark = lambda e, u, t: (lambda v: '' if v is None or v['verdict'] == 'tie' else ' ▲' if v['verdict'] == 'better' else ' ▼')(verdict(e, u, 'muq_vs_random_init', t))
-    lines = ['| updates | ' + ' | '.join(f'{t}: changed (released)' for t in tasks) + ' | vs random weights: changed (released) |', '|' + '---|' * (len(tasks) + 2)]
+    cell = lambda e, u, t: _cell(scores(e, 'mel_rvq', u, t)) + _mark(verdict(e, u, 'muq_vs_random_init', t))
+    n = lambda e, u: ' / '.join(map(str, tally(e, u, 'muq_vs_random_init')))
+    lines = ['| updates | ' + ' | '.join(f'{t}: changed (released)' for t in tasks) + ' | vs random weights: changed (released) |',
+             '|' + '---|' * (len(tasks) + 2)]
     for u in us:
-        cells = [f"{_cell(scores(d, 'mel_rvq', u, t))}{mark(d, u, t)} ({_cell(scores(base, 'mel_rvq', u, t))}{mark(base, u, t)})" for t in tasks]
-        n = lambda e: ' / '.join(map(str, tally(e, u, 'muq_vs_random_init')))
-        lines.append(f"| {u} | " + ' | '.join(cells) + f" | {n(d)} ({n(base)}) |")
+        cells = [f"{cell(d, u, t)} ({cell(base, u, t)})" for t in tasks]
+        lines.append(f"| {u} | " + ' | '.join(cells) + f" | {n(d, u)} ({n(base, u)}) |")
     return '\n'.join(lines)
 
 def curve_tables(d) -> dict:

@@ -35,6 +35,6 @@ if __name__ == "__main__":
     ap.add_argument("--results", default=str(ROOT / "nbs" / "results" / "results.json"))
     ap.add_argument("--minutes", type=float, default=None, help="the measured wall time of make results")
     a = ap.parse_args()
-    text = json.dumps(snapshot(Path(a.out), a.minutes), indent=1).replace(str(ROOT) + "/", "")   # paths relative to the checkout
+    text = report.results_json(snapshot(Path(a.out), a.minutes))
     res = Path(a.results); res.parent.mkdir(parents=True, exist_ok=True); res.write_text(text + "\n")
     print(f"[snapshot_results] wrote {res}")
