@@ -4,7 +4,7 @@
 
 # %% ../nbs/02a_corpus.ipynb #034bc311
 from __future__ import annotations
-import functools, hashlib, json, math, os, random, sys, time, multiprocessing as mp
+import functools, hashlib, json, math, os, random, sys, time, typing, multiprocessing as mp
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, soundfile as sf
@@ -298,8 +298,9 @@ def _run(jobs, workers):
     return out
 
 def content_config(cfg: CorpusConfig) -> dict:
-    "The settings that decide what a corpus holds (all but `workers`), as plain JSON values."
-    return {k: v for k, v in json.loads(json.dumps(cfg.to_dict())).items() if k != 'workers'}
+    "The settings that decide what a corpus holds (all but `workers`), as plain JSON values of their declared types."
+    floats = {k for k, t in typing.get_type_hints(type(cfg)).items() if t is float}   # `minutes=600` is `minutes=600.0`
+    return {k: float(v) if k in floats else v for k, v in json.loads(json.dumps(cfg.to_dict())).items() if k != 'workers'}
 
 def _digest(d: dict) -> str: return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:8]
 
