@@ -5,9 +5,10 @@
 #   3. both probed, with the random-weight, raw-mel, chroma, tempogram and label-ceiling baselines, paired-bootstrap verdicts
 #   4. nbs/results/results.json: the tables, their provenance, and each run's masked CE against its targets' unigram floor
 # The budget: 2400 updates of 8 x 6 s crops (32 hours of audio seen, some four passes over the corpus), where the learning
-# curve's MuQ-tiny has long left the marginal of its targets (at 900 updates MuQ-small still lost key by 28 points to
-# its random weights). MuQ-small trains at about 48 audio-s/s on 2 CPU cores: some 40 minutes a run, with the probe
-# (about 40 minutes) roughly 2.5 hours in all. `--quick`: the same pipeline at toy sizes in a few minutes (what CI runs;
+# curve's MuQ-tiny has long left the marginal of its targets (MuQ-small still loses key to its random weights there:
+# by 28 points at 900 updates, by 30 at 2400, while gaining tempo and note instrument). MuQ-small trains at about
+# 48 audio-s/s on 2 CPU cores: some 42 minutes a run, with the probe (about 30 minutes) some 2 hours in all.
+# `--quick`: the same pipeline at toy sizes in a few minutes (what CI runs;
 # its numbers mean nothing; its results file stays in the run folder).
 set -euo pipefail
 cd "$(dirname "$0")/.."
