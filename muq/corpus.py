@@ -300,7 +300,8 @@ def _run(jobs, workers):
 def content_config(cfg: CorpusConfig) -> dict:
     "The settings that decide what a corpus holds (all but `workers`), as plain JSON values of their declared types."
     floats = {k for k, t in typing.get_type_hints(type(cfg)).items() if t is float}   # `minutes=600` is `minutes=600.0`
-    return {k: float(v) if k in floats else v for k, v in json.loads(json.dumps(cfg.to_dict())).items() if k != 'workers'}
+    plain = json.loads(json.dumps(cfg.to_dict()))
+    return {k: float(v) if k in floats else v for k, v in plain.items() if k != 'workers'}
 
 def _digest(d: dict) -> str: return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:8]
 
