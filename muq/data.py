@@ -137,18 +137,30 @@ class MemberFile(io.RawIOBase):
         self.pos = max(0, min(self.size, (off, self.pos + off, self.size + off)[whence]))
         return self.pos
     def readinto(self, b):
-        self.f.seek(self.start + self.pos); data = self.f.read(min(len(b), self.size - self.pos))
-        b[: len(data)] = data; self.pos += len(data); return len(data)
+        data = _pread(self.f, min(len(b), self.size - self.pos), self.start + self.pos)
+        b[: len(data)] = data
+        self.pos += len(data)
+        return len(data)
 
-_SHARDS: collections.OrderedDict = collections.OrderedDict()   # open shard files of this process, least recently used first
+def _pread(f, n: int, offset: int) -> bytes:
+    "`n` bytes at `offset` of `f` without moving a file offset that forked processes share (seek + read where `pread` is missing)."
+    if hasattr(os, 'pread'): return os.pread(f.fileno(), n, offset)
+    f.seek(offset)
+    return f.read(n)
+
+# open shard files of this process, least recently used first; a forked DataLoader worker opens its own
+_SHARDS = dict(pid=os.getpid(), files=collections.OrderedDict())
 
 def member_file(it: dict, field: str = 'member') -> MemberFile:
     "The bytes of a shard entry's `field` ([offset, size] in its `shard` file) as a file (at most 16 shard files kept open)."
-    if it['shard'] in _SHARDS: _SHARDS.move_to_end(it['shard'])
+    if _SHARDS['pid'] != os.getpid():            # inherited from the parent: its handles are not this process's to use
+        _SHARDS.update(pid=os.getpid(), files=collections.OrderedDict())
+    files = _SHARDS['files']
+    if it['shard'] in files: files.move_to_end(it['shard'])
     else:
-        _SHARDS[it['shard']] = open(it['shard'], 'rb')
-        while len(_SHARDS) > 16: _SHARDS.popitem(last=False)[1].close()
-    return MemberFile(_SHARDS[it['shard']], *it[field], name=it['path'])
+        files[it['shard']] = open(it['shard'], 'rb', buffering=0)
+        while len(files) > 16: files.popitem(last=False)[1].close()
+    return MemberFile(files[it['shard']], *it[field], name=it['path'])
 
 # %% ../nbs/02_data.ipynb #12d020f5
 class CropDataset(Dataset):

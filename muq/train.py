@@ -495,7 +495,9 @@ def resume(run: Path, model, opt, rank: int, world: int) -> tuple:
         raise CheckpointError(f"{run}/checkpoints: the newest checkpoint belongs to another model or optimizer than this config builds "
                               f"({str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else e}); use a new --run_dir to start over") from None
     set_rng_state(s['rng'][rank if rank < len(s['rng']) else 0])
-    return s['step'], s['epoch'], s['pos'], s['counters']
+    counters = dict(s['counters'])
+    if rank > 0: counters.update(skipped_files=0, read_files=0)            # the checkpoint holds the sums over ranks: rank 0 carries them
+    return s['step'], s['epoch'], s['pos'], counters
 
 @dataclass
 class Run:
@@ -523,16 +525,27 @@ class Run:
         "What a checkpoint holds: weights, optimizer, position, every rank's RNG states, the config, the counters."
         rngs = [rng_state()]
         if self.world > 1: rngs = [None] * self.world; dist.all_gather_object(rngs, rng_state())
+        skipped, read = self.file_counts()
         return dict(model=self.model.state_dict(), optim=self.opt.state_dict(), step=self.step, epoch=self.epoch, pos=self.pos,
-                    rng=rngs, config=self.cfg.to_dict(), counters=dict(self.counters))
+                    rng=rngs, config=self.cfg.to_dict(), counters=dict(self.counters, skipped_files=skipped, read_files=read))
+
+    def file_counts(self) -> tuple:
+        "(files skipped, files read) so far, summed over ranks (a collective under torchrun)."
+        counts = [self.counters.get('skipped_files', 0), self.counters.get('read_files', 0)]
+        if self.world > 1:
+            t = torch.tensor(counts, dtype=torch.float64, device=self.device)
+            dist.all_reduce(t)
+            counts = [int(v) for v in t.tolist()]
+        return tuple(counts)
 
     def finish(self, last: dict, preempted: bool) -> dict:
         "Final artefacts (rank 0) and a summary; a run that was already complete keeps its artefacts and summary."
         done = self.dir / 'summary.json'
         if not last and not preempted and done.exists():                # re-run of a finished command: nothing was trained
             return {**json.loads(done.read_text()), 'already_complete': True}
+        skipped, read = self.file_counts()
         summary = dict(stage=self.cfg.stage, steps=self.step, final_loss=last.get('loss'), masked_acc=last.get('acc'),
-                       audio_s_per_s=last.get('audio_s_per_s'), skipped_files=self.counters['skipped_files'], preempted=preempted,
+                       audio_s_per_s=last.get('audio_s_per_s'), skipped_files=skipped, read_files=read, preempted=preempted,
                        run_dir=str(self.dir), last_log=last)
         if self.master and not preempted:
             summary['checkpoint'] = str(self.stage.save(self.model, self.dir))
@@ -559,6 +572,10 @@ def train(cfg: TrainConfig) -> dict:
     params = [p for g in groups for p in g['params']]
     opt = make_optimizer(cfg.optim, groups, device)
     step, epoch, pos, counters = resume(run, model, opt, rank, world)
+    if master and step > 0:
+        print(f"[muq.train] {stage.name}: resumed from the checkpoint of step {step} in {run / 'checkpoints'} (epoch {epoch}, "
+              f"{pos} samples into it per rank, {counters.get('skipped_files', 0)} files skipped so far); "
+              f"{max(0, cfg.optim.steps - step)} of {cfg.optim.steps} steps to go", flush=True)
     encoders = [m for m in model.modules() if isinstance(m, ConformerEncoder)]
     for m in encoders: m.checkpointing = cfg.activation_checkpointing
     if cfg.compile: stage.compile(model, cfg.compile_backend)
@@ -606,7 +623,7 @@ def _loop(r: Run) -> dict:
                 stepped, stopping, gn = optimizer_step(cfg, r.params, r.opt, losses, counters=counters, world=r.world, stop=stop.flag)
                 r.step += 1; counters['skipped_files'], counters['read_files'] = skips.count, skips.total
                 if gn is not None: meter.add({'grad_norm': gn})
-                if r.step % cfg.log_every == 0 or r.step == o.steps: last = _log_step(r, meter, rate, peak=peak, log=log, batch=b, skips=skips)
+                if r.step % cfg.log_every == 0 or r.step == o.steps: last = _log_step(r, meter, rate, peak=peak, log=log, batch=b)
                 if r.master and cfg.diag_every and r.step % cfg.diag_every == 0:
                     r.model.eval(); log.log(r.step, r.stage.diagnostics(r.model, fixed)); r.model.train()
                 if r.master and cfg.eval_every and (r.step % cfg.eval_every == 0 or r.step == o.steps):
@@ -618,10 +635,10 @@ def _loop(r: Run) -> dict:
         finally: log.close()
     return r.finish(last, preempted=r.step < o.steps)
 
-def _log_step(r: Run, meter, rate, *, peak, log, batch, skips) -> dict:
+def _log_step(r: Run, meter, rate, *, peak, log, batch) -> dict:
     "The metrics of the steps since the last log (averaged over ranks), the learning rate, throughput and MFU; logged by rank 0."
     o = r.cfg.optim
-    last = {**meter.pop(r.world), 'lr': o.lr * lr_at(r.step - 1, o), 'skipped_files': skips.count}
+    last = {**meter.pop(r.world), 'lr': o.lr * lr_at(r.step - 1, o), 'skipped_files': r.file_counts()[0]}
     last['audio_s_per_s'] = aps = rate.update(time.time(), r.counters['audio_s'])
     if r.flops and peak: last['mfu'] = r.flops * aps / r.cfg.data.crop_seconds / (peak * r.world)
     if r.master: last.update(r.stage.log_metrics(r.model, batch))

@@ -61,16 +61,15 @@ def test_every_stage_trains_from_shards(shards, tmp_path):
         s = json.loads((rd / st / "summary.json").read_text()); assert s["steps"] >= 2 and s["skipped_files"] == 0, (st, s)
     assert json.loads((rd / "muq" / "config.json").read_text())["data"]["shards"] == str(shards)
 
-def test_torchrun_with_fewer_shards_than_ranks_times_workers(corpus, tmp_path):
-    "One shard, 2 ranks x 2 loader workers: every worker has samples to read and the run finishes."
-    one = tmp_path / "one_shard"; run("muq.shards", "--data", corpus, "--out", one, "--shard_mb", 64)
-    assert len(json.loads((one / "shards.json").read_text())["shards"]) == 1
-    rd = tmp_path / "run"; run("muq.train", *train_args(one, rd, "optim.steps=3", "data.batch_size=4", stage="rvq"))
+def test_torchrun_with_fewer_shards_than_ranks_times_workers(clean_shard, tmp_path):
+    "One shard, 2 ranks x 2 loader workers: every worker has samples to read, none good is reported unreadable, the run finishes."
+    rd = tmp_path / "run"
     from test_train import torchrun
-    r = subprocess.run(torchrun(*train_args(one, rd, "optim.steps=4", "data.num_workers=2")), capture_output=True, text=True, timeout=600,
-                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    r = subprocess.run(torchrun(*train_args(clean_shard, rd, "optim.steps=20", "data.num_workers=2", "model.targets=random_projection")),
+                       capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stderr[-3000:]
-    assert json.loads((rd / "muq" / "summary.json").read_text())["steps"] == 4
+    s = json.loads((rd / "muq" / "summary.json").read_text())
+    assert s["steps"] == 20 and s["skipped_files"] == 0 and s["read_files"] == 20 * 2 * 2, s     # steps x ranks x batch
 
 def test_resume_from_shards_after_sigkill_is_exact(shards, tmp_path):
     "The sampler's guarantee carries over to shards: a run killed after a checkpoint and resumed ends with the same weights."
@@ -80,7 +79,8 @@ def test_resume_from_shards_after_sigkill_is_exact(shards, tmp_path):
     k = tmp_path / "killed"
     p = subprocess.run([sys.executable, "-m", "muq.train", *args(k)], capture_output=True, env={**os.environ, "MUQ_CRASH_AT": "written:step_0000004.pt"})
     assert p.returncode == -signal.SIGKILL and not (k / "muq" / "final").exists()
-    run("muq.train", *args(k))
+    r = run("muq.train", *args(k))
+    assert "muq: resumed from the checkpoint of step 4" in r.stdout and "2 of 6 steps to go" in r.stdout, r.stdout[-2000:]
     a, b = load_file(str(ref / "muq" / "final" / "model.safetensors")), load_file(str(k / "muq" / "final" / "model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[n], b[n]) for n in a)
 
@@ -115,3 +115,68 @@ def test_tokens_packed_in_shards_train_like_the_store(corpus, tmp_path):
     store = TargetStore.open(tmp_path / "store", good); by_path = {it["path"]: it for it in good}
     assert len(si) == len(good)
     for it in si: assert np.array_equal(st.get(item_key(it)), store.get(item_key(by_path[it["source"]])))   # every sample's own tokens
+
+
+# --- DataLoader workers reading shards (a forked worker inherits the parent's open shard file) ---
+
+@pytest.fixture(scope="module")
+def clean_shard(tmp_path_factory):
+    "40 clean 2-second tones (each its own frequency) as FLAC files, packed into one shard."
+    import numpy as np, soundfile as sf
+    from muq.shards import pack_shards
+    d = tmp_path_factory.mktemp("tones"); items = []
+    t = np.arange(48000) / 24000
+    for k in range(40):
+        p = d / f"tone_{k:02d}.flac"; sf.write(p, 0.3 * np.sin(2 * np.pi * (110 + 17 * k) * t), 24000)
+        items.append(dict(path=str(p), num_samples=48000, sample_rate=24000))
+    write_manifest(items, d / "tones.jsonl")
+    pack_shards(items, d / "shards", shard_mb=64, verbose=False)
+    assert len(json.loads((d / "shards" / "shards.json").read_text())["shards"]) == 1
+    return d / "shards"
+
+def read_epochs(items, workers, epochs=3, world=2):
+    "Every batch of `epochs` epochs of each of `world` ranks' loaders, read by `workers` worker processes (the main process opens the shard first)."
+    from muq.data import CropDataset, make_loader, member_file, set_epoch
+    member_file(items[0]).read(1024)                       # the parent holds the shard open before the workers fork
+    seen = []
+    for rank in range(world):
+        ds = CropDataset(items, seconds=1.2, seed=3)
+        loader = make_loader(ds, 4, num_workers=workers, seed=3, rank=rank, world_size=world)
+        for epoch in range(epochs):
+            set_epoch(loader, epoch)
+            for b in loader: seen.append((rank, epoch, b))
+    return seen
+
+def original_crop(it, offset):
+    from muq.audio import load_audio
+    return load_audio(it["source"], 24000, offset=offset / 24000, duration=1.2)[: int(1.2 * 24000)]
+
+@pytest.mark.parametrize("workers", [0, 2, 4])
+def test_loader_workers_read_every_shard_sample_once_and_intact(clean_shard, workers):
+    items = shard_items(str(clean_shard)); assert len(items) == 40
+    seen = read_epochs(items, workers)
+    assert [p for *_, b in seen for p in b["bad"]] == []                  # nothing good reported as unreadable
+    for epoch in range(3):                                                # each sample once per epoch, over both ranks
+        idx = sorted(i for _, e, b in seen if e == epoch for i in b["idx"].tolist())
+        assert idx == list(range(40)), (epoch, idx)
+    for _, epoch, b in seen[::5]:                                         # and the bytes are the sample's own
+        for i, off, w in zip(b["idx"].tolist(), b["offset"].tolist(), b["wav"]):
+            assert torch.allclose(w, original_crop(items[i], off), atol=1e-6), (items[i]["path"], epoch)
+
+def test_a_corrupt_member_is_skipped_and_named_by_the_workers(clean_shard, tmp_path):
+    import shutil
+    bad = tmp_path / "bad"; shutil.copytree(clean_shard, bad)
+    items = shard_items(str(bad)); it = items[7]
+    tar = Path(it["shard"]); data = bytearray(tar.read_bytes())
+    data[it["member"][0]: it["member"][0] + 256] = b"\0" * 256; tar.write_bytes(bytes(data))
+    seen = read_epochs(items, 2, epochs=1)
+    assert [p for *_, b in seen for p in b["bad"]] == [it["path"]] and it["path"].endswith("shard-000000.tar#000000007")
+    assert sorted(i for *_, b in seen for i in b["idx"].tolist()) == [i for i in range(40) if i != 7]
+
+@pytest.mark.parametrize("workers", [2, 4])
+def test_training_from_a_shard_with_workers_skips_nothing(clean_shard, tmp_path, workers):
+    rd = tmp_path / "run"
+    run("muq.train", *train_args(clean_shard, rd, "optim.steps=12", "data.batch_size=4", f"data.num_workers={workers}",
+                                 "model.targets=random_projection"))
+    s = json.loads((rd / "muq" / "summary.json").read_text())
+    assert s["steps"] == 12 and s["skipped_files"] == 0 and s["read_files"] == 48, s
