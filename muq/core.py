@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #00c89215
 from __future__ import annotations
-import hashlib, os, random, shlex, signal, tempfile, types, typing, contextlib
+import hashlib, os, random, shlex, signal, sys, tempfile, types, typing, contextlib
 from dataclasses import dataclass, fields, asdict
 from pathlib import Path
 import numpy as np, torch
@@ -12,8 +12,8 @@ import numpy as np, torch
 # %% auto #0
 __all__ = ['ConfigError', 'deep_merge', 'Config', 'crash_point', 'atomic_path', 'atomic_torch_save', 'atomic_write_text',
            'atomic_save_safetensors', 'file_digest', 'weights_digest', 'git_revision', 'provenance', 'default_device',
-           'autocast', 'fp32', 'cpu_bf16', 'progress', 'seed_everything', 'pca_spectrum', 'effective_rank',
-           'split_settings', 'run_cli', 'media_value', 'interact_media']
+           'autocast', 'fp32', 'cpu_bf16', 'bf16_mode', 'use_bf16', 'bf16_argv', 'progress', 'seed_everything',
+           'pca_spectrum', 'effective_rank', 'split_settings', 'run_cli', 'media_value', 'interact_media']
 
 # %% ../nbs/00_core.ipynb #f5f9c888
 class ConfigError(ValueError):
@@ -210,6 +210,35 @@ def cpu_bf16() -> str:
     try: flags = next((l.split(':', 1)[1].split() for l in open('/proc/cpuinfo') if l.startswith('flags')), [])
     except OSError: return ''
     return next((f for f in ('amx_bf16', 'avx512_bf16') if f in flags), '')
+
+_BF16_SAID: set = set()      # the commands that already said their CPU emulates bf16
+
+def bf16_mode(value) -> str:
+    "'' (fp32), 'on' or 'force' from a bf16 setting: a bool, or one of off / on / force (true / false as on / off)."
+    v = str(value).strip().lower() if value is not None else ''
+    if v in ('', '0', 'false', 'no', 'off', 'none'): return ''
+    if v in ('1', 'true', 'yes', 'on'): return 'on'
+    if v == 'force': return 'force'
+    raise ConfigError(f"bf16={value!r}: expected off, on or force")
+
+def use_bf16(value, device, who: str = 'muq') -> bool:
+    "Whether to run bf16 autocast for the setting `value` on `device`. A CPU without bf16 instructions only emulates it (slower than fp32): there `on` says so once per command and stays fp32; `force` runs bf16 anyway."
+    mode = bf16_mode(value)
+    if not mode: return False
+    if torch.device(device).type != 'cpu' or mode == 'force' or cpu_bf16(): return True
+    if who not in _BF16_SAID:
+        _BF16_SAID.add(who)
+        print(f"[{who}] bf16 asked for, but this CPU has no bf16 instructions (AMX-BF16, AVX512-BF16): emulated bf16 is slower "
+              f"than fp32 here, so this runs in fp32 (ask twice, bf16=force or --bf16 force, to run bf16 anyway)", file=sys.stderr)
+    return False
+
+def bf16_argv(argv, flag: str = '--bf16') -> list:
+    "`argv` with a bare `--bf16` (no value after it) read as `--bf16 on`, so `--bf16` and `--bf16 force` both parse."
+    argv = list(sys.argv[1:] if argv is None else argv); out = []
+    for i, a in enumerate(argv):
+        out.append(a)
+        if a == flag and (i + 1 == len(argv) or argv[i + 1].startswith('-')): out.append('on')
+    return out
 
 def progress(it, total=None, desc: str = ''):
     "A progress bar on stderr (tqdm; a line every few seconds when stderr is not a terminal)."

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset
-from .core import ConfigError, Config, atomic_path, atomic_write_text, weights_digest, default_device, cpu_bf16, run_cli
+from .core import ConfigError, Config, atomic_path, atomic_write_text, weights_digest, default_device, cpu_bf16, use_bf16, bf16_argv, run_cli
 from .audio import AudioError, load_audio
 from .data import bad_file_error, data_items
 from .model import MuQ, window_plan
@@ -143,7 +143,7 @@ def extract_cli(ckpt: str = '',            # MuQ checkpoint folder (ours or offi
                 overlap: float = 0.0,      # seconds of overlap between windows
                 batch: int = 4,            # windows per forward
                 device: str = 'auto',      # auto | cpu | cuda
-                bf16: bool = False,        # bf16 autocast for the encoder
+                bf16: str = 'off',         # --bf16: bf16 autocast for the encoder (fp32 kept on a CPU without bf16 instructions: --bf16 force)
                 dtype: str = 'float32',    # the weights' precision: float32 | float16 | bfloat16
                 workers: int = 2,          # decoding processes
                 shard_size: int = 64):     # files per shard
@@ -154,7 +154,8 @@ def extract_cli(ckpt: str = '',            # MuQ checkpoint folder (ours or offi
     if dt is None: raise ConfigError(f"--dtype {dtype!r}: use float32, float16 or bfloat16")
     dev = default_device() if device == 'auto' else torch.device(device)
     m = MuQ.from_pretrained(ckpt).to(dev).to(dt); m.weights_digest = weights_digest(ckpt)
-    if dev.type == 'cpu' and (bf16 or dt == torch.bfloat16) and not cpu_bf16():
+    bf16 = use_bf16(bf16, dev, 'muq.extract')
+    if dev.type == 'cpu' and dt == torch.bfloat16 and not cpu_bf16():
         print("[muq.extract] warning: this CPU has no bf16 instructions (AMX, AVX512-BF16): bf16 is emulated and slower than fp32 here", file=sys.stderr)
     cfg = ExtractConfig(layers=layers, pool=pool, window=window, overlap=overlap, batch=batch, dtype=dtype, bf16=bf16, workers=workers, shard_size=shard_size)
     with torch.autocast('cpu', dtype=torch.bfloat16) if bf16 and dev.type == 'cpu' else contextlib.nullcontext():   # one region: weights cast once
@@ -165,7 +166,7 @@ def extract_cli(ckpt: str = '',            # MuQ checkpoint folder (ours or offi
 
 def main(argv=None):
     "Entry point of `python -m muq.extract`."
-    try: run_cli(extract_cli, argv)
+    try: run_cli(extract_cli, bf16_argv(argv))
     except (ConfigError, FileNotFoundError, ValueError) as e: raise SystemExit(f"muq.extract: {e}")
 
 if __name__ == '__main__' and '__file__' in globals(): main()

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from .core import (ConfigError, Config, atomic_path, atomic_torch_save, atomic_write_text, file_digest,
-                      provenance, default_device, progress, run_cli)
+                      provenance, default_device, progress, run_cli, use_bf16)
 from .audio import MelConfig, log_mel, normalize_mel
 from .data import KEYS, WindowDataset, make_loader, read_manifest
 from .model import MuQ, token_mask_from_samples
@@ -318,7 +318,7 @@ class ProbeConfig(Config):
     probes: tuple[str, ...] = ('mlp', 'linear')   # weighted-layer probes to fit (the verdicts use the first)
     per_layer: bool = True          # also fit a linear probe on every layer (the per-layer curves)
     bootstrap: int = 1000           # paired bootstrap resamples of the test set for the verdicts
-    bf16: bool = False              # encode under bf16 autocast
+    bf16: bool | str = False        # encode under bf16 autocast: on, off, or force (on keeps fp32 on a CPU that only emulates bf16)
     presets = {'default': {}, 'quick': dict(seeds=1, epochs=150, patience=40, min_epochs=20, per_layer=False, bootstrap=500, max_windows=1,
                                             norms=('zscore', 'whiten'), lrs=(1e-3,))}
 
@@ -347,7 +347,7 @@ def probe(encoders: dict, corpus_dir, tasks=None, cfg: ProbeConfig | None = None
             if fn == 'label': X = label_features(y, kind, n_out)
             else:
                 X = {s: cached_features(name, fn, items[s], feature_key(key, items[s], cfg.window, cfg.max_windows, pool), cache_dir, window=cfg.window,
-                                        max_windows=cfg.max_windows, batch_size=cfg.batch_size, device=device, bf16=cfg.bf16, pool=pool) for s in items}
+                                        max_windows=cfg.max_windows, batch_size=cfg.batch_size, device=device, bf16=use_bf16(cfg.bf16, device, 'muq.probe'), pool=pool) for s in items}
             Xs = {n: normalize_features(X, n, cfg.alpha) for n in cfg.norms}; L = X['train'].shape[1]
             plan = [(pk, 'weighted') for pk in cfg.probes] + ([('linear', l) for l in range(L)] if cfg.per_layer and L > 1 else [])
             for pk, layer in plan:

@@ -46,14 +46,31 @@ def test_folder_with_a_bad_file_killed_and_resumed(tmp_path):
 
 def test_official_checkpoint_in_half_precision_and_bf16(tmp_path):
     d = songs(tmp_path / "music", 3); out = {}
-    for name, extra in (("fp32", []), ("fp16", ["--dtype", "float16"]), ("bf16", ["--bf16"])):
+    from muq.core import cpu_bf16
+    said = "this CPU has no bf16 instructions"
+    for name, extra in (("fp32", []), ("fp16", ["--dtype", "float16"]), ("bf16", ["--bf16", "force"]), ("asked", ["--bf16"])):
         r = extract("--ckpt", FX / "official_muq_tiny", "--data", d, "--out", tmp_path / name, "--window", 3, "--workers", 0, *extra)
         assert r.returncode == 0, r.stderr[-2000:]; out[name] = read(tmp_path / name)
+        assert (said in r.stderr) == (name == "asked" and not cpu_bf16()), (name, r.stderr[-1000:])
+        assert r.stderr.count(said) <= 1                                             # said once, not per file
     for name in ("fp16", "bf16"):
         rel = max(np.linalg.norm(out[name][k] - v) / np.linalg.norm(v) for k, v in out["fp32"].items())
         assert 0 < rel < 0.05, (name, rel)
+    same = all(np.array_equal(out["asked"][k], v) for k, v in out["fp32"].items())  # plain --bf16: fp32 where bf16 is emulated
+    assert same == (not cpu_bf16()), cpu_bf16()
     bad = extract("--ckpt", FX / "official_muq_tiny", "--data", d, "--out", tmp_path / "fp32", "--window", 5, "--workers", 0)
     assert bad.returncode != 0 and "other settings" in bad.stderr
+
+def test_bf16_settings_are_read_and_resolved(capsys):
+    from muq.core import ConfigError, bf16_argv, bf16_mode, cpu_bf16, use_bf16
+    assert bf16_argv(["--bf16"]) == ["--bf16", "on"] and bf16_argv(["--bf16", "--out", "x"]) == ["--bf16", "on", "--out", "x"]
+    assert bf16_argv(["--bf16", "force", "--out", "x"]) == ["--bf16", "force", "--out", "x"] and bf16_argv(["--out", "x"]) == ["--out", "x"]
+    assert [bf16_mode(v) for v in (False, True, "off", "on", "true", "force", None)] == ["", "on", "", "on", "on", "force", ""]
+    with pytest.raises(ConfigError, match="bf16='maybe': expected off, on or force"): bf16_mode("maybe")
+    assert use_bf16("force", "cpu", "t1") and not use_bf16(False, "cpu", "t1") and use_bf16(True, "cuda", "t1")
+    capsys.readouterr()
+    assert use_bf16(True, "cpu", "t2") == bool(cpu_bf16()) and use_bf16("on", "cpu", "t2") == bool(cpu_bf16())
+    assert capsys.readouterr().err.count("[t2] bf16 asked for") == (0 if cpu_bf16() else 1)
 
 def test_probe_reads_an_extracted_store(tmp_path):
     "The probe takes extracted features in place of its own, and says which files are missing."
