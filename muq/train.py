@@ -660,13 +660,15 @@ def train_cli(stage: str = '',              # rvq | muq | mulan, or '' for rvq t
               overrides: str = ''):         # settings, "section.key=value ..." (also accepted as bare items)
     "Train Mel-RVQ, MuQ and/or MuQ-MuLan; prints the checkpoint path and a short summary."
     rank = setup_dist()[0]
+    stages = [stage] if stage else ['rvq', 'muq']
+    for st in stages: resolve_config(st, preset, [f'run_dir={run_dir or "runs/" + preset}', *overrides])   # bad settings: refused before any rendering
     if not data and not any(s.lstrip('-').split('=', 1)[0].split('.')[-2:] in (['data', 'manifest'], ['data', 'shards']) for s in overrides):
         from muq.corpus import builtin_corpus                                      # the built-in default, rendered once
         if rank == 0: data = str(builtin_corpus('pretrain') / 'clips_train.jsonl')
         if dist.is_initialized(): box = [data]; dist.broadcast_object_list(box); data = box[0]
     extra = [f'run_dir={run_dir or "runs/" + preset}'] + ([f'data.manifest={data}'] if data else []) + list(overrides)
     out = []
-    for st in ([stage] if stage else ['rvq', 'muq']):
+    for st in stages:
         cfg = resolve_config(st, preset, extra)
         if rank == 0: print(f"[muq.train] stage {st}, preset {preset}: {json.dumps(cfg.to_dict())}", flush=True)
         s = train(cfg); out.append(s)

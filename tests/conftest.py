@@ -1,5 +1,11 @@
 import os, pytest, torch
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+# Under pytest-xdist (`make test` runs two workers on two cores) each worker, and every process it starts, computes on one
+# thread: two tests side by side, not four threads fighting over two cores.
+XDIST = "PYTEST_XDIST_WORKER" in os.environ
+if XDIST: os.environ.setdefault("OMP_NUM_THREADS", "1")
+THREADS = 1 if XDIST else max(1, min(2, os.cpu_count() or 1))
+torch.set_num_threads(THREADS)
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: takes more than a few seconds on 2 CPU cores")

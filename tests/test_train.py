@@ -77,9 +77,11 @@ def test_settings_syntax(data, rvq_run, tmp_path):
                                       ("--run=x", "unknown key 'run'; valid in TrainConfig: ['activation_checkpointing', 'bf16'"),
                                       ("--run x", "unknown key 'run'"), ("stray", "unrecognised argument 'stray'"),
                                       ("--", "unrecognised argument '--'")])
-def test_bad_settings_are_rejected(item, msg):
-    r = cli("--stage", "muq", *item.split(), check=False)
+def test_bad_settings_are_rejected(item, msg, tmp_path):
+    "Refused with the setting named, before the built-in corpus would be rendered (no data folder appears)."
+    r = cli("--stage", "muq", *item.split(), check=False, env={**os.environ, "MUQ_DATA": str(tmp_path / "data")}, cwd=tmp_path)
     assert r.returncode != 0 and msg in r.stderr, r.stderr[-1000:]
+    assert not (tmp_path / "data").exists() and not (tmp_path / "runs").exists()
 
 def test_resume_after_sigkill_is_exact(data, rvq_run):
     ref = data.parent / "ref"; cli(*muq_args(data, ref, "optim.steps=6", "ckpt_every=2"))

@@ -6,7 +6,7 @@ nbdev_test's in-process runner: a hang or an error fails the run and names the n
     .venv/bin/python tools/run_notebooks.py nbs/02a_corpus.ipynb --slow
 
 `#| cuda` cells run only where CUDA is present. Each cell has `--cell-timeout` seconds; each notebook `--nb-timeout`."""
-import argparse, copy, json, re, subprocess, sys, threading, time
+import argparse, copy, json, re, shutil, subprocess, sys, tempfile, threading, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,15 +35,25 @@ def strip_progress(cell):
 def run(path: Path, slow: bool, cuda: bool, cell_timeout: int, nb_timeout: int, write: bool) -> tuple[bool, str]:
     import nbformat
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError
     nb = nbformat.read(path, as_version=4); orig = copy.deepcopy(nb)
     skip = {'notest'} | (set() if slow else {'slow'}) | (set() if cuda else {'cuda'})
     keep = [i for i, c in enumerate(nb.cells) if not flags(c) & skip]
     run_nb = copy.deepcopy(nb); run_nb.cells = [run_nb.cells[i] for i in keep]
     state = dict(cell=None, t=time.time())
     def on_cell(cell, cell_index): state.update(cell=keep[cell_index], t=time.time())
-    client = NotebookClient(run_nb, timeout=cell_timeout, kernel_name='python3', resources={'metadata': {'path': str(path.parent)}},
+    from jupyter_client.manager import KernelManager
+    sockets = tempfile.mkdtemp(prefix='muq-kernel-')     # IPC sockets: kernels started side by side never race for TCP ports
+    km = KernelManager(kernel_name='python3', transport='ipc', ip=str(Path(sockets) / 'kernel'))
+    client = NotebookClient(run_nb, km=km, timeout=cell_timeout, kernel_name='python3', resources={'metadata': {'path': str(path.parent)}},
                             on_cell_execute=on_cell)
+    try: return _execute(client, path, nb_timeout=nb_timeout, state=state, write=write, cells=(keep, run_nb, orig))
+    finally: shutil.rmtree(sockets, ignore_errors=True)
+
+def _execute(client, path, *, nb_timeout, state, write, cells) -> tuple[bool, str]:
+    "Run the client's notebook in a thread, watched: (ok, message naming the notebook and the cell)."
+    import nbformat
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+    keep, run_nb, orig = cells
     done = threading.Event(); err = []
     def target():
         try: client.execute()
