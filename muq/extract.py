@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset
-from .core import ConfigError, Config, atomic_path, atomic_write_text, weights_digest, default_device, cpu_bf16, use_bf16, bf16_argv, run_cli
+from .core import (ConfigError, Config, atomic_path, atomic_write_text, weights_digest, default_device, cpu_bf16, use_bf16,
+                      bf16_argv, run_cli)
 from .audio import AudioError, load_audio
 from .data import bad_file_error, data_items
 from .model import MuQ, window_plan
