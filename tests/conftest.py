@@ -16,3 +16,10 @@ def pytest_collection_modifyitems(config, items):
     skip = pytest.mark.skip(reason="needs CUDA")
     for it in items:
         if "gpu" in it.keywords: it.add_marker(skip)
+
+def pytest_unconfigure(config):
+    "Under tools/coverage.sh: an xdist worker saves what it measured before it exits (execnet ends workers without atexit)."
+    if not (XDIST and os.environ.get("COVERAGE_PROCESS_START")): return
+    import coverage
+    cov = coverage.Coverage.current()
+    if cov is not None: cov.stop(); cov.save()

@@ -11,6 +11,6 @@ PTH="$SITE/muq_coverage_startup.pth"
 echo "import coverage; coverage.process_startup()" > "$PTH"    # any Python started with COVERAGE_PROCESS_START measures itself
 trap 'rm -f "$PTH"' EXIT
 rm -rf .coverage-data; mkdir -p .coverage-data
-COVERAGE_PROCESS_START=$PWD/.coveragerc make test PYTEST_ARGS="--durations=30" 2>&1 | tee .coverage-data/test.log
-.venv/bin/coverage combine -q --rcfile=.coveragerc
+COVERAGE_FILE=$PWD/.coverage-data/cov COVERAGE_PROCESS_START=$PWD/.coveragerc make test PYTEST_ARGS="--durations=30" 2>&1 | tee .coverage-data/test.log
+COVERAGE_FILE=$PWD/.coverage-data/cov .venv/bin/coverage combine -q --rcfile=.coveragerc
 .venv/bin/coverage report --rcfile=.coveragerc | tee .coverage-data/report.txt
