@@ -222,7 +222,7 @@ def bf16_mode(value) -> str:
     raise ConfigError(f"bf16={value!r}: expected off, on or force")
 
 def use_bf16(value, device, who: str = 'muq') -> bool:
-    "Whether to run bf16 autocast for the setting `value` on `device`. A CPU without bf16 instructions only emulates it (slower than fp32): there `on` says so once per command and stays fp32; `force` runs bf16 anyway."
+    "Whether bf16 autocast runs for setting `value` on `device`: `on` stays fp32 (said once) where the CPU only emulates bf16."
     mode = bf16_mode(value)
     if not mode: return False
     if torch.device(device).type != 'cpu' or mode == 'force' or cpu_bf16(): return True

@@ -143,7 +143,7 @@ class MemberFile(io.RawIOBase):
         return len(data)
 
 def _pread(f, n: int, offset: int) -> bytes:
-    "`n` bytes at `offset` of `f` without moving a file offset that forked processes share (seek + read where `pread` is missing)."
+    "`n` bytes at `offset` of `f`, leaving the file offset that forked processes share alone (seek + read without `pread`)."
     if hasattr(os, 'pread'): return os.pread(f.fileno(), n, offset)
     f.seek(offset)
     return f.read(n)
