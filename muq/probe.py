@@ -337,6 +337,7 @@ def probe(encoders: dict, corpus_dir, tasks=None, cfg: ProbeConfig | None = None
           task_table=TASKS) -> tuple[list, dict]:
     "Rows (encoder, task, probe, layer, metric, mean, std, n_seeds, split sizes) and the weighted-MLP test outputs for the verdicts."
     cfg = cfg or ProbeConfig(); rows, outs = [], {}; cache_dir = Path(cache_dir); tasks = list(tasks or task_table)
+    bf16 = use_bf16(cfg.bf16, device, 'muq.probe')   # said once, before any features
     for task in progress(tasks, desc='tasks'):
         items, y, kind, n_out, classes = task_data(corpus_dir, task, task_table); pool = task_table[task][3]
         if any(len(v) == 0 for v in items.values()):
@@ -346,8 +347,11 @@ def probe(encoders: dict, corpus_dir, tasks=None, cfg: ProbeConfig | None = None
         for name, (fn, key) in encoders.items():
             if fn == 'label': X = label_features(y, kind, n_out)
             else:
-                X = {s: cached_features(name, fn, items[s], feature_key(key, items[s], cfg.window, cfg.max_windows, pool), cache_dir, window=cfg.window,
-                                        max_windows=cfg.max_windows, batch_size=cfg.batch_size, device=device, bf16=use_bf16(cfg.bf16, device, 'muq.probe'), pool=pool) for s in items}
+                X = {}
+                for s in items:
+                    fkey = feature_key(key, items[s], cfg.window, cfg.max_windows, pool)
+                    X[s] = cached_features(name, fn, items[s], fkey, cache_dir, window=cfg.window, max_windows=cfg.max_windows,
+                                           batch_size=cfg.batch_size, device=device, bf16=bf16, pool=pool)
             Xs = {n: normalize_features(X, n, cfg.alpha) for n in cfg.norms}; L = X['train'].shape[1]
             plan = [(pk, 'weighted') for pk in cfg.probes] + ([('linear', l) for l in range(L)] if cfg.per_layer and L > 1 else [])
             for pk, layer in plan:

@@ -180,3 +180,19 @@ def test_training_from_a_shard_with_workers_skips_nothing(clean_shard, tmp_path,
                                  "model.targets=random_projection"))
     s = json.loads((rd / "muq" / "summary.json").read_text())
     assert s["steps"] == 12 and s["skipped_files"] == 0 and s["read_files"] == 48, s
+
+def test_shards_at_a_url_are_copied_once_and_read_like_the_folder(clean_shard, tmp_path):
+    from muq.shards import shard_folder
+    url = clean_shard.resolve().as_uri()                                  # file:///.../shards, no trailing slash
+    local, remote = shard_items(str(clean_shard)), shard_items(url, cache=str(tmp_path / "cache"))
+    root = shard_folder(url, cache=str(tmp_path / "cache"))
+    assert root.parent == tmp_path / "cache" and root != clean_shard
+    assert sorted(p.name for p in root.iterdir()) == sorted(p.name for p in clean_shard.iterdir() if p.suffix in (".json", ".tar"))
+    for p in root.iterdir(): assert p.read_bytes() == (clean_shard / p.name).read_bytes(), p.name
+    assert len(remote) == len(local) == 40
+    assert [(a["member"], a["num_samples"]) for a in remote] == [(b["member"], b["num_samples"]) for b in local]
+    mtimes = {p.name: p.stat().st_mtime_ns for p in root.iterdir()}
+    assert shard_folder(url + "/", cache=str(tmp_path / "cache")) == root   # the same URL with a slash: the same copy, not fetched again
+    assert {p.name: p.stat().st_mtime_ns for p in root.iterdir()} == mtimes
+    with pytest.raises(FileNotFoundError, match="no shards.json"):
+        shard_folder(str(tmp_path))

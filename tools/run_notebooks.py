@@ -6,7 +6,7 @@ nbdev_test's in-process runner: a hang or an error fails the run and names the n
     .venv/bin/python tools/run_notebooks.py nbs/02a_corpus.ipynb --slow
 
 `#| cuda` cells run only where CUDA is present. Each cell has `--cell-timeout` seconds; each notebook `--nb-timeout`."""
-import argparse, copy, json, re, shutil, subprocess, sys, tempfile, threading, time
+import argparse, copy, json, os, re, shutil, subprocess, sys, tempfile, threading, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,6 +32,8 @@ def strip_progress(cell):
         keep.append(o)
     cell['outputs'] = keep; return cell
 
+SAVE_COVERAGE = "import coverage\n_c = coverage.Coverage.current()\nif _c: _c.stop(); _c.save()"
+
 def run(path: Path, slow: bool, cuda: bool, cell_timeout: int, nb_timeout: int, write: bool) -> tuple[bool, str]:
     import nbformat
     from nbclient import NotebookClient
@@ -39,8 +41,10 @@ def run(path: Path, slow: bool, cuda: bool, cell_timeout: int, nb_timeout: int, 
     skip = {'notest'} | (set() if slow else {'slow'}) | (set() if cuda else {'cuda'})
     keep = [i for i, c in enumerate(nb.cells) if not flags(c) & skip]
     run_nb = copy.deepcopy(nb); run_nb.cells = [run_nb.cells[i] for i in keep]
+    if os.environ.get('COVERAGE_PROCESS_START'):     # tools/coverage.sh: a kernel is ended without atexit, so it saves its data
+        run_nb.cells.append(nbformat.v4.new_code_cell(SAVE_COVERAGE))
     state = dict(cell=None, t=time.time())
-    def on_cell(cell, cell_index): state.update(cell=keep[cell_index], t=time.time())
+    def on_cell(cell, cell_index): state.update(cell=keep[cell_index] if cell_index < len(keep) else 'coverage', t=time.time())
     from jupyter_client.manager import KernelManager
     sockets = tempfile.mkdtemp(prefix='muq-kernel-')     # IPC sockets: kernels started side by side never race for TCP ports
     km = KernelManager(kernel_name='python3', transport='ipc', ip=str(Path(sockets) / 'kernel'))
