@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TEST_WORKERS ?= 2
 STAMP := $(VENV)/.muq-installed
 
-.PHONY: setup demo test check bench results ablations curve notebooks docs
+.PHONY: setup demo test check bench results ablations curve notebooks docs format
 
 $(STAMP): settings.ini setup.py tools/setup.sh
 	bash tools/setup.sh
@@ -41,6 +41,14 @@ ablations: setup
 # execute every notebook in a real kernel, slow cells included, and commit-ready outputs (after `make demo`)
 notebooks: setup
 	$(BIN)/python tools/run_notebooks.py --slow --write
+
+# the house style of the notebooks' code: ruff format (ruff.toml), then what a formatter leaves over 120 columns
+# (docstrings, long strings, trailing comments), then the modules exported again
+format: setup
+	$(BIN)/ruff format nbs/
+	$(BIN)/python tools/wrap_lines.py nbs/*.ipynb
+	$(BIN)/ruff format nbs/
+	$(BIN)/nbdev_export
 
 # the static site of the chapters (site/index.html), from the committed notebooks
 docs: setup

@@ -9,8 +9,12 @@ __all__ = []
 # %% ../nbs/10_api.ipynb #ba80ac80
 from .model import MuQ, MuQConfig, MuQOutput
 
+
 def __getattr__(name: str):
-    "`MuQMuLan` and `MuQMuLanConfig` load on first use: `import muq` for features stays free of the training and text code."
+    """`MuQMuLan` and `MuQMuLanConfig` load on first use: `import muq` for features stays free of the training and text
+    code."""
     if name in ('MuQMuLan', 'MuQMuLanConfig'):
-        from muq import mulan; return getattr(mulan, name)
+        from muq import mulan
+
+        return getattr(mulan, name)
     raise AttributeError(f"module 'muq' has no attribute {name!r}")

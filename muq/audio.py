@@ -57,7 +57,8 @@ def audio_info(path) -> tuple[int, int, int]:
 def load_audio(
     path, sr: int = 24000, offset: float = 0.0, duration: float | None = None, info: tuple | None = None
 ) -> torch.Tensor:
-    "Read `path` (or an open binary file) from `offset` s for `duration` s as float32 mono at `sr` Hz, shape (n,); `info` = (frames, rate) saves a header read."
+    """Read `path` (or an open binary file) from `offset` s for `duration` s as float32 mono at `sr` Hz, shape (n,);
+    `info` = (frames, rate) saves a header read."""
     if info is None and hasattr(path, 'read'):
         raise ValueError("load_audio: an open file needs info=(frames, sample_rate)")
     if info is None:
@@ -99,7 +100,8 @@ class LogMel(torch.nn.Module):
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         if wav.shape[-1] <= self.cfg.n_fft // 2:
             raise ValueError(
-                f"waveform of {wav.shape[-1]} samples is too short for n_fft={self.cfg.n_fft} (reflect padding needs > {self.cfg.n_fft // 2})"
+                f"waveform of {wav.shape[-1]} samples is too short for n_fft={self.cfg.n_fft} (reflect padding needs > "
+                f"{self.cfg.n_fft // 2})"
             )
         with fp32(wav.device):
             return self.db(self.mel(wav.float()))[..., :-1]  # official: drop the last frame

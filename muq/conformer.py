@@ -43,7 +43,8 @@ class ConformerConfig(Config):
 
 # %% ../nbs/04_conformer.ipynb #49825ee6
 def conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d, x, cache: dict | None = None):
-    "bn(conv(x)); in eval mode the BatchNorm is folded into the conv's weights: one pass over the activations instead of two."
+    """bn(conv(x)); in eval mode the BatchNorm is folded into the conv's weights: one pass over the activations instead
+    of two."""
     if bn.training:
         return bn(conv(x))
     fmt = _memory_format(x)
@@ -72,13 +73,15 @@ def conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d, x, cache: dict | None = None):
 
 
 def _memory_format(x) -> torch.memory_format:
-    "channels_last where it is faster: on GPUs, under bf16 autocast on CPUs (oneDNN's bf16 kernels want NHWC), and in CPU training."
+    """channels_last where it is faster: on GPUs, under bf16 autocast on CPUs (oneDNN's bf16 kernels want NHWC), and in
+    CPU training."""
     cpu_bf16 = (
         x.device.type == 'cpu'
         and torch.is_autocast_enabled('cpu')
         and torch.get_autocast_dtype('cpu') == torch.bfloat16
     )
     # fp32 CPU training (forward + backward): MuQ-tiny trains 13% faster in NHWC; fp32 CPU inference keeps the default layout
+
     return torch.channels_last if x.is_cuda or cpu_bf16 or torch.is_grad_enabled() else torch.contiguous_format
 
 # %% ../nbs/04_conformer.ipynb #9caf768b

@@ -19,43 +19,65 @@ __all__ = ['ConfigError', 'deep_merge', 'Config', 'crash_point', 'atomic_path', 
 class ConfigError(ValueError):
     "A bad config key or value; the message names it and lists what is valid."
 
+
 def _type_name(tp) -> str:
     "A readable name of a field type: `int`, `float | None`, `tuple[float, ...]`."
     origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType): return ' | '.join(_type_name(a) for a in args)
-    if tp is type(None): return 'None'
-    if origin in (list, tuple): return f"{origin.__name__}[{', '.join('...' if a is Ellipsis else _type_name(a) for a in args)}]"
+    if origin in (typing.Union, types.UnionType):
+        return ' | '.join(_type_name(a) for a in args)
+    if tp is type(None):
+        return 'None'
+    if origin in (list, tuple):
+        return f"{origin.__name__}[{', '.join('...' if a is Ellipsis else _type_name(a) for a in args)}]"
     return getattr(tp, '__name__', str(tp))
 
-def _is_section(tp) -> bool: return isinstance(tp, type) and issubclass(tp, Config)
+
+def _is_section(tp) -> bool:
+    return isinstance(tp, type) and issubclass(tp, Config)
+
 
 def _convert(value: str, tp, name: str):
-    "Parse a command-line string into the declared field type `tp`, or raise a `ConfigError` naming key, value and type."
+    """Parse a command-line string into the declared field type `tp`, or raise a `ConfigError` naming key, value and
+    type."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     bad = ConfigError(f"{name}={value!r}: expected {_type_name(tp)}")
     if _is_section(tp):
-        raise ConfigError(f"{name}={value!r}: {name!r} is a section ({tp.__name__}), not a value; set its fields as "
-                          f"{name}.<key>=value, one of {[f.name for f in fields(tp)]}")
-    if origin in (typing.Union, types.UnionType):                  # X | None, Optional[X]
-        if type(None) in args and value.lower() in ('none', 'null'): return None
+        raise ConfigError(
+            f"{name}={value!r}: {name!r} is a section ({tp.__name__}), not a value; set its fields as "
+            f"{name}.<key>=value, one of {[f.name for f in fields(tp)]}"
+        )
+    if origin in (typing.Union, types.UnionType):  # X | None, Optional[X]
+        if type(None) in args and value.lower() in ('none', 'null'):
+            return None
         for a in (a for a in args if a is not type(None)):
-            try: return _convert(value, a, name)
-            except ConfigError: pass
+            try:
+                return _convert(value, a, name)
+            except ConfigError:
+                pass
         raise bad
     if origin in (list, tuple):
-        try: items = [_convert(v.strip(), args[0] if args else str, name) for v in value.split(',') if v.strip()]
-        except ConfigError: raise bad from None
-        if origin is tuple and args and Ellipsis not in args and len(items) != len(args): raise bad
+        try:
+            items = [_convert(v.strip(), args[0] if args else str, name) for v in value.split(',') if v.strip()]
+        except ConfigError:
+            raise bad from None
+        if origin is tuple and args and Ellipsis not in args and len(items) != len(args):
+            raise bad
         return tuple(items) if origin is tuple else items
     if tp is bool:
-        if value.lower() in ('1', 'true', 'yes', 'on'): return True
-        if value.lower() in ('0', 'false', 'no', 'off'): return False
+        if value.lower() in ('1', 'true', 'yes', 'on'):
+            return True
+        if value.lower() in ('0', 'false', 'no', 'off'):
+            return False
         raise bad
     if tp in (int, float):
-        try: return tp(value)
-        except ValueError: raise bad from None
-    if tp is str: return value
+        try:
+            return tp(value)
+        except ValueError:
+            raise bad from None
+    if tp is str:
+        return value
     raise ConfigError(f"{name}={value!r}: fields of type {_type_name(tp)} cannot be set from the command line")
+
 
 def deep_merge(base: dict, update: dict) -> dict:
     "A copy of `base` with `update` merged in, recursively for nested dicts (a preset's other sizes survive)."
@@ -68,87 +90,121 @@ def deep_merge(base: dict, update: dict) -> dict:
 @dataclass
 class Config:
     "Base class for muq's dataclass configs: named presets, `key=value` overrides, dict/JSON round trip."
+
     presets: typing.ClassVar[dict] = {}
 
     @classmethod
     def preset(cls, name: str = 'tiny', **kw):
         "The config named `name` (see `cls.presets`), with keyword overrides merged in deeply."
-        if name not in cls.presets: raise ConfigError(f"unknown {cls.__name__} preset {name!r}; valid: {sorted(cls.presets)}")
+        if name not in cls.presets:
+            raise ConfigError(f"unknown {cls.__name__} preset {name!r}; valid: {sorted(cls.presets)}")
         return cls.from_dict(deep_merge(cls.presets[name], kw))
 
-    def to_dict(self) -> dict: return asdict(self)
+    def to_dict(self) -> dict:
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict):
         "Build from a (nested) dict; unknown keys are an error, missing keys take their defaults."
-        d = dict(d); hints = typing.get_type_hints(cls); names = [f.name for f in fields(cls)]
+        d = dict(d)
+        hints = typing.get_type_hints(cls)
+        names = [f.name for f in fields(cls)]
         unknown = sorted(set(d) - set(names))
-        if unknown: raise ConfigError(f"unknown {cls.__name__} keys {unknown}; valid: {names}")
+        if unknown:
+            raise ConfigError(f"unknown {cls.__name__} keys {unknown}; valid: {names}")
         for k, v in d.items():
-            if isinstance(v, dict) and _is_section(hints[k]): d[k] = hints[k].from_dict(v)
-            elif isinstance(v, list) and typing.get_origin(hints[k]) is tuple: d[k] = tuple(v)
+            if isinstance(v, dict) and _is_section(hints[k]):
+                d[k] = hints[k].from_dict(v)
+            elif isinstance(v, list) and typing.get_origin(hints[k]) is tuple:
+                d[k] = tuple(v)
         return cls(**d)
 
     def override(self, items):
-        "A copy with `section.key=value` overrides applied (values parsed by the field's type; a leading `--` is ignored)."
+        """A copy with `section.key=value` overrides applied (values parsed by the field's type; a leading `--` is
+        ignored)."""
         d = self.to_dict()
         for item in items:
             item = item[2:] if item.startswith('--') else item
-            if '=' not in item: raise ConfigError(f"override {item!r} is not key=value")
+            if '=' not in item:
+                raise ConfigError(f"override {item!r} is not key=value")
             key, value = item.split('=', 1)
             cls, node, parts = type(self), d, key.split('.')
             for p in parts[:-1]:
                 hints = typing.get_type_hints(cls)
                 if p not in hints or not _is_section(hints[p]):
-                    raise ConfigError(f"unknown config section {p!r} in {key!r}; sections of {cls.__name__}: "
-                                      f"{[f.name for f in fields(cls) if _is_section(hints[f.name])]}")
+                    raise ConfigError(
+                        f"unknown config section {p!r} in {key!r}; sections of {cls.__name__}: "
+                        f"{[f.name for f in fields(cls) if _is_section(hints[f.name])]}"
+                    )
                 cls, node = hints[p], node[p]
-            if parts[-1] not in node: raise ConfigError(f"unknown key {key!r}; valid in {cls.__name__}: {sorted(node)}")
+            if parts[-1] not in node:
+                raise ConfigError(f"unknown key {key!r}; valid in {cls.__name__}: {sorted(node)}")
             node[parts[-1]] = _convert(value, typing.get_type_hints(cls)[parts[-1]], key)
         return type(self).from_dict(d)
 
 # %% ../nbs/00_core.ipynb #14bc1316
 _crash_counts: dict[str, int] = {}
 
+
 def crash_point(event: str):
-    "Signal this process if `MUQ_CRASH_AT` names `event` (`event` or `event@n`: its n-th occurrence): deterministic kills for tests."
+    """Signal this process if `MUQ_CRASH_AT` names `event` (`event` or `event@n`: its n-th occurrence): deterministic
+    kills for tests."""
     spec = os.environ.get('MUQ_CRASH_AT')
-    if not spec: return
+    if not spec:
+        return
     name, _, nth = spec.rpartition('@') if '@' in spec else (spec, '', '1')
-    sig = os.environ.get('MUQ_CRASH_SIGNAL', 'KILL')                # checked on every call: a typo fails at once
-    if not hasattr(signal, f'SIG{sig}'): raise ValueError(f"MUQ_CRASH_SIGNAL={sig!r}: not a signal name (KILL, TERM, INT, ...)")
-    if not nth.isdigit(): raise ValueError(f"MUQ_CRASH_AT={spec!r}: expected EVENT or EVENT@N with N a whole number")
-    if name != event: return
-    rank = os.environ.get('MUQ_CRASH_RANK')                     # under torchrun: only this rank
-    if rank is not None and rank != os.environ.get('RANK', '0'): return
+    sig = os.environ.get('MUQ_CRASH_SIGNAL', 'KILL')  # checked on every call: a typo fails at once
+    if not hasattr(signal, f'SIG{sig}'):
+        raise ValueError(f"MUQ_CRASH_SIGNAL={sig!r}: not a signal name (KILL, TERM, INT, ...)")
+    if not nth.isdigit():
+        raise ValueError(f"MUQ_CRASH_AT={spec!r}: expected EVENT or EVENT@N with N a whole number")
+    if name != event:
+        return
+    rank = os.environ.get('MUQ_CRASH_RANK')  # under torchrun: only this rank
+    if rank is not None and rank != os.environ.get('RANK', '0'):
+        return
     _crash_counts[event] = _crash_counts.get(event, 0) + 1
     if _crash_counts[event] == int(nth):
         os.kill(os.getpid(), getattr(signal, f'SIG{sig}'))
 
+
 @contextlib.contextmanager
 def atomic_path(path):
     "Yield a temporary path beside `path`; on success fsync it and atomically rename it to `path`."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix='.tmp', dir=path.parent); os.close(fd)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix='.tmp', dir=path.parent)
+    os.close(fd)
     try:
         yield Path(tmp)
-        with open(tmp, 'rb') as f: os.fsync(f.fileno())
-        crash_point(f'writing:{path.name}'); os.replace(tmp, path); crash_point(f'written:{path.name}')
+        with open(tmp, 'rb') as f:
+            os.fsync(f.fileno())
+        crash_point(f'writing:{path.name}')
+        os.replace(tmp, path)
+        crash_point(f'written:{path.name}')
     finally:
-        if os.path.exists(tmp): os.remove(tmp)
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
 
 def atomic_torch_save(obj, path):
     "`torch.save` that never leaves a partial file under `path`."
-    with atomic_path(path) as tmp: torch.save(obj, tmp)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
 
 def atomic_write_text(text: str, path):
     "Write text atomically."
-    with atomic_path(path) as tmp: Path(tmp).write_text(text)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text)
+
 
 def atomic_save_safetensors(tensors: dict, path, metadata: dict | None = None):
     "Save a dict of tensors as safetensors (contiguous CPU copies), atomically."
     from safetensors.torch import save_file
-    with atomic_path(path) as tmp: save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata)
+
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata)
 
 # %% ../nbs/00_core.ipynb #d80a071d
 def file_digest(*paths, extra: str = '') -> str:
@@ -156,107 +212,165 @@ def file_digest(*paths, extra: str = '') -> str:
     h = hashlib.sha1(extra.encode())
     for p in paths:
         with open(p, 'rb') as f:
-            for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
+            for chunk in iter(lambda: f.read(1 << 20), b''):
+                h.update(chunk)
     return h.hexdigest()[:16]
+
 
 def weights_digest(ckpt) -> str:
     "The digest of a checkpoint folder's weights (model.safetensors or pytorch_model.bin)."
     for n in ('model.safetensors', 'pytorch_model.bin'):
-        if (Path(ckpt) / n).exists(): return file_digest(Path(ckpt) / n)
+        if (Path(ckpt) / n).exists():
+            return file_digest(Path(ckpt) / n)
     raise FileNotFoundError(f"{ckpt}: no model.safetensors or pytorch_model.bin")
 
+
 def git_revision(path=None) -> str | None:
-    "The git commit of the checkout holding `path` (default: this package), '+dirty' when it has changes; None outside git."
+    """The git commit of the checkout holding `path` (default: this package), '+dirty' when it has changes; None outside
+    git."""
     import subprocess
-    cwd = Path(path or globals().get('__file__', 'x')).resolve().parent    # (a notebook has no __file__: its folder)
+
+    cwd = Path(path or globals().get('__file__', 'x')).resolve().parent  # (a notebook has no __file__: its folder)
     try:
         rev = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=cwd, capture_output=True, text=True, timeout=10)
-        if rev.returncode: return None
-        dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], cwd=cwd, capture_output=True, text=True, timeout=10)
+        if rev.returncode:
+            return None
+        dirty = subprocess.run(
+            ['git', 'status', '--porcelain', '--untracked-files=no'],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         return rev.stdout.strip() + ('+dirty' if dirty.stdout.strip() else '')
-    except (OSError, subprocess.TimeoutExpired): return None
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
 
 def provenance(*, manifests=(), checkpoints=(), seeds=None, command=None, **extra) -> dict:
-    "What produced a result: command, versions, git revision, manifests (lines, digest), checkpoints (weights digest), seeds."
+    """What produced a result: command, versions, git revision, manifests (lines, digest), checkpoints (weights digest),
+    seeds."""
     import sys, platform
     from importlib.metadata import version, PackageNotFoundError
-    try: ver = version('muq-literate')
-    except PackageNotFoundError: ver = None
+
+    try:
+        ver = version('muq-literate')
+    except PackageNotFoundError:
+        ver = None
     lines = lambda p: sum(1 for l in Path(p).read_text().splitlines() if l.strip())
-    prog = Path(sys.argv[0])                                           # `python -m muq.probe` shows as that, not as probe.py
+    prog = Path(sys.argv[0])  # `python -m muq.probe` shows as that, not as probe.py
     prog = f'python -m muq.{prog.stem}' if prog.parent.name == 'muq' else prog.name
-    return dict(command=command if command is not None else ' '.join([prog, *sys.argv[1:]]),
-                muq_literate=ver, git=git_revision(), torch=torch.__version__, python=platform.python_version(),
-                manifests={str(p): dict(items=lines(p), digest=file_digest(p)) for p in manifests},
-                checkpoints={str(c): weights_digest(c) for c in checkpoints}, seeds=seeds, **extra)
+    return dict(
+        command=command if command is not None else ' '.join([prog, *sys.argv[1:]]),
+        muq_literate=ver,
+        git=git_revision(),
+        torch=torch.__version__,
+        python=platform.python_version(),
+        manifests={str(p): dict(items=lines(p), digest=file_digest(p)) for p in manifests},
+        checkpoints={str(c): weights_digest(c) for c in checkpoints},
+        seeds=seeds,
+        **extra,
+    )
 
 # %% ../nbs/00_core.ipynb #c0c12d43
 def default_device() -> torch.device:
     "CUDA when present, else CPU."
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 
+
 def autocast(device, enabled: bool = True):
     "bf16 autocast on CUDA; a no-op context on CPU (we train fp32 there)."
     device = torch.device(device)
-    if device.type == 'cuda' and enabled: return torch.autocast('cuda', dtype=torch.bfloat16)
+    if device.type == 'cuda' and enabled:
+        return torch.autocast('cuda', dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
 
 def fp32(device):
     "A region that runs in fp32 even inside an autocast block."
     return torch.autocast(torch.device(device).type, enabled=False)
 
+
 def cpu_bf16() -> str:
-    "The CPU's native bf16 instructions ('amx_bf16', 'avx512_bf16') or '' (bf16 is then emulated, slower than fp32); Linux only."
-    try: flags = next((l.split(':', 1)[1].split() for l in open('/proc/cpuinfo') if l.startswith('flags')), [])
-    except OSError: return ''
+    """The CPU's native bf16 instructions ('amx_bf16', 'avx512_bf16') or '' (bf16 is then emulated, slower than fp32);
+    Linux only."""
+    try:
+        flags = next((l.split(':', 1)[1].split() for l in open('/proc/cpuinfo') if l.startswith('flags')), [])
+    except OSError:
+        return ''
     return next((f for f in ('amx_bf16', 'avx512_bf16') if f in flags), '')
 
-_BF16_SAID: set = set()      # the commands that already said their CPU emulates bf16
+
+_BF16_SAID: set = set()  # the commands that already said their CPU emulates bf16
+
 
 def bf16_mode(value) -> str:
     "'' (fp32), 'on' or 'force' from a bf16 setting: a bool, or one of off / on / force (true / false as on / off)."
     v = str(value).strip().lower() if value is not None else ''
-    if v in ('', '0', 'false', 'no', 'off', 'none'): return ''
-    if v in ('1', 'true', 'yes', 'on'): return 'on'
-    if v == 'force': return 'force'
+    if v in ('', '0', 'false', 'no', 'off', 'none'):
+        return ''
+    if v in ('1', 'true', 'yes', 'on'):
+        return 'on'
+    if v == 'force':
+        return 'force'
     raise ConfigError(f"bf16={value!r}: expected off, on or force")
 
+
 def use_bf16(value, device, who: str = 'muq') -> bool:
-    "Whether bf16 autocast runs for setting `value` on `device`: `on` stays fp32 (said once) where the CPU only emulates bf16."
+    """Whether bf16 autocast runs for setting `value` on `device`: `on` stays fp32 (said once) where the CPU only
+    emulates bf16."""
     mode = bf16_mode(value)
-    if not mode: return False
-    if torch.device(device).type != 'cpu' or mode == 'force' or cpu_bf16(): return True
+    if not mode:
+        return False
+    if torch.device(device).type != 'cpu' or mode == 'force' or cpu_bf16():
+        return True
     if who not in _BF16_SAID:
         _BF16_SAID.add(who)
-        print(f"[{who}] bf16 asked for, but this CPU has no bf16 instructions (AMX-BF16, AVX512-BF16): emulated bf16 is slower "
-              f"than fp32 here, so this runs in fp32 (ask twice, bf16=force or --bf16 force, to run bf16 anyway)", file=sys.stderr)
+        print(
+            f"[{who}] bf16 asked for, but this CPU has no bf16 instructions (AMX-BF16, AVX512-BF16): emulated bf16 is "
+            "slower "
+            f"than fp32 here, so this runs in fp32 (ask twice, bf16=force or --bf16 force, to run bf16 anyway)",
+            file=sys.stderr,
+        )
     return False
+
 
 def bf16_argv(argv, flag: str = '--bf16') -> list:
     "`argv` with a bare `--bf16` (no value after it) read as `--bf16 on`, so `--bf16` and `--bf16 force` both parse."
-    argv = list(sys.argv[1:] if argv is None else argv); out = []
+    argv = list(sys.argv[1:] if argv is None else argv)
+    out = []
     for i, a in enumerate(argv):
         out.append(a)
-        if a == flag and (i + 1 == len(argv) or argv[i + 1].startswith('-')): out.append('on')
+        if a == flag and (i + 1 == len(argv) or argv[i + 1].startswith('-')):
+            out.append('on')
     return out
+
 
 def progress(it, total=None, desc: str = ''):
     "A progress bar on stderr (tqdm; a line every few seconds when stderr is not a terminal)."
     from tqdm.auto import tqdm
     import sys
-    return tqdm(it, total=total, desc=desc, file=sys.stderr, leave=False, mininterval=0.5 if sys.stderr.isatty() else 10)
+
+    return tqdm(
+        it, total=total, desc=desc, file=sys.stderr, leave=False, mininterval=0.5 if sys.stderr.isatty() else 10
+    )
+
 
 def seed_everything(seed: int):
     "Seed python, numpy and torch (all devices)."
-    random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
 
 # %% ../nbs/00_core.ipynb #83147bc4
 @torch.no_grad()
 def pca_spectrum(x: torch.Tensor) -> torch.Tensor:
     "Share of the variance of the rows of `x` (n, d) along each principal component, descending (sums to 1)."
-    x = x.reshape(-1, x.shape[-1]).double(); x = x - x.mean(0)
+    x = x.reshape(-1, x.shape[-1]).double()
+    x = x - x.mean(0)
     s = torch.linalg.svdvals(x) ** 2
     return (s / s.sum().clamp_min(1e-30)).float()
+
 
 def effective_rank(x: torch.Tensor) -> float:
     "exp(entropy) of the PCA variance shares of the rows of `x` (n, d): between 1 and min(n, d)."
@@ -265,59 +379,100 @@ def effective_rank(x: torch.Tensor) -> float:
 
 # %% ../nbs/00_core.ipynb #1111d194
 def split_settings(tokens) -> list[str]:
-    "The settings among unparsed command-line tokens, as `key=value`: `key=value`, `--key=value` or `--key value`; anything else is an error."
+    """The settings among unparsed command-line tokens, as `key=value`: `key=value`, `--key=value` or `--key value`;
+    anything else is an error."""
     out, tokens = [], list(tokens)
     while tokens:
-        t = tokens.pop(0); s = t[2:] if t.startswith('--') else t
-        if t.startswith('--') and '=' not in s and s and tokens and not tokens[0].startswith('--'): s = f"{s}={tokens.pop(0)}"
+        t = tokens.pop(0)
+        s = t[2:] if t.startswith('--') else t
+        if t.startswith('--') and '=' not in s and s and tokens and not tokens[0].startswith('--'):
+            s = f"{s}={tokens.pop(0)}"
         if '=' not in s or s.startswith('-') or not s.split('=', 1)[0]:
-            raise ConfigError(f"unrecognised argument {t!r}: options are --name value, settings are key=value, --key=value or --key value")
+            raise ConfigError(
+                f"unrecognised argument {t!r}: options are --name value, settings are key=value, --key=value or --key "
+                "value"
+            )
         out.append(s)
     return out
+
 
 def run_cli(func, argv=None, epilog: str | None = None):
     "Parse `argv` (default: sys.argv) into `func`'s annotated parameters and call it; settings go to its `overrides`."
     import argparse
     from fastcore.script import anno_parser
-    p = anno_parser(func); p.allow_abbrev = False
-    if epilog: p.epilog, p.formatter_class = epilog, argparse.RawDescriptionHelpFormatter
+
+    p = anno_parser(func)
+    p.allow_abbrev = False
+    if epilog:
+        p.epilog, p.formatter_class = epilog, argparse.RawDescriptionHelpFormatter
     args, rest = p.parse_known_args(argv)
-    args = vars(args); args.pop('pdb', None); args.pop('xtra', None)
-    try: settings = split_settings(rest)
-    except ConfigError as e: p.error(str(e))
-    if 'overrides' in args: args['overrides'] = shlex.split(args['overrides'] or '') + settings
-    elif settings: p.error(f"this command takes no settings, got {settings}")
+    args = vars(args)
+    args.pop('pdb', None)
+    args.pop('xtra', None)
+    try:
+        settings = split_settings(rest)
+    except ConfigError as e:
+        p.error(str(e))
+    if 'overrides' in args:
+        args['overrides'] = shlex.split(args['overrides'] or '') + settings
+    elif settings:
+        p.error(f"this command takes no settings, got {settings}")
     return func(**args)
 
 # %% ../nbs/00_core.ipynb #96485785
 def media_value(x) -> tuple[str, bytes]:
-    "('image', PNG bytes) of a matplotlib figure (closed afterwards), or ('audio', WAV bytes) of a `(wav, rate)` pair."
+    """('image', PNG bytes) of a matplotlib figure (closed afterwards), or ('audio', WAV bytes) of a `(wav, rate)` pair."""
     import io
+
     buf = io.BytesIO()
     if hasattr(x, 'savefig'):
         import matplotlib.pyplot as plt
-        x.savefig(buf, format='png', bbox_inches='tight', dpi=72); plt.close(x); return 'image', buf.getvalue()
+
+        x.savefig(buf, format='png', bbox_inches='tight', dpi=72)
+        plt.close(x)
+        return 'image', buf.getvalue()
     import soundfile as sf
-    wav, rate = x; wav = np.asarray(wav.detach().cpu() if torch.is_tensor(wav) else wav, dtype=np.float32).reshape(-1)
-    sf.write(buf, np.clip(wav / max(1.0, float(np.abs(wav).max(initial=0))), -1, 1), int(rate), format='WAV', subtype='PCM_16')
+
+    wav, rate = x
+    wav = np.asarray(wav.detach().cpu() if torch.is_tensor(wav) else wav, dtype=np.float32).reshape(-1)
+    sf.write(
+        buf,
+        np.clip(wav / max(1.0, float(np.abs(wav).max(initial=0))), -1, 1),
+        int(rate),
+        format='WAV',
+        subtype='PCM_16',
+    )
     return 'audio', buf.getvalue()
 
+
 def interact_media(fn, **controls):
-    "Like `ipywidgets.interact` for a callback returning a figure, a `(wav, rate)` pair or a list of them, shown in widgets updated in place."
+    """Like `ipywidgets.interact` for a callback returning a figure, a `(wav, rate)` pair or a list of them, shown in
+    widgets updated in place."""
     import html, io, ipywidgets as W
     from IPython.display import display
+
     players, text, box = [], W.HTML(), W.VBox()
+
     def update(**kw):
         buf = io.StringIO()
-        with contextlib.redirect_stdout(buf): out = fn(**kw)               # printed text goes to a widget, not the output area
+        with contextlib.redirect_stdout(buf):
+            out = fn(**kw)  # printed text goes to a widget, not the output area
         text.value = f'<pre>{html.escape(buf.getvalue())}</pre>' if buf.getvalue() else ''
         vals = [media_value(x) for x in ([] if out is None else out if isinstance(out, list) else [out])]
-        for kind, _ in vals[len(players):]:
-            players.append(W.Image(format='png') if kind == 'image' else W.Audio(format='wav', autoplay=False, loop=False))
-        for p, (_, v) in zip(players, vals): p.value = v
-        if box.children: box.children = (box.children[0], text, *players)   # (the first call runs while `interactive` is built)
+        for kind, _ in vals[len(players) :]:
+            players.append(
+                W.Image(format='png') if kind == 'image' else W.Audio(format='wav', autoplay=False, loop=False)
+            )
+        for p, (_, v) in zip(players, vals):
+            p.value = v
+        if box.children:
+            box.children = (box.children[0], text, *players)  # (the first call runs while `interactive` is built)
+
     box.children = (W.interactive(update, **controls), text, *players)
     display(box)
-    from IPython.display import Audio, Image                              # the first view again, as plain outputs: a reader
-    display(*[Image(data=bytes(p.value)) if isinstance(p, W.Image) else Audio(data=bytes(p.value)) for p in players])   # without a kernel sees it
+    from IPython.display import Audio, Image  # the first view again, as plain outputs: a reader
+
+    display(
+        *[Image(data=bytes(p.value)) if isinstance(p, W.Image) else Audio(data=bytes(p.value)) for p in players]
+    )  # without a kernel sees it
     return box

@@ -20,73 +20,142 @@ __all__ = ['SOUNDFONTS', 'SF2', 'COLLECTIONS', 'FAMILIES', 'PROGRAM_FAMILY', 'PR
            'corpus_folder', 'builtin_corpus', 'corpus_cli', 'main']
 
 # %% ../nbs/02a_corpus.ipynb #b303b519
-SOUNDFONTS = ('/usr/share/sounds/sf2/FluidR3_GM.sf2',           # Debian/Ubuntu: apt install fluid-soundfont-gm
-              '/usr/share/soundfonts/FluidR3_GM.sf2',            # Fedora, Arch
-              '/opt/homebrew/share/soundfonts/FluidR3_GM.sf2', '/usr/local/share/soundfonts/FluidR3_GM.sf2')   # macOS, by hand
+SOUNDFONTS = (
+    '/usr/share/sounds/sf2/FluidR3_GM.sf2',  # Debian/Ubuntu: apt install fluid-soundfont-gm
+    '/usr/share/soundfonts/FluidR3_GM.sf2',  # Fedora, Arch
+    '/opt/homebrew/share/soundfonts/FluidR3_GM.sf2',
+    '/usr/local/share/soundfonts/FluidR3_GM.sf2',  # macOS, by hand
+)
+
 
 def find_soundfont() -> str:
-    "The General MIDI SoundFont to render with: $MUQ_SF2, else FluidR3_GM where systems put it, else pretty_midi's TimGM6mb (pip)."
-    if os.environ.get('MUQ_SF2'): return os.environ['MUQ_SF2']
+    """The General MIDI SoundFont to render with: $MUQ_SF2, else FluidR3_GM where systems put it, else pretty_midi's
+    TimGM6mb (pip)."""
+    if os.environ.get('MUQ_SF2'):
+        return os.environ['MUQ_SF2']
     for p in SOUNDFONTS:
-        if os.path.exists(p): return p
-    try:                                                              # pip install pretty_midi: a small GM SoundFont, other timbres
-        import pretty_midi; return str(Path(pretty_midi.__file__).parent / 'TimGM6mb.sf2')
-    except ImportError: return SOUNDFONTS[0]                          # (rendering then says how to install one)
+        if os.path.exists(p):
+            return p
+    try:  # pip install pretty_midi: a small GM SoundFont, other timbres
+        import pretty_midi
+
+        return str(Path(pretty_midi.__file__).parent / 'TimGM6mb.sf2')
+    except ImportError:
+        return SOUNDFONTS[0]  # (rendering then says how to install one)
+
 
 SF2 = find_soundfont()
-COLLECTIONS = {'bach': 'baroque chorale', 'palestrina': 'renaissance mass', 'monteverdi': 'renaissance madrigal',
-               'ryansMammoth': 'irish fiddle tune', 'trecento': 'medieval song'}
-FAMILIES = {'piano': [0, 1, 4], 'mallet': [11, 12, 13], 'organ': [16, 19, 20], 'guitar': [24, 25, 26],
-            'strings': [40, 42, 48], 'brass': [56, 57, 61], 'reed': [64, 66, 71], 'pipe': [73, 74, 75]}
+COLLECTIONS = {
+    'bach': 'baroque chorale',
+    'palestrina': 'renaissance mass',
+    'monteverdi': 'renaissance madrigal',
+    'ryansMammoth': 'irish fiddle tune',
+    'trecento': 'medieval song',
+}
+FAMILIES = {
+    'piano': [0, 1, 4],
+    'mallet': [11, 12, 13],
+    'organ': [16, 19, 20],
+    'guitar': [24, 25, 26],
+    'strings': [40, 42, 48],
+    'brass': [56, 57, 61],
+    'reed': [64, 66, 71],
+    'pipe': [73, 74, 75],
+}
 PROGRAM_FAMILY = {p: f for f, ps in FAMILIES.items() for p in ps}
-PROGRAM_RANGE = {0: (36, 96), 1: (36, 96), 4: (36, 91), 11: (53, 89), 12: (45, 96), 13: (65, 96),     # playable MIDI pitches
-                 16: (36, 96), 19: (36, 91), 20: (36, 84), 24: (40, 83), 25: (40, 84), 26: (40, 84),
-                 40: (55, 96), 42: (36, 76), 48: (36, 91), 56: (54, 84), 57: (40, 72), 61: (40, 82),
-                 64: (56, 88), 66: (44, 76), 71: (50, 91), 73: (60, 96), 74: (60, 91), 75: (60, 91)}
+PROGRAM_RANGE = {
+    0: (36, 96),
+    1: (36, 96),
+    4: (36, 91),
+    11: (53, 89),
+    12: (45, 96),
+    13: (65, 96),  # playable MIDI pitches
+    16: (36, 96),
+    19: (36, 91),
+    20: (36, 84),
+    24: (40, 83),
+    25: (40, 84),
+    26: (40, 84),
+    40: (55, 96),
+    42: (36, 76),
+    48: (36, 91),
+    56: (54, 84),
+    57: (40, 72),
+    61: (40, 82),
+    64: (56, 88),
+    66: (44, 76),
+    71: (50, 91),
+    73: (60, 96),
+    74: (60, 91),
+    75: (60, 91),
+}
 
 # %% ../nbs/02a_corpus.ipynb #17a3614e
 @dataclass
 class CorpusConfig(Config):
     "What to render; the same config and seed always give the same corpus."
-    minutes: float = 30.0         # total length of the music clips
-    clip_seconds: float = 10.0    # length of each clip
-    notes: int = 300              # single notes in the NSynth-like set
-    note_seconds: float = 2.0     # length of each single note (held for 3/4 of it)
-    seed: int = 0                 # every random choice derives from (seed, clip index)
-    pool: str = 'all'             # which works clips come from: 'pretrain', 'eval' (disjoint by work) or 'all'
+
+    minutes: float = 30.0  # total length of the music clips
+    clip_seconds: float = 10.0  # length of each clip
+    notes: int = 300  # single notes in the NSynth-like set
+    note_seconds: float = 2.0  # length of each single note (held for 3/4 of it)
+    seed: int = 0  # every random choice derives from (seed, clip index)
+    pool: str = 'all'  # which works clips come from: 'pretrain', 'eval' (disjoint by work) or 'all'
     splits: tuple[int, ...] = (8, 1, 1)  # train/valid/test weights of the split by work (and of the notes' split)
     sample_rate: int = 24000
-    min_key_corr: float = 0.8     # drop clips whose key is ambiguous (Krumhansl-style correlation)
-    max_silence: float = 0.1      # drop clips with more than this fraction of silent 50 ms frames
-    max_file_kb: int = 400        # skip very long scores (parse time)
-    workers: int = 2              # rendering processes
+    min_key_corr: float = 0.8  # drop clips whose key is ambiguous (Krumhansl-style correlation)
+    max_silence: float = 0.1  # drop clips with more than this fraction of silent 50 ms frames
+    max_file_kb: int = 400  # skip very long scores (parse time)
+    workers: int = 2  # rendering processes
     sf2: str = SF2
-    presets = {'pretrain': dict(pool='pretrain', notes=0), 'eval': dict(pool='eval', minutes=100.0, notes=2400, splits=(5, 2, 3)),
-               'demo': {}, 'tiny': dict(minutes=2.0, notes=40)}
+    presets = {
+        'pretrain': dict(pool='pretrain', notes=0),
+        'eval': dict(pool='eval', minutes=100.0, notes=2400, splits=(5, 2, 3)),
+        'demo': {},
+        'tiny': dict(minutes=2.0, notes=40),
+    }
 
-RENDER_KEYS = ('clip_seconds', 'note_seconds', 'seed', 'pool', 'sample_rate', 'min_key_corr', 'max_silence', 'max_file_kb', 'sf2')
+
+RENDER_KEYS = (
+    'clip_seconds',
+    'note_seconds',
+    'seed',
+    'pool',
+    'sample_rate',
+    'min_key_corr',
+    'max_silence',
+    'max_file_kb',
+    'sf2',
+)
 
 # %% ../nbs/02a_corpus.ipynb #25373090
-def _h(*xs) -> int: return int(hashlib.sha1('|'.join(map(str, xs)).encode()).hexdigest()[:12], 16)
+def _h(*xs) -> int:
+    return int(hashlib.sha1('|'.join(map(str, xs)).encode()).hexdigest()[:12], 16)
+
 
 def pool_of(work_id: str) -> str:
     "'pretrain' (70% of works) or 'eval' (30%), from a hash of the work id."
     return 'eval' if _h('pool', work_id) % 10 < 3 else 'pretrain'
+
 
 def split_of(work_id: str, weights=(8, 1, 1)) -> str:
     "train / valid / test in proportion to `weights`, from a hash of the work id."
     r = _h('split', work_id) % sum(weights)
     return 'train' if r < weights[0] else 'valid' if r < weights[0] + weights[1] else 'test'
 
+
 @functools.lru_cache(maxsize=None)
 def list_works(max_file_kb: int = 400, pool: str = 'all') -> tuple:
     "Sorted (collection, corpus-relative path) pairs of usable scores in `pool`."
     from music21 import corpus
+
     out = []
     for c in COLLECTIONS:
         for p in sorted(corpus.getComposer(c)):
-            if p.suffix in ('.rntxt',) or p.stat().st_size > max_file_kb * 1000: continue
-            if pool != 'all' and pool_of(str(p).split('corpus/')[-1]) != pool: continue
+            if p.suffix in ('.rntxt',) or p.stat().st_size > max_file_kb * 1000:
+                continue
+            if pool != 'all' and pool_of(str(p).split('corpus/')[-1]) != pool:
+                continue
             out.append((c, str(p)))
     return tuple(out)
 
@@ -95,24 +164,34 @@ def list_works(max_file_kb: int = 400, pool: str = 'all') -> tuple:
 def score_notes(path: str) -> tuple[np.ndarray, float]:
     "Notes of a score as an array of (part, onset_q, dur_q, midi), and its length in quarters."
     import music21
+
     s = music21.corpus.parse(path)
-    if isinstance(s, music21.stream.Opus): s = s.scores[0]
+    if isinstance(s, music21.stream.Opus):
+        s = s.scores[0]
     rows = []
     for pi, part in enumerate(s.parts if s.parts else [s]):
         for n in part.flatten().stripTies().notes:
             d = float(n.duration.quarterLength)
-            if d <= 0: continue                                  # grace notes: zero length, never released
-            for p in n.pitches: rows.append((pi, float(n.offset), d, p.midi))
+            if d <= 0:
+                continue  # grace notes: zero length, never released
+            for p in n.pitches:
+                rows.append((pi, float(n.offset), d, p.midi))
     a = np.array(rows, dtype=np.float64).reshape(-1, 4)
     return a, float(s.highestTime)
 
 # %% ../nbs/02a_corpus.ipynb #3a3b9643
-_MAJOR = np.array([17.7661, 0.145624, 14.9265, 0.160186, 19.8049, 11.3587, 0.291248, 22.062, 0.145624, 8.15494, 0.232998, 4.95122])
-_MINOR = np.array([18.2648, 0.737619, 14.0499, 16.8599, 0.702494, 14.4362, 0.702494, 18.6161, 4.56621, 1.93186, 7.37619, 1.75623])
+_MAJOR = np.array(
+    [17.7661, 0.145624, 14.9265, 0.160186, 19.8049, 11.3587, 0.291248, 22.062, 0.145624, 8.15494, 0.232998, 4.95122]
+)
+_MINOR = np.array(
+    [18.2648, 0.737619, 14.0499, 16.8599, 0.702494, 14.4362, 0.702494, 18.6161, 4.56621, 1.93186, 7.37619, 1.75623]
+)
+
 
 def key_profiles() -> np.ndarray:
     "(24, 12) Aarden-Essen profiles, row k = key `KEYS[k]`."
     return np.stack([np.roll(_MAJOR, t) for t in range(12)] + [np.roll(_MINOR, t) for t in range(12)])
+
 
 def estimate_key(pc_hist) -> tuple[int, float]:
     "(key index into KEYS, Pearson correlation) of a 12-bin pitch-class histogram."
@@ -120,131 +199,217 @@ def estimate_key(pc_hist) -> tuple[int, float]:
     return int(np.nanargmax(r)), float(np.nanmax(r))
 
 # %% ../nbs/02a_corpus.ipynb #119c9c6f
-_HOLDERS: dict = {}   # one idle synth per SoundFont and process: FluidSynth's sample cache then outlives each render's synth
+# one idle synth per SoundFont and process: FluidSynth's sample cache then outlives each render's synth
+_HOLDERS: dict = {}
+
 
 def render_events(events, programs: dict, n_samples: int, sf2: str = SF2, sr: int = 24000) -> np.ndarray:
     "Render (time_s, on, chan, pitch, vel) events with `programs` {chan: GM program}: float32 mono (n_samples,)."
     import fluidsynth
-    if sf2 not in _HOLDERS:                                   # a fresh synth per render (no state carries over), but the
-        _HOLDERS[sf2] = h = fluidsynth.Synth(samplerate=float(sr)); h.sfload(sf2)   # 148 MB of samples are read once
+
+    if sf2 not in _HOLDERS:  # a fresh synth per render (no state carries over), but the
+        _HOLDERS[sf2] = h = fluidsynth.Synth(samplerate=float(sr))
+        h.sfload(sf2)  # 148 MB of samples are read once
     fs = fluidsynth.Synth(gain=0.5, samplerate=float(sr), **{'synth.reverb.active': 0, 'synth.chorus.active': 0})
     try:
         sfid = fs.sfload(sf2)
-        if sfid < 0: raise FileNotFoundError(f"{sf2}: cannot load the SoundFont (Debian/Ubuntu: apt install fluid-soundfont-gm; "
-                                             f"elsewhere: MUQ_SF2=path/to/a/General-MIDI.sf2, or pip install pretty_midi)")
-        for ch, prog in programs.items(): fs.program_select(ch, sfid, 0, prog)
+        if sfid < 0:
+            raise FileNotFoundError(
+                f"{sf2}: cannot load the SoundFont (Debian/Ubuntu: apt install fluid-soundfont-gm; "
+                f"elsewhere: MUQ_SF2=path/to/a/General-MIDI.sf2, or pip install pretty_midi)"
+            )
+        for ch, prog in programs.items():
+            fs.program_select(ch, sfid, 0, prog)
         out, pos = [], 0
-        for t, on, ch, pitch, vel in sorted(events, key=lambda e: (e[0], e[1])):   # note-offs before note-ons
+        for t, on, ch, pitch, vel in sorted(events, key=lambda e: (e[0], e[1])):  # note-offs before note-ons
             s = min(int(round(t * sr)), n_samples)
-            if s > pos: out.append(fs.get_samples(s - pos)); pos = s
-            if pos >= n_samples: break
-            if on: fs.noteon(ch, int(pitch), int(vel))
-            else: fs.noteoff(ch, int(pitch))
-        if pos < n_samples: out.append(fs.get_samples(n_samples - pos))
-    finally: fs.delete()
+            if s > pos:
+                out.append(fs.get_samples(s - pos))
+                pos = s
+            if pos >= n_samples:
+                break
+            if on:
+                fs.noteon(ch, int(pitch), int(vel))
+            else:
+                fs.noteoff(ch, int(pitch))
+        if pos < n_samples:
+            out.append(fs.get_samples(n_samples - pos))
+    finally:
+        fs.delete()
     return (np.concatenate(out).astype(np.float32).reshape(-1, 2).mean(1) / 32768.0)[:n_samples]
 
 # %% ../nbs/02a_corpus.ipynb #d17cd1ae
 def loudness_normalize(x: np.ndarray, target_db: float = -20.0, peak: float = 0.99) -> np.ndarray:
     "Scale to `target_db` dBFS RMS (instruments differ by ~10 dB, a shortcut label otherwise), limit the peak."
     rms = float(np.sqrt(np.mean(x.astype(np.float64) ** 2)))
-    if rms < 1e-8: return x
+    if rms < 1e-8:
+        return x
     y = x * (10 ** (target_db / 20) / rms)
     m = np.abs(y).max()
     return (y * (peak / m) if m > peak else y).astype(np.float32)
 
+
 def silence_fraction(x: np.ndarray, sr: int = 24000, floor_db: float = -50.0) -> float:
     "Fraction of 50 ms frames whose RMS is below `floor_db` dBFS."
-    n = sr // 20; f = x[: len(x) // n * n].reshape(-1, n)
+    n = sr // 20
+    f = x[: len(x) // n * n].reshape(-1, n)
     return float((10 * np.log10(np.mean(f.astype(np.float64) ** 2, 1) + 1e-12) < floor_db).mean())
 
 # %% ../nbs/02a_corpus.ipynb #8b5dcf92
 def clip_plan(cfg: CorpusConfig, i: int) -> dict:
     "The random choices for clip `i`: work, tempo, excerpt start, transposition, program, velocity."
-    rng = random.Random(_h(cfg.seed, 'clip', i)); works = list_works(cfg.max_file_kb, cfg.pool)
+    rng = random.Random(_h(cfg.seed, 'clip', i))
+    works = list_works(cfg.max_file_kb, cfg.pool)
     coll = rng.choice(list(COLLECTIONS))
     coll_works = [w for w in works if w[0] == coll]
     path = rng.choice(coll_works)[1]
     family = rng.choice(list(FAMILIES))
-    return dict(collection=coll, path=path, work=path.split('corpus/')[-1], family=family,
-                program=rng.choice(FAMILIES[family]), bpm=rng.randint(70, 140),
-                transpose=rng.randint(-5, 6), velocity=rng.randint(60, 110), start_u=rng.random(), jitter_seed=rng.getrandbits(32))
+    return dict(
+        collection=coll,
+        path=path,
+        work=path.split('corpus/')[-1],
+        family=family,
+        program=rng.choice(FAMILIES[family]),
+        bpm=rng.randint(70, 140),
+        transpose=rng.randint(-5, 6),
+        velocity=rng.randint(60, 110),
+        start_u=rng.random(),
+        jitter_seed=rng.getrandbits(32),
+    )
 
 # %% ../nbs/02a_corpus.ipynb #a1f8b7cc
 def _excerpt(plan, cfg):
-    "Notes of the planned excerpt: (part, onset_s, dur_s, midi) relative to the clip start, and the clip length in quarters."
+    """Notes of the planned excerpt: (part, onset_s, dur_s, midi) relative to the clip start, and the clip length in
+    quarters."""
     notes, total_q = score_notes(plan['path'])
     span_q = cfg.clip_seconds * plan['bpm'] / 60
     start_q = plan['start_u'] * max(total_q - span_q, 0.0)
     keep = (notes[:, 1] + notes[:, 2] > start_q) & (notes[:, 1] < start_q + span_q)
     ex = notes[keep].copy()
     ex[:, 2] = np.minimum(ex[:, 1] + ex[:, 2], start_q + span_q) - np.maximum(ex[:, 1], start_q)
-    ex[:, 1] = np.maximum(ex[:, 1] - start_q, 0) * 60 / plan['bpm']; ex[:, 2] *= 60 / plan['bpm']
+    ex[:, 1] = np.maximum(ex[:, 1] - start_q, 0) * 60 / plan['bpm']
+    ex[:, 2] *= 60 / plan['bpm']
     ex[:, 3] += plan['transpose']
     return ex
 
+
 def _events(ex, plan):
     "Note-on/off events, one MIDI channel per part (never 9, the drum channel)."
-    rng = np.random.default_rng(plan['jitter_seed']); chans = [c for c in range(16) if c != 9]
+    rng = np.random.default_rng(plan['jitter_seed'])
+    chans = [c for c in range(16) if c != 9]
     ev = []
     for part, t, d, p in ex:
-        ch = chans[int(part) % 15]; v = int(np.clip(plan['velocity'] + rng.integers(-8, 9), 1, 127))
+        ch = chans[int(part) % 15]
+        v = int(np.clip(plan['velocity'] + rng.integers(-8, 9), 1, 127))
         ev += [(t, 1, ch, p, v), (t + d * 0.95, 0, ch, p, 0)]
     return ev, {chans[int(p) % 15]: plan['program'] for p in set(ex[:, 0].tolist())}
 
 # %% ../nbs/02a_corpus.ipynb #75240823
-TEMPLATES = ["{style} in {key}, played on {instrument} at {bpm} bpm.",
-             "A {tempo_word} {mode} {style} performed on {instrument}.",
-             "{instrument_cap} plays a {tempo_word} piece in {key}; {style}.",
-             "Solo {family} music: a {style} in a {mode} key, {tempo_word} tempo."]
+TEMPLATES = [
+    "{style} in {key}, played on {instrument} at {bpm} bpm.",
+    "A {tempo_word} {mode} {style} performed on {instrument}.",
+    "{instrument_cap} plays a {tempo_word} piece in {key}; {style}.",
+    "Solo {family} music: a {style} in a {mode} key, {tempo_word} tempo.",
+]
 
-def tempo_word(bpm: float) -> str: return 'slow' if bpm < 90 else 'moderate' if bpm < 115 else 'fast'
+
+def tempo_word(bpm: float) -> str:
+    return 'slow' if bpm < 90 else 'moderate' if bpm < 115 else 'fast'
+
 
 def caption_fields(lab: dict) -> dict:
     "The words a caption template can use."
     inst = lab['instrument']
-    return dict(style=COLLECTIONS[lab['collection']], key=lab['key'], mode=lab['key'].split()[1], bpm=lab['bpm'],
-                instrument=inst, instrument_cap=inst[:1].upper() + inst[1:], family=lab['family'], tempo_word=tempo_word(lab['bpm']))
+    return dict(
+        style=COLLECTIONS[lab['collection']],
+        key=lab['key'],
+        mode=lab['key'].split()[1],
+        bpm=lab['bpm'],
+        instrument=inst,
+        instrument_cap=inst[:1].upper() + inst[1:],
+        family=lab['family'],
+        tempo_word=tempo_word(lab['bpm']),
+    )
+
 
 def make_captions(lab: dict) -> list[str]:
     "All template captions of a clip (a dataset picks one at random per epoch, as MuQ-MuLan's training does)."
-    f = caption_fields(lab); return [t.format(**f) for t in TEMPLATES]
+    f = caption_fields(lab)
+    return [t.format(**f) for t in TEMPLATES]
 
 # %% ../nbs/02a_corpus.ipynb #0b138fc1
 def gm_name(program: int) -> str:
     "A readable General MIDI instrument name."
-    names = {0: 'acoustic grand piano', 1: 'bright piano', 4: 'electric piano', 11: 'vibraphone', 12: 'marimba', 13: 'xylophone',
-             16: 'drawbar organ', 19: 'church organ', 20: 'reed organ', 24: 'nylon guitar', 25: 'steel guitar', 26: 'jazz guitar',
-             40: 'violin', 42: 'cello', 48: 'string ensemble', 56: 'trumpet', 57: 'trombone', 61: 'brass section',
-             64: 'soprano sax', 66: 'tenor sax', 71: 'clarinet', 73: 'flute', 74: 'recorder', 75: 'pan flute'}
+    names = {
+        0: 'acoustic grand piano',
+        1: 'bright piano',
+        4: 'electric piano',
+        11: 'vibraphone',
+        12: 'marimba',
+        13: 'xylophone',
+        16: 'drawbar organ',
+        19: 'church organ',
+        20: 'reed organ',
+        24: 'nylon guitar',
+        25: 'steel guitar',
+        26: 'jazz guitar',
+        40: 'violin',
+        42: 'cello',
+        48: 'string ensemble',
+        56: 'trumpet',
+        57: 'trombone',
+        61: 'brass section',
+        64: 'soprano sax',
+        66: 'tenor sax',
+        71: 'clarinet',
+        73: 'flute',
+        74: 'recorder',
+        75: 'pan flute',
+    }
     return names.get(program, f'GM program {program}')
 
 # %% ../nbs/02a_corpus.ipynb #90aac603
 def render_clip(cfg: CorpusConfig, i: int) -> tuple[np.ndarray | None, dict]:
     "Render clip `i`: (audio or None, labels). Labels carry `dropped` with a reason when the clip is rejected."
-    plan = clip_plan(cfg, i); ex = _excerpt(plan, cfg)
+    plan = clip_plan(cfg, i)
+    ex = _excerpt(plan, cfg)
     pc = np.zeros(12)
-    for _, _, d, p in ex: pc[int(p) % 12] += d
+    for _, _, d, p in ex:
+        pc[int(p) % 12] += d
     k, corr = estimate_key(pc) if pc.sum() > 0 else (0, 0.0)
-    lab = dict(id=f'clip{i:05d}', **{k_: plan[k_] for k_ in ('collection', 'work', 'family', 'program', 'bpm', 'transpose', 'velocity')},
-               instrument=gm_name(plan['program']), key=KEYS[k], key_index=k, key_corr=round(corr, 4),
-               pc_hist=[round(v / max(pc.sum(), 1e-9), 4) for v in pc], n_notes=len(ex), split=split_of(plan['work'], cfg.splits))
+    lab = dict(
+        id=f'clip{i:05d}',
+        **{k_: plan[k_] for k_ in ('collection', 'work', 'family', 'program', 'bpm', 'transpose', 'velocity')},
+        instrument=gm_name(plan['program']),
+        key=KEYS[k],
+        key_index=k,
+        key_corr=round(corr, 4),
+        pc_hist=[round(v / max(pc.sum(), 1e-9), 4) for v in pc],
+        n_notes=len(ex),
+        split=split_of(plan['work'], cfg.splits),
+    )
     lab['tags'] = [plan['family'], lab['key'].split()[1], tempo_word(plan['bpm']), COLLECTIONS[plan['collection']]]
     lab['captions'] = make_captions(lab)
-    if corr < cfg.min_key_corr: return None, {**lab, 'dropped': f'key correlation {corr:.2f} < {cfg.min_key_corr}'}
+    if corr < cfg.min_key_corr:
+        return None, {**lab, 'dropped': f'key correlation {corr:.2f} < {cfg.min_key_corr}'}
     ev, programs = _events(ex, plan)
     x = render_events(ev, programs, int(cfg.clip_seconds * cfg.sample_rate), cfg.sf2, cfg.sample_rate)
-    x = loudness_normalize(x); sil = silence_fraction(x, cfg.sample_rate)
-    if sil > cfg.max_silence: return None, {**lab, 'dropped': f'silence {sil:.2f} > {cfg.max_silence}'}
+    x = loudness_normalize(x)
+    sil = silence_fraction(x, cfg.sample_rate)
+    if sil > cfg.max_silence:
+        return None, {**lab, 'dropped': f'silence {sil:.2f} > {cfg.max_silence}'}
     return x, lab
 
 # %% ../nbs/02a_corpus.ipynb #f5bec668
 def chroma(x: np.ndarray, sr: int = 24000, fmin: float = 55.0, fmax: float = 2000.0) -> np.ndarray:
     "12-bin pitch-class energy of a signal (STFT magnitudes folded onto pitch classes), summing to 1."
-    n = 8192; hop = 2048
+    n = 8192
+    hop = 2048
     frames = np.lib.stride_tricks.sliding_window_view(np.pad(x, (0, n)), n)[::hop] * np.hanning(n)
-    mag = np.abs(np.fft.rfft(frames, axis=1)).sum(0); f = np.fft.rfftfreq(n, 1 / sr)
-    ok = (f >= fmin) & (f <= fmax); pc = np.round(12 * np.log2(f[ok] / 440.0) + 69).astype(int) % 12
+    mag = np.abs(np.fft.rfft(frames, axis=1)).sum(0)
+    f = np.fft.rfftfreq(n, 1 / sr)
+    ok = (f >= fmin) & (f <= fmax)
+    pc = np.round(12 * np.log2(f[ok] / 440.0) + 69).astype(int) % 12
     c = np.bincount(pc, weights=mag[ok], minlength=12)
     return c / c.sum()
 
@@ -252,35 +417,59 @@ def chroma(x: np.ndarray, sr: int = 24000, fmin: float = 55.0, fmax: float = 200
 def render_note(cfg: CorpusConfig, j: int, audio: bool = True) -> tuple[np.ndarray | None, dict]:
     "Single note `j` of the note set: (audio, labels); `audio=False` draws the labels only."
     rng = random.Random(_h(cfg.seed, 'note', j))
-    family = rng.choice(list(FAMILIES)); prog = rng.choice(FAMILIES[family])
+    family = rng.choice(list(FAMILIES))
+    prog = rng.choice(FAMILIES[family])
     pitch, vel = rng.randint(*PROGRAM_RANGE[prog]), rng.randint(50, 120)
     nid = f'note{j:05d}'
-    lab = dict(id=nid, pitch=pitch, pitch_class=PITCH_NAMES[pitch % 12], velocity=vel, program=prog, family=family, instrument=gm_name(prog))
-    if not audio: return None, lab
+    lab = dict(
+        id=nid,
+        pitch=pitch,
+        pitch_class=PITCH_NAMES[pitch % 12],
+        velocity=vel,
+        program=prog,
+        family=family,
+        instrument=gm_name(prog),
+    )
+    if not audio:
+        return None, lab
     n = int(cfg.note_seconds * cfg.sample_rate)
-    x = render_events([(0.0, 1, 0, pitch, vel), (cfg.note_seconds * 0.75, 0, 0, pitch, 0)], {0: prog}, n, cfg.sf2, cfg.sample_rate)
+    x = render_events(
+        [(0.0, 1, 0, pitch, vel), (cfg.note_seconds * 0.75, 0, 0, pitch, 0)], {0: prog}, n, cfg.sf2, cfg.sample_rate
+    )
     return loudness_normalize(x), lab
 
+
 def stratified_splits(labels: list, weights=(8, 1, 1), seed: int = 0) -> list[str]:
-    "A split per item, stratified by `labels`: per class, `weights` proportions in a hashed order, train first, >= 1 train."
-    out = [None] * len(labels); by = {}
-    for i, l in enumerate(labels): by.setdefault(l, []).append(i)
+    """A split per item, stratified by `labels`: per class, `weights` proportions in a hashed order, train first, >= 1
+    train."""
+    out = [None] * len(labels)
+    by = {}
+    for i, l in enumerate(labels):
+        by.setdefault(l, []).append(i)
     for l, idx in by.items():
-        idx = sorted(idx, key=lambda i: _h('strat', seed, i)); n = len(idx); tot = sum(weights)
-        n_test = int(n * weights[2] / tot) if n >= 3 else 0; n_valid = int(n * weights[1] / tot) if n >= 3 else 0
-        for k, i in enumerate(idx): out[i] = 'test' if k < n_test else 'valid' if k < n_test + n_valid else 'train'
+        idx = sorted(idx, key=lambda i: _h('strat', seed, i))
+        n = len(idx)
+        tot = sum(weights)
+        n_test = int(n * weights[2] / tot) if n >= 3 else 0
+        n_valid = int(n * weights[1] / tot) if n >= 3 else 0
+        for k, i in enumerate(idx):
+            out[i] = 'test' if k < n_test else 'valid' if k < n_test + n_valid else 'train'
     return out
 
 # %% ../nbs/02a_corpus.ipynb #1dd05b39
 def _job(args):
-    "Render one clip or note into the audio folder unless its sidecar exists; return its labels (`path` relative to that folder)."
+    """Render one clip or note into the audio folder unless its sidecar exists; return its labels (`path` relative to
+    that folder)."""
     cfg_d, kind, i, audio = args
-    cfg = CorpusConfig.from_dict(cfg_d); name = f'{kind}{i:05d}'
+    cfg = CorpusConfig.from_dict(cfg_d)
+    name = f'{kind}{i:05d}'
     side = Path(audio) / kind / f'{name}.json'
-    if side.exists(): return json.loads(side.read_text())
+    if side.exists():
+        return json.loads(side.read_text())
     x, lab = render_clip(cfg, i) if kind == 'clip' else render_note(cfg, i)
     if x is not None:
-        with atomic_path(side.with_suffix('.flac')) as tmp: sf.write(tmp, x, cfg.sample_rate, format='FLAC', subtype='PCM_16')
+        with atomic_path(side.with_suffix('.flac')) as tmp:
+            sf.write(tmp, x, cfg.sample_rate, format='FLAC', subtype='PCM_16')
         lab.update(path=f'{kind}/{name}.flac', num_samples=len(x), sample_rate=cfg.sample_rate)
     atomic_write_text(json.dumps(lab), side)
     return lab
@@ -288,107 +477,165 @@ def _job(args):
 # %% ../nbs/02a_corpus.ipynb #a369804e
 def _run(jobs, workers):
     "Run render jobs inline or in `workers` spawned processes (forked ones deadlock inside FluidSynth's loader)."
-    if workers <= 1 or len(jobs) < 4: return [_job(j) for j in jobs]
-    import importlib   # spawn pickles functions by module path: use the exported `_job`, even from a notebook
+    if workers <= 1 or len(jobs) < 4:
+        return [_job(j) for j in jobs]
+    import importlib  # spawn pickles functions by module path: use the exported `_job`, even from a notebook
+
     job = importlib.import_module('muq.corpus')._job
     pool = mp.get_context('spawn').Pool(min(workers, len(jobs)))
-    try: out = pool.map(job, jobs, chunksize=2); pool.close()
-    except BaseException: pool.terminate(); raise
-    finally: pool.join()
+    try:
+        out = pool.map(job, jobs, chunksize=2)
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
     return out
+
 
 def content_config(cfg: CorpusConfig) -> dict:
     "The settings that decide what a corpus holds (all but `workers`), as plain JSON values of their declared types."
-    floats = {k for k, t in typing.get_type_hints(type(cfg)).items() if t is float}   # `minutes=600` is `minutes=600.0`
+    floats = {k for k, t in typing.get_type_hints(type(cfg)).items() if t is float}  # `minutes=600` is `minutes=600.0`
     plain = json.loads(json.dumps(cfg.to_dict()))
     return {k: float(v) if k in floats else v for k, v in plain.items() if k != 'workers'}
 
-def _digest(d: dict) -> str: return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:8]
+
+def _digest(d: dict) -> str:
+    return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:8]
+
 
 def corpus_name(cfg: CorpusConfig) -> str:
-    "The folder name of a configuration: pool, size, and a digest of every content setting (two configurations never share one)."
+    """The folder name of a configuration: pool, size, and a digest of every content setting (two configurations never
+    share one)."""
     return f"{cfg.pool}-{cfg.minutes:g}min-{cfg.notes}notes-{_digest(content_config(cfg))}"
 
+
 def render_name(cfg: CorpusConfig) -> str:
-    "The audio folder shared by every configuration that renders clip `i` and note `j` the same way (same RENDER_KEYS)."
+    """The audio folder shared by every configuration that renders clip `i` and note `j` the same way (same
+    RENDER_KEYS)."""
     return 'render-' + _digest({k: content_config(cfg)[k] for k in RENDER_KEYS})
+
 
 def _refuse_other(path: Path, want: dict, what: str):
     "Refuse a folder whose config file records other settings than `want` (its files would pass for ours)."
-    if not path.exists(): return
-    old = json.loads(path.read_text()); diff = [k for k in want if k in old and old[k] != want[k]]
-    if diff: raise ValueError(f"{path.parent}: holds {what} with other settings ({', '.join(f'{k}={old[k]!r}' for k in diff)}, "
-                              f"asked for {', '.join(f'{k}={want[k]!r}' for k in diff)}); use another folder or delete it")
+    if not path.exists():
+        return
+    old = json.loads(path.read_text())
+    diff = [k for k in want if k in old and old[k] != want[k]]
+    if diff:
+        raise ValueError(
+            f"{path.parent}: holds {what} with other settings ({', '.join(f'{k}={old[k]!r}' for k in diff)}, "
+            f"asked for {', '.join(f'{k}={want[k]!r}' for k in diff)}); use another folder or delete it"
+        )
 
 # %% ../nbs/02a_corpus.ipynb #29b24e2e
 def build_corpus(cfg: CorpusConfig, out, verbose: bool = True, audio=None) -> dict:
-    "Render (or reuse) the corpus of `cfg`: audio into `audio` (default: `out`), manifests and `corpus_config.json` into `out`."
-    out = Path(out); audio = Path(audio or out); t0 = time.time(); want = content_config(cfg)
+    """Render (or reuse) the corpus of `cfg`: audio into `audio` (default: `out`), manifests and `corpus_config.json`
+    into `out`."""
+    out = Path(out)
+    audio = Path(audio or out)
+    t0 = time.time()
+    want = content_config(cfg)
     _refuse_other(out / 'corpus_config.json', want, 'a corpus')
     _refuse_other(audio / 'render_config.json', {k: want[k] for k in RENDER_KEYS}, 'audio rendered')
-    out.mkdir(parents=True, exist_ok=True); audio.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    audio.mkdir(parents=True, exist_ok=True)
     atomic_write_text(json.dumps({k: want[k] for k in RENDER_KEYS}, indent=1), audio / 'render_config.json')
     job = lambda kind, j: (cfg.to_dict(), kind, j, str(audio))
-    target = math.ceil(cfg.minutes * 60 / cfg.clip_seconds); clips, i = [], 0
+    target = math.ceil(cfg.minutes * 60 / cfg.clip_seconds)
+    clips, i = [], 0
     while sum('dropped' not in c for c in clips) < target:
         need = target - sum('dropped' not in c for c in clips)
         batch = [job('clip', j) for j in range(i, i + need + need // 4 + 1)]
-        clips += _run(batch, cfg.workers); i += len(batch)
-        if i > 20 * target + 100: raise RuntimeError(f"build_corpus: too many clips dropped ({i} tried); lower min_key_corr")
+        clips += _run(batch, cfg.workers)
+        i += len(batch)
+        if i > 20 * target + 100:
+            raise RuntimeError(f"build_corpus: too many clips dropped ({i} tried); lower min_key_corr")
     kept = [c for c in clips if 'dropped' not in c][:target]
-    for c in kept: c['split'] = split_of(c['work'], cfg.splits)
+    for c in kept:
+        c['split'] = split_of(c['work'], cfg.splits)
     notes = _run([job('note', j) for j in range(cfg.notes)], cfg.workers)
-    for n, s in zip(notes, stratified_splits([n['pitch'] for n in notes], cfg.splits, cfg.seed)): n['split'] = s
+    for n, s in zip(notes, stratified_splits([n['pitch'] for n in notes], cfg.splits, cfg.seed)):
+        n['split'] = s
     for name, items in [('clips', kept), ('notes', notes)]:
         for split in ('train', 'valid', 'test'):
             rows = [{**c, 'path': os.path.relpath(audio / c['path'], out)} for c in items if c['split'] == split]
             write_manifest(rows, out / f'{name}_{split}.jsonl')
-    summary = dict(clips=len(kept), dropped=sum('dropped' in c for c in clips), notes=len(notes),
-                   splits={s: sum(c['split'] == s for c in kept) for s in ('train', 'valid', 'test')},
-                   hours=round(sum(c['num_samples'] for c in kept + notes) / cfg.sample_rate / 3600, 3))
-    atomic_write_text(json.dumps({**want, 'audio': os.path.relpath(audio, out), 'summary': summary}, indent=1), out / 'corpus_config.json')
+    summary = dict(
+        clips=len(kept),
+        dropped=sum('dropped' in c for c in clips),
+        notes=len(notes),
+        splits={s: sum(c['split'] == s for c in kept) for s in ('train', 'valid', 'test')},
+        hours=round(sum(c['num_samples'] for c in kept + notes) / cfg.sample_rate / 3600, 3),
+    )
+    atomic_write_text(
+        json.dumps({**want, 'audio': os.path.relpath(audio, out), 'summary': summary}, indent=1),
+        out / 'corpus_config.json',
+    )
     summary['seconds'] = round(time.time() - t0, 1)
-    if verbose: print(f"corpus in {out}: {summary}", file=sys.stderr)
+    if verbose:
+        print(f"corpus in {out}: {summary}", file=sys.stderr)
     return summary
 
 # %% ../nbs/02a_corpus.ipynb #09997205
 def default_data_dir() -> Path:
-    "Where built-in corpora live: $MUQ_DATA, else `data/` of the project checkout that holds the working folder, else ~/.cache/muq."
-    if os.environ.get('MUQ_DATA'): return Path(os.environ['MUQ_DATA'])
-    for d in (Path.cwd(), *Path.cwd().parents):                     # a checkout: settings.ini beside the muq package
-        if (d / 'settings.ini').exists() and (d / 'muq').is_dir(): return d / 'data'
+    """Where built-in corpora live: $MUQ_DATA, else `data/` of the project checkout that holds the working folder, else
+    ~/.cache/muq."""
+    if os.environ.get('MUQ_DATA'):
+        return Path(os.environ['MUQ_DATA'])
+    for d in (Path.cwd(), *Path.cwd().parents):  # a checkout: settings.ini beside the muq package
+        if (d / 'settings.ini').exists() and (d / 'muq').is_dir():
+            return d / 'data'
     return Path.home() / '.cache' / 'muq'
+
 
 def corpus_complete(out, cfg: CorpusConfig) -> bool:
     "Whether `out` holds the finished corpus of `cfg` (its config file is written last)."
     p = Path(out) / 'corpus_config.json'
-    return p.exists() and {k: v for k, v in json.loads(p.read_text()).items() if k in content_config(cfg)} == content_config(cfg)
+    return p.exists() and {
+        k: v for k, v in json.loads(p.read_text()).items() if k in content_config(cfg)
+    } == content_config(cfg)
+
 
 def corpus_folder(cfg: CorpusConfig, out=None, verbose: bool = True) -> Path:
-    "The folder of the corpus `cfg`: `out`, or `<data>/<corpus_name(cfg)>` (one folder per configuration); rendered if missing."
+    """The folder of the corpus `cfg`: `out`, or `<data>/<corpus_name(cfg)>` (one folder per configuration); rendered if
+    missing."""
     if cfg.minutes < 0 or cfg.notes < 0 or cfg.minutes + cfg.notes == 0:
-        raise ConfigError(f"minutes={cfg.minutes}, notes={cfg.notes}: need minutes >= 0, notes >= 0 and something to render")
-    root = default_data_dir(); folder = Path(out) if out else root / corpus_name(cfg)
-    if not corpus_complete(folder, cfg): build_corpus(cfg, folder, verbose, audio=None if out else root / render_name(cfg))
+        raise ConfigError(
+            f"minutes={cfg.minutes}, notes={cfg.notes}: need minutes >= 0, notes >= 0 and something to render"
+        )
+    root = default_data_dir()
+    folder = Path(out) if out else root / corpus_name(cfg)
+    if not corpus_complete(folder, cfg):
+        build_corpus(cfg, folder, verbose, audio=None if out else root / render_name(cfg))
     return folder
+
 
 def builtin_corpus(name: str = 'pretrain', out=None, verbose: bool = True, **overrides) -> Path:
     "The folder of corpus preset `name` with `overrides` (e.g. `minutes=40`), rendered if missing."
     return corpus_folder(CorpusConfig.preset(name, **overrides), out, verbose)
 
 # %% ../nbs/02a_corpus.ipynb #cfd59321
-def corpus_cli(preset: str = 'pretrain',     # pretrain | eval | demo | tiny (see CorpusConfig.presets)
-               out: str = '',                # output folder (default: <data>/<corpus_name>, one per configuration)
-               overrides: str = ''):         # CorpusConfig settings, e.g. "minutes=60 seed=1" (or --minutes 60)
+def corpus_cli(
+    preset: str = 'pretrain',  # pretrain | eval | demo | tiny (see CorpusConfig.presets)
+    out: str = '',  # output folder (default: <data>/<corpus_name>, one per configuration)
+    overrides: str = '',  # CorpusConfig settings, e.g. "minutes=60 seed=1" (or --minutes 60)
+):
     "Render the built-in labelled corpus (or reuse what exists); print its folder on the last line."
     cfg = CorpusConfig.preset(preset).override(overrides)
     folder = corpus_folder(cfg, out or None)
     print(folder, flush=True)
     return folder
 
+
 def main(argv=None):
     "Entry point of `python -m muq.corpus` and the `muq_corpus` script."
-    try: run_cli(corpus_cli, argv)
-    except (ConfigError, ValueError, RuntimeError) as e: raise SystemExit(f"muq.corpus: {e}")
+    try:
+        run_cli(corpus_cli, argv)
+    except (ConfigError, ValueError, RuntimeError) as e:
+        raise SystemExit(f"muq.corpus: {e}")
 
-if __name__ == '__main__' and '__file__' in globals(): main()
+
+if __name__ == '__main__' and '__file__' in globals():
+    main()

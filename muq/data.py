@@ -19,21 +19,29 @@ __all__ = ['PITCH_NAMES', 'KEYS', 'AUDIO_EXTS', 'write_manifest', 'read_manifest
 
 # %% ../nbs/02_data.ipynb #74c226dc
 PITCH_NAMES = ['C', 'C#', 'D', 'Eb', 'E', 'F', 'F#', 'G', 'Ab', 'A', 'Bb', 'B']
-KEYS = [f'{n} major' for n in PITCH_NAMES] + [f'{n} minor' for n in PITCH_NAMES]   # 24 classes: pc + 12*minor
+KEYS = [f'{n} major' for n in PITCH_NAMES] + [f'{n} minor' for n in PITCH_NAMES]  # 24 classes: pc + 12*minor
+
 
 def write_manifest(items: list[dict], path):
     "Write one JSON object per line (atomically)."
     atomic_write_text(''.join(json.dumps(it) + '\n' for it in items), path)
 
+
 def read_manifest(path) -> list[dict]:
     "Read a JSONL manifest; relative `path` entries are resolved against the manifest's folder (and normalised)."
-    path = Path(path); items = []
-    if not path.exists(): raise FileNotFoundError(f"{path}: no such manifest")
+    path = Path(path)
+    items = []
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such manifest")
     for ln, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip(): continue
-        try: it = json.loads(line)
-        except json.JSONDecodeError as e: raise ValueError(f"{path}:{ln}: not valid JSON ({e.msg})") from None
-        if not isinstance(it, dict) or 'path' not in it: raise ValueError(f"{path}:{ln}: entry has no 'path'")
+        if not line.strip():
+            continue
+        try:
+            it = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}:{ln}: not valid JSON ({e.msg})") from None
+        if not isinstance(it, dict) or 'path' not in it:
+            raise ValueError(f"{path}:{ln}: entry has no 'path'")
         it['path'] = os.path.normpath(path.parent / it['path']) if not os.path.isabs(it['path']) else it['path']
         items.append(it)
     return items
@@ -41,86 +49,130 @@ def read_manifest(path) -> list[dict]:
 # %% ../nbs/02_data.ipynb #5f4da918
 AUDIO_EXTS = {'.' + e.lower() for e in sf.available_formats()} | {'.oga', '.opus', '.aif', '.aiff'}
 
+
 def _entry(path, root=None, **labels) -> dict | None:
     "A manifest entry from a file header, or None when the header is unreadable."
-    try: n, sr, ch = audio_info(path)
-    except (AudioError, FileNotFoundError) as e: logging.warning(str(e)); return None
+    try:
+        n, sr, ch = audio_info(path)
+    except (AudioError, FileNotFoundError) as e:
+        logging.warning(str(e))
+        return None
     p = os.path.relpath(path, root) if root else str(path)
     return dict(path=p, num_samples=n, sample_rate=sr, channels=ch, **labels)
 
+
 def data_items(spec) -> list[dict]:
-    "Entries of a manifest, of comma-separated manifests, or of every audio file below a folder: what every command's --data takes."
-    if not spec: raise ValueError("no data given: pass --data MANIFEST_OR_FOLDER (a JSONL manifest, several joined by commas, or a folder of audio)")
-    if Path(spec).is_dir(): return manifest_from_folder(spec)
+    """Entries of a manifest, of comma-separated manifests, or of every audio file below a folder: what every command's
+    --data takes."""
+    if not spec:
+        raise ValueError(
+            "no data given: pass --data MANIFEST_OR_FOLDER (a JSONL manifest, several joined by commas, or a folder of "
+            "audio)"
+        )
+    if Path(spec).is_dir():
+        return manifest_from_folder(spec)
     return sum([read_manifest(p) for p in str(spec).split(',')], [])
+
 
 def manifest_from_folder(folder, out=None) -> list[dict]:
     "Entries for every audio file below `folder` (recursive); unreadable headers are skipped with a warning."
     folder = Path(folder)
-    if not folder.is_dir(): raise FileNotFoundError(f"{folder}: not a directory")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: not a directory")
     files = sorted(p for p in folder.rglob('*') if p.suffix.lower() in AUDIO_EXTS and p.is_file())
     items = [e for e in (_entry(p, folder) for p in files) if e]
-    if out: write_manifest(items, out)
+    if out:
+        write_manifest(items, out)
     return [{**e, 'path': str(folder / e['path'])} for e in items]
 
 # %% ../nbs/02_data.ipynb #fe38d254
 def gtzan_manifest(root) -> list[dict]:
     "GTZAN: `root/<genre>/<genre>.000NN.{wav,au}` -> entries labelled `genre`."
     root = Path(root)
-    return [e for p in sorted(root.glob('*/*')) if p.suffix.lower() in AUDIO_EXTS
-            for e in [_entry(p, genre=p.parent.name)] if e]
+    return [
+        e
+        for p in sorted(root.glob('*/*'))
+        if p.suffix.lower() in AUDIO_EXTS
+        for e in [_entry(p, genre=p.parent.name)]
+        if e
+    ]
+
 
 def giantsteps_manifest(root) -> list[dict]:
-    "GiantSteps key: `root/audio/X.mp3` + `root/annotations/key/X.key` ('Eb minor') -> entries labelled `key`, `key_index`."
-    root = Path(root); items = []
+    """GiantSteps key: `root/audio/X.mp3` + `root/annotations/key/X.key` ('Eb minor') -> entries labelled `key`,
+    `key_index`."""
+    root = Path(root)
+    items = []
     enh = {'Db': 'C#', 'D#': 'Eb', 'Gb': 'F#', 'G#': 'Ab', 'A#': 'Bb'}
     for k in sorted((root / 'annotations' / 'key').glob('*.key')):
-        tonic, mode = k.read_text().split()[:2]; tonic = tonic[:1].upper() + tonic[1:]
+        tonic, mode = k.read_text().split()[:2]
+        tonic = tonic[:1].upper() + tonic[1:]
         key = f"{enh.get(tonic, tonic)} {mode.lower()}"
         audio = [p for p in (root / 'audio').glob(k.stem + '.*') if p.suffix.lower() in AUDIO_EXTS]
-        if key not in KEYS or not audio: logging.warning(f"{k}: skipped (key {key!r} or audio missing)"); continue
-        if e := _entry(audio[0], key=key, key_index=KEYS.index(key)): items.append(e)
+        if key not in KEYS or not audio:
+            logging.warning(f"{k}: skipped (key {key!r} or audio missing)")
+            continue
+        if e := _entry(audio[0], key=key, key_index=KEYS.index(key)):
+            items.append(e)
     return items
 
 # %% ../nbs/02_data.ipynb #fdbdc1dc
 def mtt_manifest(root, n_top: int = 50) -> list[dict]:
-    "MagnaTagATune: `root/annotations_final.csv` (tab-separated, clip_id, tags..., mp3_path) -> entries with the `n_top` most frequent `tags`."
-    root = Path(root); rows = list(csv.reader(open(root / 'annotations_final.csv'), delimiter='\t'))
+    """MagnaTagATune: `root/annotations_final.csv` (tab-separated, clip_id, tags..., mp3_path) -> entries with the
+    `n_top` most frequent `tags`."""
+    root = Path(root)
+    rows = list(csv.reader(open(root / 'annotations_final.csv'), delimiter='\t'))
     head, body = rows[0], rows[1:]
     tag_cols = [i for i, h in enumerate(head) if h not in ('clip_id', 'mp3_path')]
     counts = {i: sum(r[i] == '1' for r in body) for i in tag_cols}
     top = sorted(tag_cols, key=lambda i: (-counts[i], head[i]))[:n_top]
     items = []
     for r in body:
-        if e := _entry(root / r[head.index('mp3_path')], clip_id=r[0], tags=[head[i] for i in top if r[i] == '1']): items.append(e)
+        if e := _entry(root / r[head.index('mp3_path')], clip_id=r[0], tags=[head[i] for i in top if r[i] == '1']):
+            items.append(e)
     return items
 
+
 def nsynth_manifest(root) -> list[dict]:
-    "NSynth: `root/nsynth-{train,valid,test}/examples.json` + `audio/<note>.wav` -> entries with pitch, family, split."
+    """NSynth: `root/nsynth-{train,valid,test}/examples.json` + `audio/<note>.wav` -> entries with pitch, family, split."""
     items = []
     for split in ('train', 'valid', 'test'):
         d = Path(root) / f'nsynth-{split}'
-        if not (d / 'examples.json').exists(): continue
+        if not (d / 'examples.json').exists():
+            continue
         for name, ex in sorted(json.loads((d / 'examples.json').read_text()).items()):
-            if e := _entry(d / 'audio' / f'{name}.wav', id=name, pitch=ex['pitch'], velocity=ex['velocity'],
-                           family=ex['instrument_family_str'], split=split): items.append(e)
+            if e := _entry(
+                d / 'audio' / f'{name}.wav',
+                id=name,
+                pitch=ex['pitch'],
+                velocity=ex['velocity'],
+                family=ex['instrument_family_str'],
+                split=split,
+            ):
+                items.append(e)
     return items
 
 # %% ../nbs/02_data.ipynb #b63a1788
 def _as_items(items) -> list[dict]:
     "A manifest path (or list of them) or a list of entries -> list of entries."
-    if isinstance(items, (str, Path)): return read_manifest(items)
-    if items and isinstance(items[0], (str, Path)): return sum([read_manifest(p) for p in items], [])
+    if isinstance(items, (str, Path)):
+        return read_manifest(items)
+    if items and isinstance(items[0], (str, Path)):
+        return sum([read_manifest(p) for p in items], [])
     return list(items)
+
 
 def epoch_key(key, epoch: int) -> tuple[int, int]:
     "(index, epoch) from a sampler key: an int (the dataset's own epoch) or an (index, epoch) pair."
     return (int(key[0]), int(key[1])) if isinstance(key, (tuple, list)) else (int(key), epoch)
 
+
 def bad_file_error(e: BaseException) -> bool:
-    "Whether `e` says a file is unusable (a decode or per-file I/O error), not that the code or the machine is broken."
-    if isinstance(e, AudioError): return True
+    """Whether `e` says a file is unusable (a decode or per-file I/O error), not that the code or the machine is broken."""
+    if isinstance(e, AudioError):
+        return True
     return isinstance(e, OSError) and e.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOSPC, errno.ENOMEM)
+
 
 def _info(it: dict) -> tuple | None:
     "(frames, rate) from a manifest entry that records them (no header read), else None."
@@ -128,141 +180,258 @@ def _info(it: dict) -> tuple | None:
 
 # %% ../nbs/02_data.ipynb #8a1d228b
 class MemberFile(io.RawIOBase):
-    "A read-only, seekable view of `size` bytes at `start` of an open file: one member of a tar shard, decoded in place."
-    def __init__(self, f, start: int, size: int, name: str = ''): self.f, self.start, self.size, self.pos, self.name = f, start, size, 0, name
-    def readable(self): return True
-    def seekable(self): return True
-    def tell(self): return self.pos
+    """A read-only, seekable view of `size` bytes at `start` of an open file: one member of a tar shard, decoded in
+    place."""
+
+    def __init__(self, f, start: int, size: int, name: str = ''):
+        self.f, self.start, self.size, self.pos, self.name = f, start, size, 0, name
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def tell(self):
+        return self.pos
+
     def seek(self, off, whence=0):
         self.pos = max(0, min(self.size, (off, self.pos + off, self.size + off)[whence]))
         return self.pos
+
     def readinto(self, b):
         data = _pread(self.f, min(len(b), self.size - self.pos), self.start + self.pos)
         b[: len(data)] = data
         self.pos += len(data)
         return len(data)
 
+
 def _pread(f, n: int, offset: int) -> bytes:
-    "`n` bytes at `offset` of `f`, leaving the file offset that forked processes share alone (seek + read without `pread`)."
-    if hasattr(os, 'pread'): return os.pread(f.fileno(), n, offset)
+    """`n` bytes at `offset` of `f`, leaving the file offset that forked processes share alone (seek + read without
+    `pread`)."""
+    if hasattr(os, 'pread'):
+        return os.pread(f.fileno(), n, offset)
     f.seek(offset)
     return f.read(n)
+
 
 # open shard files of this process, least recently used first; a forked DataLoader worker opens its own
 _SHARDS = dict(pid=os.getpid(), files=collections.OrderedDict())
 
+
 def member_file(it: dict, field: str = 'member') -> MemberFile:
-    "The bytes of a shard entry's `field` ([offset, size] in its `shard` file) as a file (at most 16 shard files kept open)."
-    if _SHARDS['pid'] != os.getpid():            # inherited from the parent: its handles are not this process's to use
+    """The bytes of a shard entry's `field` ([offset, size] in its `shard` file) as a file (at most 16 shard files kept
+    open)."""
+    if _SHARDS['pid'] != os.getpid():  # inherited from the parent: its handles are not this process's to use
         _SHARDS.update(pid=os.getpid(), files=collections.OrderedDict())
     files = _SHARDS['files']
-    if it['shard'] in files: files.move_to_end(it['shard'])
+    if it['shard'] in files:
+        files.move_to_end(it['shard'])
     else:
         files[it['shard']] = open(it['shard'], 'rb', buffering=0)
-        while len(files) > 16: files.popitem(last=False)[1].close()
+        while len(files) > 16:
+            files.popitem(last=False)[1].close()
     return MemberFile(files[it['shard']], *it[field], name=it['path'])
 
 # %% ../nbs/02_data.ipynb #12d020f5
 class CropDataset(Dataset):
-    "Random `seconds`-long crops for pretraining; shorter files are zero-padded at the end, files under `min_seconds` skipped."
-    def __init__(self, items, seconds: float = 30.0, sr: int = 24000, seed: int = 0, min_seconds: float = 1.0, align: int = 960):
-        self.items, self.seconds, self.sr, self.seed, self.min_seconds, self.align = _as_items(items), seconds, sr, seed, min_seconds, align
+    """Random `seconds`-long crops for pretraining; shorter files are zero-padded at the end, files under `min_seconds`
+    skipped."""
+
+    def __init__(
+        self, items, seconds: float = 30.0, sr: int = 24000, seed: int = 0, min_seconds: float = 1.0, align: int = 960
+    ):
+        self.items, self.seconds, self.sr, self.seed, self.min_seconds, self.align = (
+            _as_items(items),
+            seconds,
+            sr,
+            seed,
+            min_seconds,
+            align,
+        )
         self.epoch = 0
-    def __len__(self): return len(self.items)
-    def set_epoch(self, epoch: int): self.epoch = epoch
+
+    def __len__(self):
+        return len(self.items)
+
+    def set_epoch(self, epoch: int):
+        self.epoch = epoch
+
     def crop_offset(self, i: int, epoch: int, n_file: int) -> int:
         "Crop start in samples at `sr`: uniform over the file, a multiple of `align`, fixed by (seed, epoch, i)."
-        n = int(self.seconds * self.sr); room = max(n_file - n, 0) // self.align
+        n = int(self.seconds * self.sr)
+        room = max(n_file - n, 0) // self.align
         return int(np.random.default_rng([self.seed, epoch, i]).integers(room + 1)) * self.align
+
     def __getitem__(self, key):
-        i, epoch = epoch_key(key, self.epoch); it = self.items[i]; n = int(self.seconds * self.sr)
+        i, epoch = epoch_key(key, self.epoch)
+        it = self.items[i]
+        n = int(self.seconds * self.sr)
         try:
-            frames, file_sr = _info(it) or audio_info(it['path'])[:2]   # the manifest knows: one open per sample
+            frames, file_sr = _info(it) or audio_info(it['path'])[:2]  # the manifest knows: one open per sample
             dur = frames / file_sr
-            if dur < self.min_seconds: raise AudioError(f"{it['path']}: {dur:.2f} s is shorter than min_seconds={self.min_seconds}")
+            if dur < self.min_seconds:
+                raise AudioError(f"{it['path']}: {dur:.2f} s is shorter than min_seconds={self.min_seconds}")
             off = self.crop_offset(i, epoch, int(frames * self.sr / file_sr))
             wav = self.read(it, off, (frames, file_sr))[:n]
         except (AudioError, OSError) as e:
-            if not bad_file_error(e): raise
+            if not bad_file_error(e):
+                raise
             return dict(wav=None, idx=i, path=it['path'], error=str(e))
-        return dict(wav=torch.nn.functional.pad(wav, (0, n - len(wav))), length=len(wav), idx=i, offset=off, path=it['path'])
+        return dict(
+            wav=torch.nn.functional.pad(wav, (0, n - len(wav))), length=len(wav), idx=i, offset=off, path=it['path']
+        )
+
     def read(self, it: dict, off: int, info: tuple) -> torch.Tensor:
         "`seconds` of entry `it` from sample `off` (at `sr`): from its file, or from its member of a tar shard."
-        return load_audio(member_file(it) if 'shard' in it else it['path'], self.sr, offset=off / self.sr, duration=self.seconds, info=info)
+        return load_audio(
+            member_file(it) if 'shard' in it else it['path'],
+            self.sr,
+            offset=off / self.sr,
+            duration=self.seconds,
+            info=info,
+        )
 
 # %% ../nbs/02_data.ipynb #064690ee
 class WindowDataset(Dataset):
     "Fixed, non-overlapping `seconds` windows of every item (at most `max_windows` each), for evaluation."
+
     def __init__(self, items, seconds: float = 10.0, sr: int = 24000, max_windows: int | None = None):
-        self.items, self.seconds, self.sr = _as_items(items), seconds, sr; self.index = []
+        self.items, self.seconds, self.sr = _as_items(items), seconds, sr
+        self.index = []
         for i, it in enumerate(self.items):
             dur = it['num_samples'] / it['sample_rate'] if 'num_samples' in it else self.seconds
-            k = max(1, int(dur // seconds)); self.index += [(i, w) for w in range(min(k, max_windows or k))]
-    def __len__(self): return len(self.index)
+            k = max(1, int(dur // seconds))
+            self.index += [(i, w) for w in range(min(k, max_windows or k))]
+
+    def __len__(self):
+        return len(self.index)
+
     def __getitem__(self, key):
-        j, _ = epoch_key(key, 0); i, w = self.index[j]; it = self.items[i]; n = int(self.seconds * self.sr)
-        try: wav = load_audio(it['path'], self.sr, offset=w * self.seconds, duration=self.seconds, info=_info(it))[:n]
+        j, _ = epoch_key(key, 0)
+        i, w = self.index[j]
+        it = self.items[i]
+        n = int(self.seconds * self.sr)
+        try:
+            wav = load_audio(it['path'], self.sr, offset=w * self.seconds, duration=self.seconds, info=_info(it))[:n]
         except (AudioError, OSError) as e:
-            if not bad_file_error(e): raise
+            if not bad_file_error(e):
+                raise
             return dict(wav=None, idx=i, path=it['path'], error=str(e))
-        return dict(wav=torch.nn.functional.pad(wav, (0, n - len(wav))), length=len(wav), idx=i, window=w,
-                    offset=int(w * self.seconds * self.sr), path=it['path'])
+        return dict(
+            wav=torch.nn.functional.pad(wav, (0, n - len(wav))),
+            length=len(wav),
+            idx=i,
+            window=w,
+            offset=int(w * self.seconds * self.sr),
+            path=it['path'],
+        )
 
 # %% ../nbs/02_data.ipynb #229616b9
 def collate_audio(batch: list[dict]) -> dict:
     "Stack the good items; report the bad ones in `bad` (paths) so the consumer can log and count them."
     good = [b for b in batch if b['wav'] is not None]
-    out = dict(bad=[b['path'] for b in batch if b['wav'] is None], idx=torch.tensor([b['idx'] for b in good], dtype=torch.long))
+    out = dict(
+        bad=[b['path'] for b in batch if b['wav'] is None], idx=torch.tensor([b['idx'] for b in good], dtype=torch.long)
+    )
     out['wav'] = torch.stack([b['wav'] for b in good]) if good else torch.zeros(0, 0)
     out['length'] = torch.tensor([b['length'] for b in good], dtype=torch.long)
     out['offset'] = torch.tensor([b.get('offset', 0) for b in good], dtype=torch.long)
-    for k in ('targets', 'label'):                                      # target tokens; a fine-tuning label
-        if good and k in good[0]: out[k] = torch.stack([torch.as_tensor(b[k]) for b in good])
+    for k in ('targets', 'label'):  # target tokens; a fine-tuning label
+        if good and k in good[0]:
+            out[k] = torch.stack([torch.as_tensor(b[k]) for b in good])
     for k in ('caption', 'window'):
-        if good and k in good[0]: out[k] = [b[k] for b in good]
+        if good and k in good[0]:
+            out[k] = [b[k] for b in good]
     return out
 
 # %% ../nbs/02_data.ipynb #4ac55373
 def _worker_init(worker_id: int):
     "Seed numpy/python in each worker from torch's per-worker seed (itself derived from the loader's generator)."
-    s = torch.initial_seed() % 2**32; np.random.seed(s); import random; random.seed(s)
+    s = torch.initial_seed() % 2**32
+    np.random.seed(s)
+    import random
+
+    random.seed(s)
+
 
 class EpochSampler(DistributedSampler):
-    "A DistributedSampler that yields (index, epoch) pairs and can start an epoch part-way (`skip` samples of this rank)."
+    """A DistributedSampler that yields (index, epoch) pairs and can start an epoch part-way (`skip` samples of this
+    rank)."""
+
     skip = 0
+
     def __iter__(self):
-        keys = list(super().__iter__())[self.skip:]; self.skip = 0
+        keys = list(super().__iter__())[self.skip :]
+        self.skip = 0
         return iter([(i, self.epoch) for i in keys])
 
-def make_loader(ds, batch_size: int, *, shuffle: bool = True, num_workers: int = 0, seed: int = 0, drop_last: bool = True,
-                rank: int | None = None, world_size: int | None = None, persistent_workers: bool = True) -> DataLoader:
+
+def make_loader(
+    ds,
+    batch_size: int,
+    *,
+    shuffle: bool = True,
+    num_workers: int = 0,
+    seed: int = 0,
+    drop_last: bool = True,
+    rank: int | None = None,
+    world_size: int | None = None,
+    persistent_workers: bool = True,
+) -> DataLoader:
     "A DataLoader over `ds`, sharded over ranks (those of the process group unless `world_size` is given)."
     if world_size is None and torch.distributed.is_available() and torch.distributed.is_initialized():
         rank, world_size = torch.distributed.get_rank(), torch.distributed.get_world_size()
     sampler = EpochSampler(ds, world_size or 1, rank or 0, shuffle=shuffle, seed=seed, drop_last=drop_last)
-    return DataLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=num_workers, collate_fn=collate_audio,
-                      drop_last=drop_last, worker_init_fn=_worker_init, generator=torch.Generator().manual_seed(seed + (rank or 0)),
-                      persistent_workers=persistent_workers and num_workers > 0, pin_memory=torch.cuda.is_available())
+    return DataLoader(
+        ds,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=num_workers,
+        collate_fn=collate_audio,
+        drop_last=drop_last,
+        worker_init_fn=_worker_init,
+        generator=torch.Generator().manual_seed(seed + (rank or 0)),
+        persistent_workers=persistent_workers and num_workers > 0,
+        pin_memory=torch.cuda.is_available(),
+    )
+
 
 def set_epoch(loader: DataLoader, epoch: int):
     "Reshuffle the sampler and re-draw the crops for `epoch` (the epoch reaches workers through the sampler's keys)."
     loader.sampler.set_epoch(epoch)
-    if hasattr(loader.dataset, 'set_epoch'): loader.dataset.set_epoch(epoch)
+    if hasattr(loader.dataset, 'set_epoch'):
+        loader.dataset.set_epoch(epoch)
 
 # %% ../nbs/02_data.ipynb #fec33236
 class BadDataError(RuntimeError):
     "More of the data is unreadable than a run accepts: something is wrong with the data set, not with a few files."
 
+
 class SkipCounter:
-    "Counts bad files among the files seen in batches; logs each path once; raises past `max_fraction` bad (after `min_seen` files)."
+    """Counts bad files among the files seen in batches; logs each path once; raises past `max_fraction` bad (after
+    `min_seen` files)."""
+
     def __init__(self, count: int = 0, total: int = 0, max_fraction: float = 1.0, min_seen: int = 100):
-        self.count, self.total, self.max_fraction, self.min_seen, self.logged = count, total, max_fraction, min_seen, set()
+        self.count, self.total, self.max_fraction, self.min_seen, self.logged = (
+            count,
+            total,
+            max_fraction,
+            min_seen,
+            set(),
+        )
+
     def update(self, batch: dict) -> int:
-        bad = batch.get('bad', []); self.total += len(bad) + len(batch['wav'])
+        bad = batch.get('bad', [])
+        self.total += len(bad) + len(batch['wav'])
         for p in bad:
             self.count += 1
-            if p not in self.logged: self.logged.add(p); logging.warning(f"skipped unreadable audio: {p}")
+            if p not in self.logged:
+                self.logged.add(p)
+                logging.warning(f"skipped unreadable audio: {p}")
         if self.total >= self.min_seen and self.count > self.max_fraction * self.total:
-            raise BadDataError(f"{self.count} of the last {self.total} files read were unreadable, more than data.max_bad_fraction="
-                               f"{self.max_fraction:g}; first ones: {sorted(self.logged)[:3]}. Check the data (or raise the limit)")
+            raise BadDataError(
+                f"{self.count} of the last {self.total} files read were unreadable, more than data.max_bad_fraction="
+                f"{self.max_fraction:g}; first ones: {sorted(self.logged)[:3]}. Check the data (or raise the limit)"
+            )
         return len(bad)

@@ -17,78 +17,134 @@ __all__ = ['DFTLogMel', 'ExportedEncoder', 'export_onnx', 'export_cli', 'main']
 # %% ../nbs/12_export.ipynb #03782035
 class DFTLogMel(nn.Module):
     "The official log-mel front end (normalised) with the STFT as real DFT matrices: the same numbers, exportable."
+
     def __init__(self, fe: LogMel):
-        super().__init__(); cfg = self.cfg = fe.cfg; n = cfg.n_fft
-        k = torch.arange(n // 2 + 1, dtype=torch.float64)[:, None] * torch.arange(n, dtype=torch.float64)[None] * 2 * math.pi / n
-        win = torch.hann_window(n, dtype=torch.float64)                                   # torchaudio's default window
-        self.register_buffer('cos', (torch.cos(k) * win).T.float().contiguous())           # (n_fft, bins)
+        super().__init__()
+        cfg = self.cfg = fe.cfg
+        n = cfg.n_fft
+        k = (
+            torch.arange(n // 2 + 1, dtype=torch.float64)[:, None]
+            * torch.arange(n, dtype=torch.float64)[None]
+            * 2
+            * math.pi
+            / n
+        )
+        win = torch.hann_window(n, dtype=torch.float64)  # torchaudio's default window
+        self.register_buffer('cos', (torch.cos(k) * win).T.float().contiguous())  # (n_fft, bins)
         self.register_buffer('sin', (torch.sin(k) * win).T.float().contiguous())
-        self.register_buffer('fb', fe.mel.mel_scale.fb.detach().clone().float())           # (bins, n_mels)
+        self.register_buffer('fb', fe.mel.mel_scale.fb.detach().clone().float())  # (bins, n_mels)
+
     def forward(self, wav):
         "(b, n) waveform -> (b, n_mels, n // hop) normalised log-mel."
         n = self.cfg.n_fft
-        frames = F.pad(wav[:, None], (n // 2, n // 2), mode='reflect')[:, 0].unfold(-1, n, self.cfg.hop)   # centred frames (b, t, n_fft)
+        frames = F.pad(wav[:, None], (n // 2, n // 2), mode='reflect')[:, 0].unfold(
+            -1, n, self.cfg.hop
+        )  # centred frames (b, t, n_fft)
         power = (frames @ self.cos) ** 2 + (frames @ self.sin) ** 2
-        db = 10 * torch.log10((power @ self.fb).clamp_min(1e-10))                         # AmplitudeToDB defaults
-        return ((db - self.cfg.mean) / self.cfg.std).transpose(1, 2)[..., :-1]            # official: the last frame dropped
+        db = 10 * torch.log10((power @ self.fb).clamp_min(1e-10))  # AmplitudeToDB defaults
+        return ((db - self.cfg.mean) / self.cfg.std).transpose(1, 2)[..., :-1]  # official: the last frame dropped
 
 # %% ../nbs/12_export.ipynb #45b5fb6b
 class ExportedEncoder(nn.Module):
-    "Waveform (b, n) at 24 kHz -> hidden states `layers` stacked (len(layers), b, frames at 25 Hz, d): MuQ's feature path in one graph."
+    """Waveform (b, n) at 24 kHz -> hidden states `layers` stacked (len(layers), b, frames at 25 Hz, d): MuQ's feature
+    path in one graph."""
+
     def __init__(self, model: MuQ, layers=None):
-        super().__init__(); m = model.model.eval()
+        super().__init__()
+        m = model.model.eval()
         self.front_end, self.conv, self.conformer = DFTLogMel(m.front_end), m.conv, m.conformer
-        self.layers = list(range(m.cfg.encoder.n_layers + 1)) if layers is None else [l % (m.cfg.encoder.n_layers + 1) for l in layers]
+        self.layers = (
+            list(range(m.cfg.encoder.n_layers + 1))
+            if layers is None
+            else [l % (m.cfg.encoder.n_layers + 1) for l in layers]
+        )
+
     def forward(self, wav):
         hs = self.conformer(self.conv(self.front_end(wav)))
         return torch.stack([hs[l] for l in self.layers])
 
+
 def export_onnx(model: MuQ, path, layers=None, verbose: bool = False) -> Path:
     "Write MuQ's feature path as an ONNX graph with dynamic batch and length; returns the path."
     import onnx
+
     enc = ExportedEncoder(model.float().eval(), layers).eval()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     x = torch.randn(2, 24000 * 3) * 0.1
     dims = {'wav': {0: torch.export.Dim('batch', max=1024), 1: torch.export.Dim('samples', min=4800, max=24000 * 3600)}}
     with atomic_path(path) as tmp:
-        torch.onnx.export(enc, (x,), str(tmp), input_names=['wav'], output_names=['hidden_states'], dynamic_shapes=dims, dynamo=True,
-                          external_data=False, verbose=verbose, report=False)
+        torch.onnx.export(
+            enc,
+            (x,),
+            str(tmp),
+            input_names=['wav'],
+            output_names=['hidden_states'],
+            dynamic_shapes=dims,
+            dynamo=True,
+            external_data=False,
+            verbose=verbose,
+            report=False,
+        )
         onnx.checker.check_model(str(tmp))
     return path
 
 # %% ../nbs/12_export.ipynb #6dac32e8
 def _timed(fn, reps: int = 3) -> float:
-    fn(); t = time.perf_counter()
-    for _ in range(reps): fn()
+    fn()
+    t = time.perf_counter()
+    for _ in range(reps):
+        fn()
     return (time.perf_counter() - t) / reps
 
-def export_cli(onnx: str = '',          # where to write the graph (.onnx)
-               ckpt: str = '',          # MuQ checkpoint folder (ours or official)
-               layers: str = 'all',     # hidden states to output: all, or comma-separated indices (-1 = last)
-               seconds: float = 10.0,   # length of the check's random batch
-               check: bool = True):     # compare ONNX Runtime with PyTorch and time both (--no-check skips it)
+
+def export_cli(
+    onnx: str = '',  # where to write the graph (.onnx)
+    ckpt: str = '',  # MuQ checkpoint folder (ours or official)
+    layers: str = 'all',  # hidden states to output: all, or comma-separated indices (-1 = last)
+    seconds: float = 10.0,  # length of the check's random batch
+    check: bool = True,  # compare ONNX Runtime with PyTorch and time both (--no-check skips it)
+):
     "Export MuQ's feature path (waveform -> hidden states) to ONNX, and check it against PyTorch."
-    if not onnx or not ckpt: raise ConfigError("--onnx OUT.onnx and --ckpt DIR are required")
-    m = MuQ.from_pretrained(ckpt).eval(); ls = None if layers == 'all' else [int(x) for x in layers.split(',')]
-    t0 = time.time(); p = export_onnx(m, onnx, ls)
-    print(f"[muq.export] {p}: {p.stat().st_size / 1e6:.1f} MB in {time.time() - t0:.0f} s; input 'wav' (batch, samples) at 24 kHz, "
-          f"output 'hidden_states' (layers, batch, frames at 25 Hz, {m.config.encoder.d_model})")
-    if not check: return p
+    if not onnx or not ckpt:
+        raise ConfigError("--onnx OUT.onnx and --ckpt DIR are required")
+    m = MuQ.from_pretrained(ckpt).eval()
+    ls = None if layers == 'all' else [int(x) for x in layers.split(',')]
+    t0 = time.time()
+    p = export_onnx(m, onnx, ls)
+    print(
+        f"[muq.export] {p}: {p.stat().st_size / 1e6:.1f} MB in {time.time() - t0:.0f} s; input 'wav' (batch, samples) "
+        "at 24 kHz, "
+        f"output 'hidden_states' (layers, batch, frames at 25 Hz, {m.config.encoder.d_model})"
+    )
+    if not check:
+        return p
     import onnxruntime as ort
-    sess = ort.InferenceSession(str(p), providers=['CPUExecutionProvider']); enc = ExportedEncoder(m, ls).eval()
+
+    sess = ort.InferenceSession(str(p), providers=['CPUExecutionProvider'])
+    enc = ExportedEncoder(m, ls).eval()
     x = torch.randn(2, int(seconds * 24000), generator=torch.Generator().manual_seed(0)) * 0.1
-    with torch.no_grad(): ref = enc(x).numpy()
-    out = sess.run(None, {'wav': x.numpy()})[0]; rel = float(np.abs(out - ref).max() / np.abs(ref).max())
-    with torch.no_grad(): tt = _timed(lambda: enc(x))
+    with torch.no_grad():
+        ref = enc(x).numpy()
+    out = sess.run(None, {'wav': x.numpy()})[0]
+    rel = float(np.abs(out - ref).max() / np.abs(ref).max())
+    with torch.no_grad():
+        tt = _timed(lambda: enc(x))
     to = _timed(lambda: sess.run(None, {'wav': x.numpy()}))
-    print(f"[muq.export] check on 2 x {seconds:g} s: max |onnx - torch| = {rel:.1e} of the range; CPU time per batch: "
-          f"onnxruntime {to:.3f} s, torch {tt:.3f} s ({torch.get_num_threads()} threads)")
+    print(
+        f"[muq.export] check on 2 x {seconds:g} s: max |onnx - torch| = {rel:.1e} of the range; CPU time per batch: "
+        f"onnxruntime {to:.3f} s, torch {tt:.3f} s ({torch.get_num_threads()} threads)"
+    )
     return p
+
 
 def main(argv=None):
     "Entry point of `python -m muq.export`."
-    try: run_cli(export_cli, argv)
-    except (ConfigError, FileNotFoundError, ValueError) as e: raise SystemExit(f"muq.export: {e}")
+    try:
+        run_cli(export_cli, argv)
+    except (ConfigError, FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"muq.export: {e}")
 
-if __name__ == '__main__' and '__file__' in globals(): main()
+
+if __name__ == '__main__' and '__file__' in globals():
+    main()

@@ -9,8 +9,18 @@ from dataclasses import dataclass
 from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset
-from .core import (ConfigError, Config, atomic_path, atomic_write_text, weights_digest, default_device, cpu_bf16, use_bf16,
-                      bf16_argv, run_cli)
+from muq.core import (
+    ConfigError,
+    Config,
+    atomic_path,
+    atomic_write_text,
+    weights_digest,
+    default_device,
+    cpu_bf16,
+    use_bf16,
+    bf16_argv,
+    run_cli,
+)
 from .audio import AudioError, load_audio
 from .data import bad_file_error, data_items
 from .model import MuQ, window_plan
@@ -22,8 +32,11 @@ __all__ = ['POOLS', 'FeatureStore', 'pool_frames', 'ExtractConfig', 'extract', '
 # %% ../nbs/11_extract.ipynb #2bd65f48
 POOLS = ('none', 'mean', 'meanstd')
 
+
 class FeatureStore(ArrayStore):
-    "Features per file, keyed by its manifest path: (rows, layers, dim) arrays in shards, described by `features.json`."
+    """Features per file, keyed by its manifest path: (rows, layers, dim) arrays in shards, described by
+    `features.json`."""
+
     meta_file, axis = 'features.json', 0
 
     @classmethod
@@ -35,139 +48,230 @@ class FeatureStore(ArrayStore):
             old = json.loads((root / cls.meta_file).read_text())
             diff = [k for k in settings if old['settings'].get(k) != json.loads(json.dumps(settings))[k]]
             if diff or old['manifest'] != meta['manifest']:
-                raise StoreError(f"{root}: holds features made with other settings or files ({', '.join(diff) or 'file list'}); use another --out or delete it")
+                raise StoreError(
+                    f"{root}: holds features made with other settings or files ({', '.join(diff) or 'file list'}); use "
+                    "another --out or delete it"
+                )
             return cls(root, old)
-        root.mkdir(parents=True, exist_ok=True); atomic_write_text(json.dumps(meta, indent=1), root / cls.meta_file)
+        root.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(json.dumps(meta, indent=1), root / cls.meta_file)
         return cls(root, meta)
 
     def write_index(self, seconds: dict):
         "index.csv: path, shard, start, rows, seconds of every stored file (readable without this package)."
         with atomic_path(self.root / 'index.csv') as tmp:
             with open(tmp, 'w', newline='') as f:
-                w = csv.writer(f); w.writerow(['path', 'shard', 'start', 'rows', 'seconds'])
-                for k, (s, start, n) in sorted(self.index.items()): w.writerow([k, s, start, n, round(seconds.get(k, float('nan')), 3)])
+                w = csv.writer(f)
+                w.writerow(['path', 'shard', 'start', 'rows', 'seconds'])
+                for k, (s, start, n) in sorted(self.index.items()):
+                    w.writerow([k, s, start, n, round(seconds.get(k, float('nan')), 3)])
 
 # %% ../nbs/11_extract.ipynb #adf48987
 def pool_frames(h: torch.Tensor, pool: str) -> torch.Tensor:
     "(rows, layers, dim) frames -> 'none': themselves; 'mean': (1, layers, dim); 'meanstd': (1, layers, 2 dim)."
-    if pool == 'none': return h
-    if pool == 'mean': return h.mean(0, keepdim=True)
-    if pool == 'meanstd': return torch.cat([h.mean(0, keepdim=True), h.std(0, unbiased=False, keepdim=True)], -1)
+    if pool == 'none':
+        return h
+    if pool == 'mean':
+        return h.mean(0, keepdim=True)
+    if pool == 'meanstd':
+        return torch.cat([h.mean(0, keepdim=True), h.std(0, unbiased=False, keepdim=True)], -1)
     raise ConfigError(f"--pool {pool!r}: use one of {list(POOLS)}")
 
 # %% ../nbs/11_extract.ipynb #8a908096
 class _Files(Dataset):
     "Whole files decoded at 24 kHz (in loader workers); unreadable ones come back as error records."
-    def __init__(self, items, sr: int = 24000): self.items, self.sr = items, sr
-    def __len__(self): return len(self.items)
+
+    def __init__(self, items, sr: int = 24000):
+        self.items, self.sr = items, sr
+
+    def __len__(self):
+        return len(self.items)
+
     def __getitem__(self, i):
-        try: return dict(i=i, wav=load_audio(self.items[i]['path'], self.sr))
+        try:
+            return dict(i=i, wav=load_audio(self.items[i]['path'], self.sr))
         except (AudioError, OSError) as e:
-            if not bad_file_error(e): raise
+            if not bad_file_error(e):
+                raise
             return dict(i=i, wav=None, error=str(e))
+
 
 @dataclass
 class ExtractConfig(Config):
     "How `extract` reads, encodes and stores."
-    layers: str = 'all'            # hidden states to keep: 'all', or comma-separated indices (0 = conv output, -1 = last)
-    pool: str = 'mean'             # none | mean | meanstd
-    window: float = 30.0           # seconds per forward (the training length)
-    overlap: float = 0.0           # seconds of overlap between windows
-    batch: int = 4                 # windows per forward
-    dtype: str = 'float32'         # the model's weights: float32 | float16 | bfloat16 (front end and tokenizer stay fp32)
-    bf16: bool = False             # encoder under bf16 autocast (fp32 weights)
-    store: str = ''                # storage precision: float16 | float32 ('' = float16 for frames, float32 for pooled)
-    workers: int = 2               # decoding processes
-    shard_size: int = 64           # files per shard
+
+    layers: str = 'all'  # hidden states to keep: 'all', or comma-separated indices (0 = conv output, -1 = last)
+    pool: str = 'mean'  # none | mean | meanstd
+    window: float = 30.0  # seconds per forward (the training length)
+    overlap: float = 0.0  # seconds of overlap between windows
+    batch: int = 4  # windows per forward
+    dtype: str = 'float32'  # the model's weights: float32 | float16 | bfloat16 (front end and tokenizer stay fp32)
+    bf16: bool = False  # encoder under bf16 autocast (fp32 weights)
+    store: str = ''  # storage precision: float16 | float32 ('' = float16 for frames, float32 for pooled)
+    workers: int = 2  # decoding processes
+    shard_size: int = 64  # files per shard
 
 # %% ../nbs/11_extract.ipynb #bc5841ba
 def _layers(spec: str, n: int) -> list[int]:
-    if spec == 'all': return list(range(n))
-    try: return [int(x) % n for x in spec.split(',')]
-    except ValueError: raise ConfigError(f"--layers {spec!r}: 'all' or comma-separated integers") from None
+    if spec == 'all':
+        return list(range(n))
+    try:
+        return [int(x) % n for x in spec.split(',')]
+    except ValueError:
+        raise ConfigError(f"--layers {spec!r}: 'all' or comma-separated integers") from None
+
 
 @torch.no_grad()
 def _encode(model: MuQ, x: torch.Tensor, layers: list[int], bf16: bool) -> torch.Tensor:
     "(b, n) windows -> (b, frames, layers, dim) on the CPU."
-    hs = model(x.to(model.device), bf16=bf16).hidden_states                   # the waveform stays fp32: the front end is fp32
+    hs = model(x.to(model.device), bf16=bf16).hidden_states  # the waveform stays fp32: the front end is fp32
     return torch.stack([hs[l] for l in layers], 2).float().cpu()
 
 # %% ../nbs/11_extract.ipynb #f643b2d7
 def extract(model: MuQ, items, out, cfg: ExtractConfig | None = None, verbose: bool = True) -> dict:
-    "Features of every entry of `items` into the store at `out` (files stored already are skipped); returns a summary."
-    cfg = cfg or ExtractConfig(); model = model.eval()
+    """Features of every entry of `items` into the store at `out` (files stored already are skipped); returns a summary."""
+    cfg = cfg or ExtractConfig()
+    model = model.eval()
     sr, frame = model.config.mel.sample_rate, model.config.mel.hop * model.config.mel.stack
     layers = _layers(cfg.layers, model.config.encoder.n_layers + 1)
     win, ov = int(cfg.window * sr) // frame * frame, int(cfg.overlap * sr) // frame * frame
-    settings = dict(layers=layers, pool=cfg.pool, window=cfg.window, overlap=cfg.overlap, dtype=cfg.dtype, bf16=cfg.bf16,
-                    dim=model.config.encoder.d_model, weights=getattr(model, 'weights_digest', None))
+    settings = dict(
+        layers=layers,
+        pool=cfg.pool,
+        window=cfg.window,
+        overlap=cfg.overlap,
+        dtype=cfg.dtype,
+        bf16=cfg.bf16,
+        dim=model.config.encoder.d_model,
+        weights=getattr(model, 'weights_digest', None),
+    )
     store = FeatureStore.create(out, settings, items)
     keep = cfg.store or ('float16' if cfg.pool == 'none' else 'float32')
     todo = [it for it in items if str(it['path']) not in store]
     seconds = {str(it['path']): it.get('num_samples', 0) / it.get('sample_rate', sr) for it in items}
-    loader = DataLoader(_Files(todo, sr), batch_size=None, num_workers=cfg.workers, prefetch_factor=2 if cfg.workers else None)
+    loader = DataLoader(
+        _Files(todo, sr), batch_size=None, num_workers=cfg.workers, prefetch_factor=2 if cfg.workers else None
+    )
     from tqdm.auto import tqdm
-    bar = tqdm(total=round(sum(seconds[str(it['path'])] for it in todo)), unit='audio-s', desc='extract', disable=not verbose, file=sys.stderr)
+
+    bar = tqdm(
+        total=round(sum(seconds[str(it['path'])] for it in todo)),
+        unit='audio-s',
+        desc='extract',
+        disable=not verbose,
+        file=sys.stderr,
+    )
     queue, parts, ready, failed, done = [], {}, [], [], 0
-    def run(batch):                                                     # windows of one length, from any files
+
+    def run(batch):  # windows of one length, from any files
         h = _encode(model, torch.stack([w for _, _, w in batch]), layers, cfg.bf16)
-        for (i, j, _), hj in zip(batch, h): parts[i][1][j] = hj
-    def finish(i):                                                      # every window of file i is encoded: stitch, pool, queue
+        for (i, j, _), hj in zip(batch, h):
+            parts[i][1][j] = hj
+
+    def finish(i):  # every window of file i is encoded: stitch, pool, queue
         plan, outs = parts.pop(i)
-        h = torch.cat([outs[j][a - s // frame: b - s // frame] for j, (s, a, b) in enumerate(plan)])
+        h = torch.cat([outs[j][a - s // frame : b - s // frame] for j, (s, a, b) in enumerate(plan)])
         ready.append((str(todo[i]['path']), pool_frames(h, cfg.pool).numpy()))
-        if len(ready) >= cfg.shard_size: store.add_shard(ready, keep); ready.clear()
+        if len(ready) >= cfg.shard_size:
+            store.add_shard(ready, keep)
+            ready.clear()
+
     for f in loader:
-        if f['wav'] is None: failed.append(dict(path=str(todo[f['i']]['path']), error=f['error'])); continue
-        wav, i = f['wav'], f['i']; plan = window_plan(len(wav), win, ov, frame)
-        if len(plan) == 1: parts[i] = (plan, {0: _encode(model, wav[None], layers, cfg.bf16)[0]}); finish(i)
+        if f['wav'] is None:
+            failed.append(dict(path=str(todo[f['i']]['path']), error=f['error']))
+            continue
+        wav, i = f['wav'], f['i']
+        plan = window_plan(len(wav), win, ov, frame)
+        if len(plan) == 1:
+            parts[i] = (plan, {0: _encode(model, wav[None], layers, cfg.bf16)[0]})
+            finish(i)
         else:
             parts[i] = (plan, {})
-            queue += [(i, j, wav[s: s + win]) for j, (s, _, _) in enumerate(plan)]
-            while len(queue) >= cfg.batch: run(queue[: cfg.batch]); queue = queue[cfg.batch:]
-            for k in [k for k, (p, o) in parts.items() if len(o) == len(p)]: finish(k)
-        bar.update(round(len(wav) / sr)); done += 1
-    if queue: run(queue)
-    for k in list(parts): finish(k)
-    if ready: store.add_shard(ready, keep)
-    bar.close(); store.write_index(seconds)
-    if failed: atomic_write_text(json.dumps(failed, indent=1), Path(out) / 'failed.json')
+            queue += [(i, j, wav[s : s + win]) for j, (s, _, _) in enumerate(plan)]
+            while len(queue) >= cfg.batch:
+                run(queue[: cfg.batch])
+                queue = queue[cfg.batch :]
+            for k in [k for k, (p, o) in parts.items() if len(o) == len(p)]:
+                finish(k)
+        bar.update(round(len(wav) / sr))
+        done += 1
+    if queue:
+        run(queue)
+    for k in list(parts):
+        finish(k)
+    if ready:
+        store.add_shard(ready, keep)
+    bar.close()
+    store.write_index(seconds)
+    if failed:
+        atomic_write_text(json.dumps(failed, indent=1), Path(out) / 'failed.json')
     return dict(stored=len(store), new=done, failed=len(failed), shards=len(store.meta['shards']))
 
 # %% ../nbs/11_extract.ipynb #8d56b791
-def extract_cli(ckpt: str = '',            # MuQ checkpoint folder (ours or official)
-                data: str = '',            # a folder of audio, or manifest(s) (comma-separated)
-                out: str = '',             # the feature store's folder
-                layers: str = 'all',       # 'all' or comma-separated hidden-state indices (0 = conv output, -1 = last)
-                pool: str = 'mean',        # none | mean | meanstd
-                window: float = 30.0,      # seconds per forward
-                overlap: float = 0.0,      # seconds of overlap between windows
-                batch: int = 4,            # windows per forward
-                device: str = 'auto',      # auto | cpu | cuda
-                bf16: str = 'off',         # --bf16: bf16 autocast for the encoder (fp32 kept on a CPU without bf16 instructions: --bf16 force)
-                dtype: str = 'float32',    # the weights' precision: float32 | float16 | bfloat16
-                workers: int = 2,          # decoding processes
-                shard_size: int = 64):     # files per shard
+def extract_cli(
+    ckpt: str = '',  # MuQ checkpoint folder (ours or official)
+    data: str = '',  # a folder of audio, or manifest(s) (comma-separated)
+    out: str = '',  # the feature store's folder
+    layers: str = 'all',  # 'all' or comma-separated hidden-state indices (0 = conv output, -1 = last)
+    pool: str = 'mean',  # none | mean | meanstd
+    window: float = 30.0,  # seconds per forward
+    overlap: float = 0.0,  # seconds of overlap between windows
+    batch: int = 4,  # windows per forward
+    device: str = 'auto',  # auto | cpu | cuda
+    # --bf16: bf16 autocast for the encoder (fp32 kept on a CPU without bf16 instructions: --bf16 force)
+    bf16: str = 'off',
+    dtype: str = 'float32',  # the weights' precision: float32 | float16 | bfloat16
+    workers: int = 2,  # decoding processes
+    shard_size: int = 64,  # files per shard
+):
     "Features of every file of a folder or manifest, into a resumable store (shards + index.csv)."
-    if not ckpt or not out: raise ConfigError("--ckpt and --out are required")
-    if pool not in POOLS: raise ConfigError(f"--pool {pool!r}: use one of {list(POOLS)}")
+    if not ckpt or not out:
+        raise ConfigError("--ckpt and --out are required")
+    if pool not in POOLS:
+        raise ConfigError(f"--pool {pool!r}: use one of {list(POOLS)}")
     dt = {'float32': torch.float32, 'float16': torch.float16, 'bfloat16': torch.bfloat16}.get(dtype)
-    if dt is None: raise ConfigError(f"--dtype {dtype!r}: use float32, float16 or bfloat16")
+    if dt is None:
+        raise ConfigError(f"--dtype {dtype!r}: use float32, float16 or bfloat16")
     dev = default_device() if device == 'auto' else torch.device(device)
-    m = MuQ.from_pretrained(ckpt).to(dev).to(dt); m.weights_digest = weights_digest(ckpt)
+    m = MuQ.from_pretrained(ckpt).to(dev).to(dt)
+    m.weights_digest = weights_digest(ckpt)
     bf16 = use_bf16(bf16, dev, 'muq.extract')
     if dev.type == 'cpu' and dt == torch.bfloat16 and not cpu_bf16():
-        print("[muq.extract] warning: this CPU has no bf16 instructions (AMX, AVX512-BF16): bf16 is emulated and slower than fp32 here", file=sys.stderr)
-    cfg = ExtractConfig(layers=layers, pool=pool, window=window, overlap=overlap, batch=batch, dtype=dtype, bf16=bf16, workers=workers, shard_size=shard_size)
-    with torch.autocast('cpu', dtype=torch.bfloat16) if bf16 and dev.type == 'cpu' else contextlib.nullcontext():   # one region: weights cast once
+        print(
+            "[muq.extract] warning: this CPU has no bf16 instructions (AMX, AVX512-BF16): bf16 is emulated and slower "
+            "than fp32 here",
+            file=sys.stderr,
+        )
+    cfg = ExtractConfig(
+        layers=layers,
+        pool=pool,
+        window=window,
+        overlap=overlap,
+        batch=batch,
+        dtype=dtype,
+        bf16=bf16,
+        workers=workers,
+        shard_size=shard_size,
+    )
+    with (
+        torch.autocast('cpu', dtype=torch.bfloat16) if bf16 and dev.type == 'cpu' else contextlib.nullcontext()
+    ):  # one region: weights cast once
         s = extract(m, data_items(data), out, cfg)
-    print(f"[muq.extract] {s['stored']} files in {out} ({s['new']} new, {s['failed']} unreadable{', listed in failed.json' if s['failed'] else ''}, "
-          f"{s['shards']} shards); index: {out}/index.csv")
+    print(
+        f"[muq.extract] {s['stored']} files in {out} ({s['new']} new, {s['failed']} "
+        f"unreadable{', listed in failed.json' if s['failed'] else ''}, "
+        f"{s['shards']} shards); index: {out}/index.csv"
+    )
     return s
+
 
 def main(argv=None):
     "Entry point of `python -m muq.extract`."
-    try: run_cli(extract_cli, bf16_argv(argv))
-    except (ConfigError, FileNotFoundError, ValueError) as e: raise SystemExit(f"muq.extract: {e}")
+    try:
+        run_cli(extract_cli, bf16_argv(argv))
+    except (ConfigError, FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"muq.extract: {e}")
 
-if __name__ == '__main__' and '__file__' in globals(): main()
+
+if __name__ == '__main__' and '__file__' in globals():
+    main()

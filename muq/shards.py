@@ -18,74 +18,142 @@ __all__ = ['SHARDS_FORMAT', 'RESERVED', 'member_offsets', 'pack_shards', 'shard_
 
 # %% ../nbs/06c_shards.ipynb #b9774f47
 SHARDS_FORMAT = 'muq-shards/1'
-RESERVED = ('path', 'num_samples', 'sample_rate', 'channels', 'sample', 'source', 'shard', 'member', 'tokens', 'flac', 'digest')   # index fields, not labels
+RESERVED = (
+    'path',
+    'num_samples',
+    'sample_rate',
+    'channels',
+    'sample',
+    'source',
+    'shard',
+    'member',
+    'tokens',
+    'flac',
+    'digest',  # index fields, not labels
+)
+
 
 def _flac(wav: torch.Tensor, sr: int) -> bytes:
-    buf = io.BytesIO(); sf.write(buf, wav.numpy(), sr, format='FLAC', subtype='PCM_16'); return buf.getvalue()
+    buf = io.BytesIO()
+    sf.write(buf, wav.numpy(), sr, format='FLAC', subtype='PCM_16')
+    return buf.getvalue()
+
 
 def member_offsets(tar_path) -> dict:
     "{key: {extension: [data offset, size]}} of the members of a tar file (names `<key>.<extension>`)."
     out = {}
     with tarfile.open(tar_path) as t:
         for m in t:
-            key, ext = m.name.split('.', 1); out.setdefault(key, {})[ext] = [m.offset_data, m.size]
+            key, ext = m.name.split('.', 1)
+            out.setdefault(key, {})[ext] = [m.offset_data, m.size]
     return out
 
 # %% ../nbs/06c_shards.ipynb #42fff87f
 def _pack_meta(out: Path, items, *, shard_mb, sr, seed, tokens, source) -> dict:
-    "The packing job's record: a new one, or the one of an interrupted job with the same inputs (anything else is refused)."
-    want = dict(format=SHARDS_FORMAT, sample_rate=sr, seed=seed, shard_mb=shard_mb, tokens=tokens,
-                source=dict(path=str(source), digest=manifest_digest(items), items=len(items)))
+    """The packing job's record: a new one, or the one of an interrupted job with the same inputs (anything else is
+    refused)."""
+    want = dict(
+        format=SHARDS_FORMAT,
+        sample_rate=sr,
+        seed=seed,
+        shard_mb=shard_mb,
+        tokens=tokens,
+        source=dict(path=str(source), digest=manifest_digest(items), items=len(items)),
+    )
     p = out / 'shards.json'
-    if not p.exists(): return {**want, 'shards': [], 'done': 0, 'skipped': []}
-    old = json.loads(p.read_text()); diff = [k for k in want if old.get(k) != json.loads(json.dumps(want[k]))]
-    if diff: raise StoreError(f"{out}: holds shards packed with other settings or data ({', '.join(diff)}); use another --out or delete it")
+    if not p.exists():
+        return {**want, 'shards': [], 'done': 0, 'skipped': []}
+    old = json.loads(p.read_text())
+    diff = [k for k in want if old.get(k) != json.loads(json.dumps(want[k]))]
+    if diff:
+        raise StoreError(
+            f"{out}: holds shards packed with other settings or data ({', '.join(diff)}); use another --out or delete "
+            "it"
+        )
     return old
+
 
 def _sample(it: dict, key: str, sr: int, store) -> tuple[dict, dict]:
     "(tar members, index row) of one manifest entry: FLAC at `sr`, its labels, and its tokens when a store is given."
     wav = load_audio(it['path'], sr)
     labels = {k: v for k, v in it.items() if k not in RESERVED}
-    members = {'__key__': key, 'flac': _flac(wav, sr), 'json': json.dumps({**labels, 'source': str(it['path'])}).encode()}
+    members = {
+        '__key__': key,
+        'flac': _flac(wav, sr),
+        'json': json.dumps({**labels, 'source': str(it['path'])}).encode(),
+    }
     if store is not None:
         tok = store.get(item_key(it))
-        if tok is None: raise AudioError(f"{it['path']}: not in the target store")
-        buf = io.BytesIO(); np.save(buf, np.asarray(tok, dtype=np.uint16)); members['tokens.npy'] = buf.getvalue()
+        if tok is None:
+            raise AudioError(f"{it['path']}: not in the target store")
+        buf = io.BytesIO()
+        np.save(buf, np.asarray(tok, dtype=np.uint16))
+        members['tokens.npy'] = buf.getvalue()
     return members, dict(labels, sample=key, num_samples=len(wav), sample_rate=sr, source=str(it['path']))
 
 # %% ../nbs/06c_shards.ipynb #090ec6de
-def pack_shards(items, out, *, shard_mb: float = 512.0, sr: int = 24000, seed: int = 0, store: TargetStore | None = None,
-                source: str = '', verbose: bool = True) -> dict:
+def pack_shards(
+    items,
+    out,
+    *,
+    shard_mb: float = 512.0,
+    sr: int = 24000,
+    seed: int = 0,
+    store: TargetStore | None = None,
+    source: str = '',
+    verbose: bool = True,
+) -> dict:
     "Pack manifest entries into tar shards of about `shard_mb` MB in `out` (resumable); returns the job's record."
     import webdataset as wds
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    for t in out.glob('.*.tmp'): t.unlink()                                     # writes a kill interrupted
-    meta = _pack_meta(out, items, shard_mb=shard_mb, sr=sr, seed=seed, tokens=store.meta['producer'] if store else None, source=source)
-    order = np.random.default_rng(seed).permutation(len(items)); pos, t0 = meta['done'], time.time()
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for t in out.glob('.*.tmp'):
+        t.unlink()  # writes a kill interrupted
+    meta = _pack_meta(
+        out, items, shard_mb=shard_mb, sr=sr, seed=seed, tokens=store.meta['producer'] if store else None, source=source
+    )
+    order = np.random.default_rng(seed).permutation(len(items))
+    pos, t0 = meta['done'], time.time()
     while pos < len(items):
         name, rows, size = f"shard-{len(meta['shards']):06d}", [], 0
         with atomic_path(out / f'{name}.tar') as tmp:
             with open(tmp, 'wb') as f:
                 w = wds.TarWriter(f, encoder=False, mtime=0)
                 while pos < len(items) and size < shard_mb * 2**20:
-                    it = items[int(order[pos])]; key = f'{pos:09d}'; pos += 1
-                    try: members, row = _sample(it, key, sr, store)
+                    it = items[int(order[pos])]
+                    key = f'{pos:09d}'
+                    pos += 1
+                    try:
+                        members, row = _sample(it, key, sr, store)
                     except (AudioError, OSError) as e:
-                        if not bad_file_error(e): raise
-                        meta['skipped'].append(dict(path=str(it['path']), error=str(e)[:200])); continue
+                        if not bad_file_error(e):
+                            raise
+                        meta['skipped'].append(dict(path=str(it['path']), error=str(e)[:200]))
+                        continue
                     w.write(members)
                     rows.append(row)
                     size += sum(len(v) for k, v in members.items() if k != '__key__')
                 w.close()
         if rows:
             off = member_offsets(out / f'{name}.tar')
-            index = [dict(r, flac=off[r['sample']]['flac'], **({'tokens': off[r['sample']]['tokens.npy']} if store else {})) for r in rows]
+            index = [
+                dict(r, flac=off[r['sample']]['flac'], **({'tokens': off[r['sample']]['tokens.npy']} if store else {}))
+                for r in rows
+            ]
             atomic_write_text(json.dumps(index), out / f'{name}.json')
             meta['shards'].append(dict(name=name, samples=len(rows), bytes=(out / f'{name}.tar').stat().st_size))
-        else: (out / f'{name}.tar').unlink()
-        meta['done'] = pos; atomic_write_text(json.dumps(meta, indent=1), out / 'shards.json')
-        if verbose: print(f"[muq.shards] {name}: {len(rows)} samples, {size / 2**20:.1f} MB; {pos}/{len(items)} files, {time.time() - t0:.0f} s",
-                          file=sys.stderr, flush=True)
+        else:
+            (out / f'{name}.tar').unlink()
+        meta['done'] = pos
+        atomic_write_text(json.dumps(meta, indent=1), out / 'shards.json')
+        if verbose:
+            print(
+                f"[muq.shards] {name}: {len(rows)} samples, {size / 2**20:.1f} MB; {pos}/{len(items)} files, "
+                f"{time.time() - t0:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
     return meta
 
 # %% ../nbs/06c_shards.ipynb #08fcfa27
@@ -93,69 +161,101 @@ def _fetch(url: str, dest: Path) -> Path:
     "Copy `url` (http(s)://, file:// or WebDataset's pipe:) to `dest` once, atomically."
     if not dest.exists():
         import webdataset as wds
+
         with wds.gopen(url, 'rb') as src, atomic_path(dest) as tmp:
             with open(tmp, 'wb') as f:
-                for chunk in iter(lambda: src.read(1 << 20), b''): f.write(chunk)
+                for chunk in iter(lambda: src.read(1 << 20), b''):
+                    f.write(chunk)
     return dest
 
+
 def shard_folder(source: str, cache: str = '') -> Path:
-    "A local folder of shards: `source` itself, or the shards at URL `source` (a folder with shards.json) copied to `cache` once."
+    """A local folder of shards: `source` itself, or the shards at URL `source` (a folder with shards.json) copied to
+    `cache` once."""
     if '://' not in source and not source.startswith('pipe:'):
-        if not (Path(source) / 'shards.json').exists(): raise FileNotFoundError(f"{source}: no shards.json; pack shards with python -m muq.shards")
+        if not (Path(source) / 'shards.json').exists():
+            raise FileNotFoundError(f"{source}: no shards.json; pack shards with python -m muq.shards")
         return Path(source)
     base = source if source.endswith('/') else source + '/'
     root = Path(cache or Path.home() / '.cache' / 'muq' / 'shards') / file_digest(extra=base)
     meta = json.loads(_fetch(base + 'shards.json', root / 'shards.json').read_text())
     for s in meta['shards']:
-        for ext in ('json', 'tar'): _fetch(f"{base}{s['name']}.{ext}", root / f"{s['name']}.{ext}")
+        for ext in ('json', 'tar'):
+            _fetch(f"{base}{s['name']}.{ext}", root / f"{s['name']}.{ext}")
     return root
+
 
 def shard_items(source: str, cache: str = '') -> list[dict]:
     "Manifest entries of every sample of a shard folder (or URL): shard file, member offsets, length, labels."
-    root = shard_folder(source, cache); items = []
+    root = shard_folder(source, cache)
+    items = []
     for s in json.loads((root / 'shards.json').read_text())['shards']:
         tar = str(root / f"{s['name']}.tar")
         for e in json.loads((root / f"{s['name']}.json").read_text()):
             it = {k: v for k, v in e.items() if k not in ('flac', 'sample')}
-            items.append(dict(it, path=f"{tar}#{e['sample']}", shard=tar, member=e['flac'], digest=f"{s['name']}#{e['sample']}"))
+            items.append(
+                dict(it, path=f"{tar}#{e['sample']}", shard=tar, member=e['flac'], digest=f"{s['name']}#{e['sample']}")
+            )
     return items
 
 # %% ../nbs/06c_shards.ipynb #2020ef23
 class ShardTokens:
     "Target tokens packed inside shards (`<key>.tokens.npy`), served like `TargetStore.get`."
+
     def __init__(self, items, producer: dict | None = None):
         self.by_key, self.meta = {item_key(it): it for it in items if 'tokens' in it}, dict(producer=producer or {})
-    def __len__(self): return len(self.by_key)
+
+    def __len__(self):
+        return len(self.by_key)
+
     def get(self, key: str) -> np.ndarray | None:
         it = self.by_key.get(key)
         return None if it is None else np.load(io.BytesIO(member_file(it, 'tokens').read()))
 
+
 def shard_tokens(source: str, items, expect: dict | None = None) -> ShardTokens:
     "The tokens of shard entries, refused when the shards hold none or tokens of another producer than `expect`."
-    meta = json.loads((shard_folder(source) / 'shards.json').read_text()); prod = meta.get('tokens')
-    if not prod: raise StoreError(f"{source}: these shards hold no target tokens; pack them with --targets STORE")
+    meta = json.loads((shard_folder(source) / 'shards.json').read_text())
+    prod = meta.get('tokens')
+    if not prod:
+        raise StoreError(f"{source}: these shards hold no target tokens; pack them with --targets STORE")
     bad = {k: (prod.get(k), v) for k, v in (expect or {}).items() if v not in (None, '') and prod.get(k) != v}
-    if bad: raise StoreError(f"{source}: tokens from another producer: {', '.join(f'{k} is {a!r}, expected {b!r}' for k, (a, b) in bad.items())}")
+    if bad:
+        raise StoreError(
+            f"{source}: tokens from another producer: "
+            f"{', '.join(f'{k} is {a!r}, expected {b!r}' for k, (a, b) in bad.items())}"
+        )
     return ShardTokens(items, prod)
 
 # %% ../nbs/06c_shards.ipynb #b76dafdf
-def shards_cli(data: str = '',              # manifest(s) (comma-separated) or a folder of audio
-               out: str = '',               # the shard folder
-               shard_mb: float = 512.0,     # target size of a shard
-               targets: str = '',           # a target store (python -m muq.targets) made for the same data: tokens go in the shards
-               seed: int = 0):              # the order in which files are packed
+def shards_cli(
+    data: str = '',  # manifest(s) (comma-separated) or a folder of audio
+    out: str = '',  # the shard folder
+    shard_mb: float = 512.0,  # target size of a shard
+    targets: str = '',  # a target store (python -m muq.targets) made for the same data: tokens go in the shards
+    seed: int = 0,  # the order in which files are packed
+):
     "Pack a corpus into tar shards at 24 kHz with labels (and target tokens); re-running resumes an interrupted job."
-    if not out: raise ConfigError("--out DIR is required")
+    if not out:
+        raise ConfigError("--out DIR is required")
     items = data_items(data)
     store = TargetStore.open(targets, items) if targets else None
     meta = pack_shards(items, out, shard_mb=shard_mb, seed=seed, store=store, source=data)
     n = sum(s['samples'] for s in meta['shards'])
-    print(f"[muq.shards] {n} samples in {len(meta['shards'])} shards in {out} ({len(meta['skipped'])} unreadable files skipped)")
+    print(
+        f"[muq.shards] {n} samples in {len(meta['shards'])} shards in {out} ({len(meta['skipped'])} unreadable files "
+        "skipped)"
+    )
     return meta
+
 
 def main(argv=None):
     "Entry point of `python -m muq.shards`."
-    try: run_cli(shards_cli, argv)
-    except (ConfigError, FileNotFoundError, ValueError) as e: raise SystemExit(f"muq.shards: {e}")
+    try:
+        run_cli(shards_cli, argv)
+    except (ConfigError, FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"muq.shards: {e}")
 
-if __name__ == '__main__' and '__file__' in globals(): main()
+
+if __name__ == '__main__' and '__file__' in globals():
+    main()

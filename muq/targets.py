@@ -20,101 +20,162 @@ __all__ = ['FRAME', 'SR', 'layer_latents', 'MelTokenizer', 'LatentTokenizer', 'c
            'TargetCropDataset', 'latent_tokenizer', 'targets_cli', 'main']
 
 # %% ../nbs/06b_targets.ipynb #b0000011
-FRAME, SR = MelConfig().frame, MelConfig().sample_rate   # samples per 25 Hz target frame (960), and the rate (24 kHz)
+FRAME, SR = MelConfig().frame, MelConfig().sample_rate  # samples per 25 Hz target frame (960), and the rate (24 kHz)
+
 
 @torch.no_grad()
 def layer_latents(model: MuQ, wavs: torch.Tensor, layer: int) -> torch.Tensor:
-    "Hidden states (b, n // 960, d) of layer `layer` (0 = conv output, n_layers = after the final LayerNorm), fp32, eval mode."
-    was = model.training; model.eval()
-    try: hs, _ = model.model.encode(wavs)
-    finally: model.train(was)
+    """Hidden states (b, n // 960, d) of layer `layer` (0 = conv output, n_layers = after the final LayerNorm), fp32,
+    eval mode."""
+    was = model.training
+    model.eval()
+    try:
+        hs, _ = model.model.encode(wavs)
+    finally:
+        model.train(was)
     return hs[layer][:, : wavs.shape[-1] // FRAME].float()
+
 
 class MelTokenizer(nn.Module):
     "The frozen Mel-RVQ of a MuQ checkpoint as a target tokenizer."
+
     def __init__(self, muq: MuQ, ckpt_digest: str = ''):
-        super().__init__(); self.muq = muq.eval()
-        self.producer = dict(kind='mel_rvq', ckpt=ckpt_digest, n_codebooks=muq.config.n_codebooks, codebook_size=muq.config.codebook_size)
+        super().__init__()
+        self.muq = muq.eval()
+        self.producer = dict(
+            kind='mel_rvq', ckpt=ckpt_digest, n_codebooks=muq.config.n_codebooks, codebook_size=muq.config.codebook_size
+        )
+
     @torch.no_grad()
-    def encode(self, wavs): return self.muq.tokenize(wavs)
+    def encode(self, wavs):
+        return self.muq.tokenize(wavs)
+
 
 class LatentTokenizer(nn.Module):
     "RVQ codes of a trained MuQ's layer-`layer` hidden states, standardised per dimension."
+
     def __init__(self, muq: MuQ, layer: int, rvq: MelRVQ, mean: torch.Tensor, std: torch.Tensor, ckpt_digest: str = ''):
-        super().__init__(); self.muq, self.layer, self.rvq = muq.eval(), layer, rvq.eval()
-        self.register_buffer('mean', mean.float()); self.register_buffer('std', std.float())
-        self.producer = dict(kind='latent', ckpt=ckpt_digest, layer=layer, n_codebooks=rvq.cfg.n_codebooks, codebook_size=rvq.cfg.codebook_size,
-                             rvq=hashlib.sha1(b''.join(v.detach().cpu().numpy().tobytes() for v in rvq.state_dict().values())).hexdigest()[:16])
+        super().__init__()
+        self.muq, self.layer, self.rvq = muq.eval(), layer, rvq.eval()
+        self.register_buffer('mean', mean.float())
+        self.register_buffer('std', std.float())
+        self.producer = dict(
+            kind='latent',
+            ckpt=ckpt_digest,
+            layer=layer,
+            n_codebooks=rvq.cfg.n_codebooks,
+            codebook_size=rvq.cfg.codebook_size,
+            rvq=hashlib.sha1(
+                b''.join(v.detach().cpu().numpy().tobytes() for v in rvq.state_dict().values())
+            ).hexdigest()[:16],
+        )
+
     @torch.no_grad()
-    def encode(self, wavs): return self.rvq.encode((layer_latents(self.muq, wavs, self.layer) - self.mean) / self.std)
+    def encode(self, wavs):
+        return self.rvq.encode((layer_latents(self.muq, wavs, self.layer) - self.mean) / self.std)
 
 # %% ../nbs/06b_targets.ipynb #b0000012
 @torch.no_grad()
-def collect_latents(model: MuQ, items, layer: int, *, window: float = 30.0, max_items: int = 256, seed: int = 0, device='cpu') -> torch.Tensor:
+def collect_latents(
+    model: MuQ, items, layer: int, *, window: float = 30.0, max_items: int = 256, seed: int = 0, device='cpu'
+) -> torch.Tensor:
     "(frames, d) hidden states of layer `layer` over the first window of up to `max_items` items (a random sample)."
-    rng = np.random.default_rng(seed); pick = rng.permutation(len(items))[:max_items]; out = []
+    rng = np.random.default_rng(seed)
+    pick = rng.permutation(len(items))[:max_items]
+    out = []
     model = model.to(device)
     for i in pick:
-        try: wav = load_audio(items[i]['path'], model.config.mel.sample_rate, duration=window)
-        except (OSError, ValueError): continue
-        if len(wav) >= 2 * FRAME: out.append(layer_latents(model, wav[None].to(device), layer)[0].cpu())
-    if not out: raise ValueError("collect_latents: no readable audio among the sampled items")
+        try:
+            wav = load_audio(items[i]['path'], model.config.mel.sample_rate, duration=window)
+        except (OSError, ValueError):
+            continue
+        if len(wav) >= 2 * FRAME:
+            out.append(layer_latents(model, wav[None].to(device), layer)[0].cpu())
+    if not out:
+        raise ValueError("collect_latents: no readable audio among the sampled items")
     return torch.cat(out)
 
-def fit_latent_rvq(latents: torch.Tensor, cfg: MelRVQConfig, steps: int = 1000, batch: int = 2048, lr: float = 1e-3, seed: int = 0):
+
+def fit_latent_rvq(
+    latents: torch.Tensor, cfg: MelRVQConfig, steps: int = 1000, batch: int = 2048, lr: float = 1e-3, seed: int = 0
+):
     "(rvq, mean, std, history): an RVQ trained on standardised latents with Mel-RVQ's loss and dead-code replacement."
-    torch.manual_seed(seed); mean, std = latents.mean(0), latents.std(0).clamp_min(1e-5)
-    z = (latents - mean) / std; rvq = MelRVQ(cfg); g = torch.Generator().manual_seed(seed)
-    hist = fit_rvq(rvq, (z[torch.randint(0, len(z), (batch,), generator=g)][None] for _ in range(steps)), steps, lr)   # chapter 3's loop
+    torch.manual_seed(seed)
+    mean, std = latents.mean(0), latents.std(0).clamp_min(1e-5)
+    z = (latents - mean) / std
+    rvq = MelRVQ(cfg)
+    g = torch.Generator().manual_seed(seed)
+    hist = fit_rvq(
+        rvq, (z[torch.randint(0, len(z), (batch,), generator=g)][None] for _ in range(steps)), steps, lr
+    )  # chapter 3's loop
     return rvq.eval(), mean, std, hist
 
 # %% ../nbs/06b_targets.ipynb #b0000021
 class StoreError(ValueError):
     "A target store that does not fit the run (another checkpoint, manifest or codebook size), or is not a store."
 
+
 def item_key(item: dict) -> str:
-    "The store key of a manifest entry: its path with its size and modification time (or the entry's own `digest`): no file is read."
-    if item.get('digest'): return hashlib.sha1(f"{item['path']}|{item['digest']}".encode()).hexdigest()[:20]
+    """The store key of a manifest entry: its path with its size and modification time (or the entry's own `digest`): no
+    file is read."""
+    if item.get('digest'):
+        return hashlib.sha1(f"{item['path']}|{item['digest']}".encode()).hexdigest()[:20]
     st = os.stat(item['path'])
     return hashlib.sha1(f"{item['path']}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:20]
 
-def manifest_digest(items) -> str: return hashlib.sha1('\n'.join(sorted(str(i['path']) for i in items)).encode()).hexdigest()[:16]
+
+def manifest_digest(items) -> str:
+    return hashlib.sha1('\n'.join(sorted(str(i['path']) for i in items)).encode()).hexdigest()[:16]
 
 # %% ../nbs/06b_targets.ipynb #75e0cfdc
 class ArrayStore:
-    "Arrays keyed by string, concatenated along `axis` into shards (`.npy`, memory-mapped) listed in `meta_file`; parts of a split job list their own."
+    """Arrays keyed by string, concatenated along `axis` into shards (`.npy`, memory-mapped) listed in `meta_file`;
+    parts of a split job list their own."""
+
     meta_file, axis = 'store.json', 0
+
     def __init__(self, root, meta: dict, max_open: int = 64, part: str = ''):
         self.root, self.meta, self.index, self.max_open, self.part = Path(root), meta, {}, max_open, part
-        self._maps = collections.OrderedDict()          # shard -> memory map, least recently used first (bounded: ulimit -n)
+        self._maps = collections.OrderedDict()  # shard -> memory map, least recently used first (bounded: ulimit -n)
         parts = {p.stem: json.loads(p.read_text())['shards'] for p in sorted(self.root.glob('part_*.json'))}
         self.part_shards = parts.get(f'part_{part}', [])
         for s in meta['shards'] + [s for ss in parts.values() for s in ss]:
-            for k, (start, n) in json.loads((self.root / f'{s}.json').read_text())['entries'].items(): self.index[k] = (s, start, n)
+            for k, (start, n) in json.loads((self.root / f'{s}.json').read_text())['entries'].items():
+                self.index[k] = (s, start, n)
 
-    def __contains__(self, key) -> bool: return key in self.index
-    def __len__(self): return len(self.index)
+    def __contains__(self, key) -> bool:
+        return key in self.index
+
+    def __len__(self):
+        return len(self.index)
 
     def get(self, key: str) -> np.ndarray | None:
         "The array stored under `key` (a memory-mapped view), or None."
-        if key not in self.index: return None
+        if key not in self.index:
+            return None
         s, start, n = self.index[key]
-        if s in self._maps: self._maps.move_to_end(s)
+        if s in self._maps:
+            self._maps.move_to_end(s)
         else:
             self._maps[s] = np.load(self.root / f'{s}.npy', mmap_mode='r')
-            while len(self._maps) > self.max_open: self._maps.popitem(last=False)    # unmapped once no view holds it
+            while len(self._maps) > self.max_open:
+                self._maps.popitem(last=False)  # unmapped once no view holds it
         return self._maps[s][(slice(None),) * self.axis + (slice(start, start + n),)]
 
     def add_shard(self, entries: list, dtype) -> str:
-        "Write (key, array) pairs as one shard: array, index, then the shard list (the store's file, or this part's), each atomically."
-        name = f"shard_{self.part}_{len(self.part_shards):05d}" if self.part else f"shard_{len(self.meta['shards']):05d}"
+        """Write (key, array) pairs as one shard: array, index, then the shard list (the store's file, or this part's),
+        each atomically."""
+        name = (
+            f"shard_{self.part}_{len(self.part_shards):05d}" if self.part else f"shard_{len(self.meta['shards']):05d}"
+        )
         starts, arrays, pos = {}, [], 0
         for key, a in entries:
             starts[key] = (pos, int(a.shape[self.axis]))
             arrays.append(np.asarray(a, dtype=dtype))
             pos += a.shape[self.axis]
         with atomic_path(self.root / f'{name}.npy') as tmp:
-            with open(tmp, 'wb') as f: np.save(f, np.concatenate(arrays, self.axis))
+            with open(tmp, 'wb') as f:
+                np.save(f, np.concatenate(arrays, self.axis))
         atomic_write_text(json.dumps(dict(entries=starts)), self.root / f'{name}.json')
         if self.part:
             self.part_shards.append(name)
@@ -122,156 +183,302 @@ class ArrayStore:
         else:
             self.meta['shards'].append(name)
             atomic_write_text(json.dumps(self.meta, indent=1), self.root / self.meta_file)
-        for k, v in starts.items(): self.index[k] = (name, *v)
+        for k, v in starts.items():
+            self.index[k] = (name, *v)
         return name
 
 # %% ../nbs/06b_targets.ipynb #146ae718
 class TargetStore(ArrayStore):
     "Sharded, memory-mapped target tokens: one (codebooks, frames) uint16 array per file, keyed by `item_key`."
+
     meta_file, axis = 'store.json', 1
 
     @classmethod
     def create(cls, root, producer: dict, items, manifest: str = '', part: str = '') -> 'TargetStore':
-        "A new store (or the existing one, when it was made by the same producer for the same manifest); `part` ('2of8'): a writer of a split run."
-        root = Path(root); meta = dict(format='muq-target-store/1', producer=producer, manifest=dict(path=str(manifest), digest=manifest_digest(items)),
-                                       n_codebooks=producer['n_codebooks'], codebook_size=producer['codebook_size'], frame_samples=FRAME, shards=[])
+        """A new store (or the existing one, when it was made by the same producer for the same manifest); `part`
+        ('2of8'): a writer of a split run."""
+        root = Path(root)
+        meta = dict(
+            format='muq-target-store/1',
+            producer=producer,
+            manifest=dict(path=str(manifest), digest=manifest_digest(items)),
+            n_codebooks=producer['n_codebooks'],
+            codebook_size=producer['codebook_size'],
+            frame_samples=FRAME,
+            shards=[],
+        )
         if (root / 'store.json').exists():
             old = json.loads((root / 'store.json').read_text())
             if old['producer'] != producer or old['manifest']['digest'] != meta['manifest']['digest']:
-                raise StoreError(f"{root}: holds targets of another producer or manifest ({old['producer']}, manifest {old['manifest']['path']}); "
-                                 f"use another --out or delete it")
+                raise StoreError(
+                    f"{root}: holds targets of another producer or manifest ({old['producer']}, manifest "
+                    f"{old['manifest']['path']}); "
+                    f"use another --out or delete it"
+                )
             return cls(root, old, part=part)
         root.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(json.dumps(meta, indent=1), root / 'store.json')   # parts write the same file
+        atomic_write_text(json.dumps(meta, indent=1), root / 'store.json')  # parts write the same file
         return cls(root, meta, part=part)
 
     @classmethod
     def open(cls, root, items=None, expect: dict | None = None) -> 'TargetStore':
-        "An existing store, refused if it was made for another manifest than `items` or does not match `expect` (producer fields)."
+        """An existing store, refused if it was made for another manifest than `items` or does not match `expect`
+        (producer fields)."""
         p = Path(root) / 'store.json'
-        if not p.exists(): raise StoreError(f"{root}: not a target store (no store.json); make one with python -m muq.targets")
+        if not p.exists():
+            raise StoreError(f"{root}: not a target store (no store.json); make one with python -m muq.targets")
         meta = json.loads(p.read_text())
         if items is not None and meta['manifest']['digest'] != manifest_digest(items):
-            raise StoreError(f"{root}: was made for the manifest {meta['manifest']['path']} (file list {meta['manifest']['digest']}), "
-                             f"not for this run's data (file list {manifest_digest(items)})")
-        bad = {k: (meta['producer'].get(k), v) for k, v in (expect or {}).items() if v not in (None, '') and meta['producer'].get(k) != v}
-        if bad: raise StoreError(f"{root}: targets from another producer: {', '.join(f'{k} is {a!r}, expected {b!r}' for k, (a, b) in bad.items())}")
+            raise StoreError(
+                f"{root}: was made for the manifest {meta['manifest']['path']} (file list "
+                f"{meta['manifest']['digest']}), "
+                f"not for this run's data (file list {manifest_digest(items)})"
+            )
+        bad = {
+            k: (meta['producer'].get(k), v)
+            for k, v in (expect or {}).items()
+            if v not in (None, '') and meta['producer'].get(k) != v
+        }
+        if bad:
+            raise StoreError(
+                f"{root}: targets from another producer: "
+                f"{', '.join(f'{k} is {a!r}, expected {b!r}' for k, (a, b) in bad.items())}"
+            )
         return cls(root, meta)
 
-    def add_shard(self, entries: list, dtype=np.uint16) -> str: return super().add_shard(entries, dtype)
+    def add_shard(self, entries: list, dtype=np.uint16) -> str:
+        return super().add_shard(entries, dtype)
 
 # %% ../nbs/06b_targets.ipynb #b0000022
 @torch.no_grad()
 def file_tokens(tokenizer, wav: torch.Tensor, window: float = 30.0, sr: int = SR, batch: int = 4) -> np.ndarray:
-    "(codebooks, frames) tokens of a whole file at 25 Hz, window by window; a last piece under 2048 samples is dropped."
-    n = int(window * sr); k = len(wav) // n; out = []
-    for i in range(0, k, batch): out += list(tokenizer.encode(torch.stack([wav[j * n: (j + 1) * n] for j in range(i, min(k, i + batch))])))
-    rest = wav[k * n:]
-    if len(rest) >= MelConfig().n_fft: out.append(tokenizer.encode(rest[None])[0, :, : len(rest) // FRAME])
+    """(codebooks, frames) tokens of a whole file at 25 Hz, window by window; a last piece under 2048 samples is
+    dropped."""
+    n = int(window * sr)
+    k = len(wav) // n
+    out = []
+    for i in range(0, k, batch):
+        out += list(tokenizer.encode(torch.stack([wav[j * n : (j + 1) * n] for j in range(i, min(k, i + batch))])))
+    rest = wav[k * n :]
+    if len(rest) >= MelConfig().n_fft:
+        out.append(tokenizer.encode(rest[None])[0, :, : len(rest) // FRAME])
     return torch.cat(out, 1).cpu().numpy().astype(np.uint16) if out else np.zeros((0, 0), np.uint16)
 
-def extract_targets(tokenizer, items, out, *, manifest: str = '', window: float = 30.0, shard_size: int = 64, device='cpu', verbose: bool = True,
-                    part: tuple[int, int] = (0, 1)) -> dict:
-    "Write the targets of every item (of part `i` of `n`: items i, i+n, ...) unless stored, into the store at `out`; bad files skipped, counted."
+
+def extract_targets(
+    tokenizer,
+    items,
+    out,
+    *,
+    manifest: str = '',
+    window: float = 30.0,
+    shard_size: int = 64,
+    device='cpu',
+    verbose: bool = True,
+    part: tuple[int, int] = (0, 1),
+) -> dict:
+    """Write the targets of every item (of part `i` of `n`: items i, i+n, ...) unless stored, into the store at `out`;
+    bad files skipped, counted."""
     i_part, n_parts = part
-    store = TargetStore.create(out, tokenizer.producer, items, manifest, part=f'{i_part}of{n_parts}' if n_parts > 1 else '')
+    store = TargetStore.create(
+        out, tokenizer.producer, items, manifest, part=f'{i_part}of{n_parts}' if n_parts > 1 else ''
+    )
     tokenizer = tokenizer.to(device)
     todo = [(it, item_key(it)) for it in items[i_part::n_parts] if Path(it['path']).exists()]
-    todo = [(it, k) for it, k in todo if k not in store]; failed, t0 = [], time.time()
+    todo = [(it, k) for it, k in todo if k not in store]
+    failed, t0 = [], time.time()
     for i in range(0, len(todo), shard_size):
         entries = []
-        for it, k in todo[i: i + shard_size]:
-            try: wav = load_audio(it['path'], SR)
+        for it, k in todo[i : i + shard_size]:
+            try:
+                wav = load_audio(it['path'], SR)
             except (AudioError, OSError) as e:
-                if not bad_file_error(e): raise
-                failed.append(str(it['path'])); continue
+                if not bad_file_error(e):
+                    raise
+                failed.append(str(it['path']))
+                continue
             tok = file_tokens(tokenizer, wav.to(device), window)
-            if tok.size: entries.append((k, tok))
-            else: failed.append(str(it['path']))
-        if entries: store.add_shard(entries)
-        if verbose: print(f"[muq.targets] {min(i + shard_size, len(todo))}/{len(todo)} files, {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
+            if tok.size:
+                entries.append((k, tok))
+            else:
+                failed.append(str(it['path']))
+        if entries:
+            store.add_shard(entries)
+        if verbose:
+            print(
+                f"[muq.targets] {min(i + shard_size, len(todo))}/{len(todo)} files, {time.time() - t0:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
     missing = sum(not Path(it['path']).exists() for it in items[i_part::n_parts])
-    return dict(stored=len(store), new=len(todo) - len(failed), failed=len(failed) + missing, shards=len(store.meta['shards']) + len(store.part_shards))
+    return dict(
+        stored=len(store),
+        new=len(todo) - len(failed),
+        failed=len(failed) + missing,
+        shards=len(store.meta['shards']) + len(store.part_shards),
+    )
 
 # %% ../nbs/06b_targets.ipynb #b0000031
 class TargetCropDataset(CropDataset):
     "Random crops plus the aligned crop of their stored targets ('targets': (codebooks, crop frames), int64)."
+
     def __init__(self, items, store: TargetStore, seconds: float = 30.0, seed: int = 0, **kw):
-        super().__init__(items, seconds, seed=seed, **kw); self.store = store; self._keys = {}
+        super().__init__(items, seconds, seed=seed, **kw)
+        self.store = store
+        self._keys = {}
+
     def key(self, i: int) -> str:
-        if i not in self._keys: self._keys[i] = item_key(self.items[i])
+        if i not in self._keys:
+            self._keys[i] = item_key(self.items[i])
         return self._keys[i]
+
     def __getitem__(self, key):
         d = super().__getitem__(key)
-        if d['wav'] is None: return d
-        tok = self.store.get(self.key(d['idx']))          # an OSError here is the store's, not the audio file's: it propagates
-        if tok is None: return dict(wav=None, idx=d['idx'], path=d['path'], error='no targets in the store')
-        T = int(self.seconds * self.sr) // FRAME; f0 = d['offset'] // FRAME
+        if d['wav'] is None:
+            return d
+        tok = self.store.get(self.key(d['idx']))  # an OSError here is the store's, not the audio file's: it propagates
+        if tok is None:
+            return dict(wav=None, idx=d['idx'], path=d['path'], error='no targets in the store')
+        T = int(self.seconds * self.sr) // FRAME
+        f0 = d['offset'] // FRAME
         crop = np.zeros((tok.shape[0], T), np.int64)
-        part = np.asarray(tok[:, f0: f0 + T], dtype=np.int64)
+        part = np.asarray(tok[:, f0 : f0 + T], dtype=np.int64)
         crop[:, : part.shape[1]] = part
-        d['targets'] = torch.from_numpy(crop); return d
+        d['targets'] = torch.from_numpy(crop)
+        return d
 
 # %% ../nbs/06b_targets.ipynb #b0000041
-def latent_tokenizer(ckpt: str, layer: int, items, out: Path, *, n_codebooks: int = 8, codebook_size: int = 0, window: float = 30.0,
-                     fit_items: int = 256, fit_steps: int = 1000, seed: int = 0, device='cpu', may_fit: bool = True) -> LatentTokenizer:
-    "The latent tokenizer of `ckpt` at `layer`: its RVQ loaded from `out` when fitted before, else fitted (if `may_fit`) and saved."
-    muq = MuQ.from_pretrained(ckpt); dig = weights_digest(ckpt); L = layer % (muq.config.encoder.n_layers + 1)
-    cfg = MelRVQConfig(input_dim=muq.config.encoder.d_model, n_codebooks=n_codebooks, codebook_size=codebook_size or muq.config.codebook_size)
-    meta = dict(ckpt=dig, layer=L, rvq=cfg.to_dict()); f = out / 'latent_rvq.safetensors'
+def latent_tokenizer(
+    ckpt: str,
+    layer: int,
+    items,
+    out: Path,
+    *,
+    n_codebooks: int = 8,
+    codebook_size: int = 0,
+    window: float = 30.0,
+    fit_items: int = 256,
+    fit_steps: int = 1000,
+    seed: int = 0,
+    device='cpu',
+    may_fit: bool = True,
+) -> LatentTokenizer:
+    """The latent tokenizer of `ckpt` at `layer`: its RVQ loaded from `out` when fitted before, else fitted (if
+    `may_fit`) and saved."""
+    muq = MuQ.from_pretrained(ckpt)
+    dig = weights_digest(ckpt)
+    L = layer % (muq.config.encoder.n_layers + 1)
+    cfg = MelRVQConfig(
+        input_dim=muq.config.encoder.d_model,
+        n_codebooks=n_codebooks,
+        codebook_size=codebook_size or muq.config.codebook_size,
+    )
+    meta = dict(ckpt=dig, layer=L, rvq=cfg.to_dict())
+    f = out / 'latent_rvq.safetensors'
     if f.exists() and json.loads((out / 'latent_rvq.json').read_text()) == json.loads(json.dumps(meta)):
         sd = load_file(str(f))
         rvq = MelRVQ(cfg)
         rvq.load_state_dict({k[4:]: v for k, v in sd.items() if k.startswith('rvq.')})
         return LatentTokenizer(muq, L, rvq, sd['mean'], sd['std'], dig)
-    if not may_fit: raise StoreError(f"{out}: the latent RVQ of this part's store is not fitted yet; run part 0 first (it fits and saves it)")
+    if not may_fit:
+        raise StoreError(
+            f"{out}: the latent RVQ of this part's store is not fitted yet; run part 0 first (it fits and saves it)"
+        )
     lat = collect_latents(muq, items, L, window=window, max_items=fit_items, seed=seed, device=device)
     rvq, mean, std, hist = fit_latent_rvq(lat.cpu(), cfg, fit_steps, seed=seed)
-    print(f"[muq.targets] latent RVQ on {len(lat)} frames of layer {L}: L1 {hist[0]['l1']:.3f} -> {hist[-1]['l1']:.3f}", file=sys.stderr)
+    print(
+        f"[muq.targets] latent RVQ on {len(lat)} frames of layer {L}: L1 {hist[0]['l1']:.3f} -> {hist[-1]['l1']:.3f}",
+        file=sys.stderr,
+    )
     out.mkdir(parents=True, exist_ok=True)
     atomic_save_safetensors({**{f'rvq.{k}': v for k, v in rvq.state_dict().items()}, 'mean': mean, 'std': std}, f)
     atomic_write_text(json.dumps(meta), out / 'latent_rvq.json')
     return LatentTokenizer(muq, L, rvq, mean, std, dig)
 
-def targets_cli(ckpt: str = '',             # MuQ checkpoint: the producer of latent targets, or the holder of the Mel-RVQ
-                layer: int = -1,             # hidden state to quantise (0 = conv output, -1 = last)
-                data: str = '',              # manifest(s) (comma-separated) or a folder of audio
-                out: str = '',               # the store's folder
-                kind: str = 'latent',        # latent | mel
-                n_codebooks: int = 8,
-                codebook_size: int = 0,      # 0 = the checkpoint's own codebook size
-                window: float = 30.0,        # seconds per extraction window
-                fit_items: int = 256,        # files whose first window the latent RVQ is fitted on
-                fit_steps: int = 1000,
-                shard_size: int = 64,        # files per shard (each shard is written atomically)
-                part: str = '',              # i/n: this process extracts items i, i+n, ... (default under torchrun: RANK/WORLD_SIZE)
-                device: str = 'auto',
-                seed: int = 0):
-    "Compute target tokens for every file of a manifest into a resumable target store, in one process or split over many."
-    if not ckpt or not out: raise ConfigError("--ckpt and --out are required")
-    if kind not in ('latent', 'mel'): raise ConfigError(f"--kind {kind!r}: use latent or mel")
+
+def targets_cli(
+    ckpt: str = '',  # MuQ checkpoint: the producer of latent targets, or the holder of the Mel-RVQ
+    layer: int = -1,  # hidden state to quantise (0 = conv output, -1 = last)
+    data: str = '',  # manifest(s) (comma-separated) or a folder of audio
+    out: str = '',  # the store's folder
+    kind: str = 'latent',  # latent | mel
+    n_codebooks: int = 8,
+    codebook_size: int = 0,  # 0 = the checkpoint's own codebook size
+    window: float = 30.0,  # seconds per extraction window
+    fit_items: int = 256,  # files whose first window the latent RVQ is fitted on
+    fit_steps: int = 1000,
+    shard_size: int = 64,  # files per shard (each shard is written atomically)
+    part: str = '',  # i/n: this process extracts items i, i+n, ... (default under torchrun: RANK/WORLD_SIZE)
+    device: str = 'auto',
+    seed: int = 0,
+):
+    """Compute target tokens for every file of a manifest into a resumable target store, in one process or split over
+    many."""
+    if not ckpt or not out:
+        raise ConfigError("--ckpt and --out are required")
+    if kind not in ('latent', 'mel'):
+        raise ConfigError(f"--kind {kind!r}: use latent or mel")
     world, rank = int(os.environ.get('WORLD_SIZE', 1)), int(os.environ.get('RANK', 0))
-    try: i_part, n_parts = map(int, part.split('/')) if part else (rank, world)
-    except ValueError: raise ConfigError(f"--part {part!r}: expected i/n, e.g. 0/4") from None
-    if not 0 <= i_part < n_parts: raise ConfigError(f"--part {part!r}: need 0 <= i < n")
+    try:
+        i_part, n_parts = map(int, part.split('/')) if part else (rank, world)
+    except ValueError:
+        raise ConfigError(f"--part {part!r}: expected i/n, e.g. 0/4") from None
+    if not 0 <= i_part < n_parts:
+        raise ConfigError(f"--part {part!r}: need 0 <= i < n")
     items = data_items(data)
-    dev = (torch.device('cuda', int(os.environ.get('LOCAL_RANK', 0))) if torch.cuda.is_available() else torch.device('cpu')) if device == 'auto' else torch.device(device)
-    if kind == 'mel': tok = MelTokenizer(MuQ.from_pretrained(ckpt), weights_digest(ckpt))
+    dev = (
+        (
+            torch.device('cuda', int(os.environ.get('LOCAL_RANK', 0)))
+            if torch.cuda.is_available()
+            else torch.device('cpu')
+        )
+        if device == 'auto'
+        else torch.device(device)
+    )
+    if kind == 'mel':
+        tok = MelTokenizer(MuQ.from_pretrained(ckpt), weights_digest(ckpt))
     else:
-        fit = lambda may: latent_tokenizer(ckpt, layer, items, Path(out), n_codebooks=n_codebooks, codebook_size=codebook_size, window=window,
-                                           fit_items=fit_items, fit_steps=fit_steps, seed=seed, device=dev, may_fit=may)
-        if world > 1 and not part:                                             # torchrun: rank 0 fits the RVQ, the others load it
+        fit = lambda may: latent_tokenizer(
+            ckpt,
+            layer,
+            items,
+            Path(out),
+            n_codebooks=n_codebooks,
+            codebook_size=codebook_size,
+            window=window,
+            fit_items=fit_items,
+            fit_steps=fit_steps,
+            seed=seed,
+            device=dev,
+            may_fit=may,
+        )
+        if world > 1 and not part:  # torchrun: rank 0 fits the RVQ, the others load it
             import torch.distributed as dist
-            if not dist.is_initialized(): dist.init_process_group('gloo')
-            tok = fit(True) if rank == 0 else None; dist.barrier(); tok = tok or fit(False)
-        else: tok = fit(i_part == 0)
-    s = extract_targets(tok, items, out, manifest=data, window=window, shard_size=shard_size, device=dev, part=(i_part, n_parts))
-    print(f"[muq.targets] {s['stored']} files in {out} ({s['new']} new, {s['failed']} unreadable, {s['shards']} shards); producer {tok.producer}")
+
+            if not dist.is_initialized():
+                dist.init_process_group('gloo')
+            tok = fit(True) if rank == 0 else None
+            dist.barrier()
+            tok = tok or fit(False)
+        else:
+            tok = fit(i_part == 0)
+    s = extract_targets(
+        tok, items, out, manifest=data, window=window, shard_size=shard_size, device=dev, part=(i_part, n_parts)
+    )
+    print(
+        f"[muq.targets] {s['stored']} files in {out} ({s['new']} new, {s['failed']} unreadable, {s['shards']} shards); "
+        f"producer {tok.producer}"
+    )
     return s
+
 
 def main(argv=None):
     "Entry point of `python -m muq.targets`."
-    try: run_cli(targets_cli, argv)
-    except (ConfigError, FileNotFoundError, ValueError) as e: raise SystemExit(f"muq.targets: {e}")
+    try:
+        run_cli(targets_cli, argv)
+    except (ConfigError, FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"muq.targets: {e}")
 
-if __name__ == '__main__' and '__file__' in globals(): main()
+
+if __name__ == '__main__' and '__file__' in globals():
+    main()

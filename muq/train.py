@@ -11,8 +11,21 @@ import numpy as np, torch, torch.nn as nn, torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 from einops import rearrange
 from safetensors.torch import load_file
-from .core import (ConfigError, deep_merge, Config, crash_point, atomic_torch_save, atomic_write_text, atomic_save_safetensors,
-                      weights_digest, autocast, seed_everything, pca_spectrum, effective_rank, run_cli)
+from muq.core import (
+    ConfigError,
+    deep_merge,
+    Config,
+    crash_point,
+    atomic_torch_save,
+    atomic_write_text,
+    atomic_save_safetensors,
+    weights_digest,
+    autocast,
+    seed_everything,
+    pca_spectrum,
+    effective_rank,
+    run_cli,
+)
 from .audio import mel_tokens
 from .data import BadDataError, CropDataset, SkipCounter, data_items, make_loader, set_epoch
 from .mel_rvq import MelRVQ, stage_errors, codebook_stats
@@ -33,78 +46,98 @@ __all__ = ['OPTIMIZERS', 'SCHEDULES', 'MODEL_PRESETS', 'STAGES', 'STAGE_MODULES'
 # %% ../nbs/07_train.ipynb #7f60048d
 OPTIMIZERS, SCHEDULES = ('adamw', 'adam'), ('linear', 'cosine', 'constant')
 
+
 @dataclass
 class OptimConfig(Config):
-    optimizer: str = 'adamw'        # 'adamw' (decoupled weight decay) or 'adam' (the Mel-RVQ and MuQ-MuLan trainers)
-    lr: float = 5e-4                # peak learning rate
+    optimizer: str = 'adamw'  # 'adamw' (decoupled weight decay) or 'adam' (the Mel-RVQ and MuQ-MuLan trainers)
+    lr: float = 5e-4  # peak learning rate
     betas: tuple[float, ...] = (0.9, 0.98)
     eps: float = 1e-6
     weight_decay: float = 0.01
-    schedule: str = 'linear'        # after warmup: 'linear' decay to 0 at `steps`, 'cosine' to 0, or 'constant'
-    warmup: int = 32000             # linear warmup steps
-    steps: int = 400000             # total optimizer steps
-    grad_clip: float = 10.0         # max global gradient norm (0 = no clipping)
-    decay_norms_and_biases: bool = True   # weight decay on every parameter, as fairseq's Adam in the official recipe; False: matrices only
+    schedule: str = 'linear'  # after warmup: 'linear' decay to 0 at `steps`, 'cosine' to 0, or 'constant'
+    warmup: int = 32000  # linear warmup steps
+    steps: int = 400000  # total optimizer steps
+    grad_clip: float = 10.0  # max global gradient norm (0 = no clipping)
+    # weight decay on every parameter, as fairseq's Adam in the official recipe; False: matrices only
+    decay_norms_and_biases: bool = True
+
 
 @dataclass
 class DataConfig(Config):
-    manifest: str = ''              # JSONL manifest(s), comma-separated, or a folder of audio (the CLI defaults to the built-in corpus)
+    # JSONL manifest(s), comma-separated, or a folder of audio (the CLI defaults to the built-in corpus)
+    manifest: str = ''
     crop_seconds: float = 30.0
-    batch_size: int = 3             # per device
-    accum: int = 2                  # gradient accumulation (micro-steps per optimizer step)
+    batch_size: int = 3  # per device
+    accum: int = 2  # gradient accumulation (micro-steps per optimizer step)
     num_workers: int = 2
-    targets_dir: str = ''           # a target store (`python -m muq.targets`) for model.targets=precomputed
-    targets_ckpt: str = ''          # if set: the store must have been produced by this checkpoint (its weights' hash)
-    shards: str = ''                # train from tar shards (`python -m muq.shards`): a folder or its URL, instead of `manifest`
-    shard_cache: str = ''           # where shards behind a URL are copied ('' = ~/.cache/muq/shards)
-    max_bad_fraction: float = 0.2   # stop when more than this fraction of the files read (after 100) is unreadable
+    targets_dir: str = ''  # a target store (`python -m muq.targets`) for model.targets=precomputed
+    targets_ckpt: str = ''  # if set: the store must have been produced by this checkpoint (its weights' hash)
+    shards: str = ''  # train from tar shards (`python -m muq.shards`): a folder or its URL, instead of `manifest`
+    shard_cache: str = ''  # where shards behind a URL are copied ('' = ~/.cache/muq/shards)
+    max_bad_fraction: float = 0.2  # stop when more than this fraction of the files read (after 100) is unreadable
 
 # %% ../nbs/07_train.ipynb #26c03a56
 @dataclass
 class TrainConfig(Config):
     "Everything a run needs; saved with every checkpoint."
-    stage: str = 'muq'              # 'rvq', 'muq' or 'mulan'
+
+    stage: str = 'muq'  # 'rvq', 'muq' or 'mulan'
     model: MuQConfig = field(default_factory=MuQConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     data: DataConfig = field(default_factory=DataConfig)
     run_dir: str = 'runs/demo'
-    rvq_ckpt: str = ''              # Mel-RVQ weights for stage muq ('' = run_dir/rvq/rvq.safetensors)
-    init_ckpt: str = ''             # start MuQ from these weights (iterative training); layers that do not fit stay random
+    rvq_ckpt: str = ''  # Mel-RVQ weights for stage muq ('' = run_dir/rvq/rvq.safetensors)
+    init_ckpt: str = ''  # start MuQ from these weights (iterative training); layers that do not fit stay random
     seed: int = 0
     log_every: int = 10
     ckpt_every: int = 12500
     keep_last: int = 3
-    diag_every: int = 0             # feature diagnostics on a fixed batch every N steps (0 = never)
-    eval_every: int = 0             # the stage's validation metrics every N steps (0 = never)
-    max_nonfinite: int = 5          # consecutive non-finite losses before the run stops
-    compile: bool = False           # torch.compile the encoder in place (state-dict keys unchanged)
+    diag_every: int = 0  # feature diagnostics on a fixed batch every N steps (0 = never)
+    eval_every: int = 0  # the stage's validation metrics every N steps (0 = never)
+    max_nonfinite: int = 5  # consecutive non-finite losses before the run stops
+    compile: bool = False  # torch.compile the encoder in place (state-dict keys unchanged)
     compile_backend: str = 'inductor'
-    sync_bn: bool = False           # SyncBatchNorm across ranks (BatchNorm makes the per-device batch part of the math)
-    bf16: bool = True               # bf16 autocast on CUDA (targets are computed in fp32 regardless; CPU trains in fp32)
-    activation_checkpointing: bool = False   # recompute Conformer activations in the backward pass: less memory, ~1/3 more compute
+    sync_bn: bool = False  # SyncBatchNorm across ranks (BatchNorm makes the per-device batch part of the math)
+    bf16: bool = True  # bf16 autocast on CUDA (targets are computed in fp32 regardless; CPU trains in fp32)
+    # recompute Conformer activations in the backward pass: less memory, ~1/3 more compute
+    activation_checkpointing: bool = False
 
     def __post_init__(self):
-        if self.optim.optimizer not in OPTIMIZERS: raise ConfigError(f"optim.optimizer={self.optim.optimizer!r}; valid: {list(OPTIMIZERS)}")
-        if self.optim.schedule not in SCHEDULES: raise ConfigError(f"optim.schedule={self.optim.schedule!r}; valid: {list(SCHEDULES)}")
+        if self.optim.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"optim.optimizer={self.optim.optimizer!r}; valid: {list(OPTIMIZERS)}")
+        if self.optim.schedule not in SCHEDULES:
+            raise ConfigError(f"optim.schedule={self.optim.schedule!r}; valid: {list(SCHEDULES)}")
         for k in ('batch_size', 'accum'):
-            if getattr(self.data, k) < 1: raise ConfigError(f"data.{k}={getattr(self.data, k)}: must be >= 1")
+            if getattr(self.data, k) < 1:
+                raise ConfigError(f"data.{k}={getattr(self.data, k)}: must be >= 1")
 
 # %% ../nbs/07_train.ipynb #7cfb3e2d
 MODEL_PRESETS = {p: dict(model=MuQConfig.presets[p]) for p in ('tiny', 'small', 'base', 'large')}
 STAGES: dict = {}
-STAGE_MODULES = {'mulan': 'muq.mulan', 'finetune': 'muq.finetune'}   # stages defined in later chapters, imported on first use
+STAGE_MODULES = {
+    'mulan': 'muq.mulan_train',
+    'finetune': 'muq.finetune',
+}  # stages defined in later chapters, imported on first use
+
 
 def register_stage(stage):
     "Make `stage` available to `train` and the command line under `stage.name`."
-    STAGES[stage.name] = stage; return stage
+    STAGES[stage.name] = stage
+    return stage
+
 
 def get_stage(name: str):
     "The registered stage `name`."
-    if name not in STAGES and name in STAGE_MODULES: importlib.import_module(STAGE_MODULES[name])
-    if name not in STAGES: raise ConfigError(f"--stage {name!r}: valid stages are {sorted(set(STAGES) | set(STAGE_MODULES))}")
+    if name not in STAGES and name in STAGE_MODULES:
+        importlib.import_module(STAGE_MODULES[name])
+    if name not in STAGES:
+        raise ConfigError(f"--stage {name!r}: valid stages are {sorted(set(STAGES) | set(STAGE_MODULES))}")
     return STAGES[name]
 
-def stage_names() -> set: return set(STAGES) | set(STAGE_MODULES)
+
+def stage_names() -> set:
+    return set(STAGES) | set(STAGE_MODULES)
+
 
 def for_stage(items, stage: str) -> list[str]:
     "The settings that apply to `stage`: unprefixed ones, and `stage.`-prefixed ones without their prefix."
@@ -112,92 +145,184 @@ def for_stage(items, stage: str) -> list[str]:
     for it in items:
         it = it[2:] if it.startswith('--') else it
         head = it.split('=', 1)[0].split('.', 1)[0]
-        if head not in stage_names(): out.append(it)
-        elif head == stage: out.append(it.split('.', 1)[1])
+        if head not in stage_names():
+            out.append(it)
+        elif head == stage:
+            out.append(it.split('.', 1)[1])
     return out
+
 
 def resolve_config(stage: str = 'muq', preset: str = 'tiny', overrides=()) -> TrainConfig:
     "The stage's preset recipe over the preset's model sizes, then the settings that apply to this stage."
     st = get_stage(stage)
-    if preset not in MODEL_PRESETS: raise ConfigError(f"--preset {preset!r}: valid presets are {sorted(MODEL_PRESETS)}")
+    if preset not in MODEL_PRESETS:
+        raise ConfigError(f"--preset {preset!r}: valid presets are {sorted(MODEL_PRESETS)}")
     base = deep_merge(st.model_presets(preset), st.presets.get(preset, {}))
     return st.config_cls.from_dict(deep_merge(base, {'stage': stage})).override(for_stage(overrides, stage))
 
 # %% ../nbs/07_train.ipynb #f006edc4
 class Stage:
     "What differs between the things `train` trains; the loop itself is shared. Subclasses override what they need."
+
     name, config_cls, presets, flops = '', TrainConfig, {}, False
 
-    def model_presets(self, preset: str) -> dict: return MODEL_PRESETS[preset]
-    def finalize(self, cfg): return cfg                  # a chance to complete the config from files (before it is saved)
-    def check(self, cfg, world: int): pass
-    def build(self, cfg, device) -> nn.Module: raise NotImplementedError
-    def parameters(self, model) -> list: return [p for p in model.parameters() if p.requires_grad]
-    def param_groups(self, model, cfg) -> list: return [{'params': self.parameters(model)}]   # `lr_scale` per group, if any
-    def evaluate(self, model, cfg) -> dict: return {}      # on validation data, every cfg.eval_every steps (rank 0)
-    def dataset(self, cfg, items): return CropDataset(items, cfg.data.crop_seconds, seed=cfg.seed)
-    def loss(self, model, batch: dict, generator) -> tuple: raise NotImplementedError
-    def compile(self, model, backend: str): model.compile(backend=backend)
-    def log_metrics(self, model, batch: dict) -> dict: return {}
-    def diagnostics(self, model, batch: dict) -> dict: return {}
-    def data_stats(self, model, cfg, ds) -> dict: return {}     # once, before a fresh run's first step: what the data alone predicts
-    def train_flops(self, cfg) -> float | None: return None
-    def save(self, model, run: Path) -> Path: raise NotImplementedError
+    def model_presets(self, preset: str) -> dict:
+        return MODEL_PRESETS[preset]
+
+    def finalize(self, cfg):
+        return cfg  # a chance to complete the config from files (before it is saved)
+
+    def check(self, cfg, world: int):
+        pass
+
+    def build(self, cfg, device) -> nn.Module:
+        raise NotImplementedError
+
+    def parameters(self, model) -> list:
+        return [p for p in model.parameters() if p.requires_grad]
+
+    def param_groups(self, model, cfg) -> list:
+        return [{'params': self.parameters(model)}]  # `lr_scale` per group, if any
+
+    def evaluate(self, model, cfg) -> dict:
+        return {}  # on validation data, every cfg.eval_every steps (rank 0)
+
+    def dataset(self, cfg, items):
+        return CropDataset(items, cfg.data.crop_seconds, seed=cfg.seed)
+
+    def loss(self, model, batch: dict, generator) -> tuple:
+        raise NotImplementedError
+
+    def compile(self, model, backend: str):
+        model.compile(backend=backend)
+
+    def log_metrics(self, model, batch: dict) -> dict:
+        return {}
+
+    def diagnostics(self, model, batch: dict) -> dict:
+        return {}
+
+    def data_stats(self, model, cfg, ds) -> dict:
+        return {}  # once, before a fresh run's first step: what the data alone predicts
+
+    def train_flops(self, cfg) -> float | None:
+        return None
+
+    def save(self, model, run: Path) -> Path:
+        raise NotImplementedError
+
 
 class StageStep(nn.Module):
     "The module DDP wraps: its forward is the stage's loss of one micro-batch (DDP's hooks run on forward)."
-    def __init__(self, stage: Stage, model: nn.Module): super().__init__(); self.stage, self.model = stage, model
-    def forward(self, batch: dict, generator=None): return self.stage.loss(self.model, batch, generator)
+
+    def __init__(self, stage: Stage, model: nn.Module):
+        super().__init__()
+        self.stage, self.model = stage, model
+
+    def forward(self, batch: dict, generator=None):
+        return self.stage.loss(self.model, batch, generator)
 
 # %% ../nbs/07_train.ipynb #abf88b68
-RVQ_RECIPE = dict(optim=dict(optimizer='adam', lr=1e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, schedule='constant',
-                             warmup=0, steps=4000, grad_clip=0.0),
-                  data=dict(crop_seconds=5.0, batch_size=32, accum=1), bf16=False, ckpt_every=1000)
+RVQ_RECIPE = dict(
+    optim=dict(
+        optimizer='adam',
+        lr=1e-4,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=0.0,
+        schedule='constant',
+        warmup=0,
+        steps=4000,
+        grad_clip=0.0,
+    ),
+    data=dict(crop_seconds=5.0, batch_size=32, accum=1),
+    bf16=False,
+    ckpt_every=1000,
+)
+
 
 class RVQStage(Stage):
     name = 'rvq'
-    presets = {'tiny': deep_merge(RVQ_RECIPE, dict(optim=dict(lr=1e-3, steps=150), log_every=10, ckpt_every=50)),
-               'small': deep_merge(RVQ_RECIPE, dict(optim=dict(lr=1e-3, steps=1000), log_every=50, ckpt_every=250)),
-               'base': RVQ_RECIPE, 'large': RVQ_RECIPE}
+    presets = {
+        'tiny': deep_merge(RVQ_RECIPE, dict(optim=dict(lr=1e-3, steps=150), log_every=10, ckpt_every=50)),
+        'small': deep_merge(RVQ_RECIPE, dict(optim=dict(lr=1e-3, steps=1000), log_every=50, ckpt_every=250)),
+        'base': RVQ_RECIPE,
+        'large': RVQ_RECIPE,
+    }
 
     def check(self, cfg, world):
-        if world > 1: raise ConfigError("--stage rvq is single-process (as the official trainer); run it with python -m muq.train")
+        if world > 1:
+            raise ConfigError(
+                "--stage rvq is single-process (as the official trainer); run it with python -m muq.train"
+            )
+
     def build(self, cfg, device):
         rvq = MelRVQ(cfg.model.rvq).to(device)
-        rvq.mel = cfg.model.mel   # the front end its input comes from
+        rvq.mel = cfg.model.mel  # the front end its input comes from
         return rvq
+
     def loss(self, model, batch, generator=None):
-        x = mel_tokens(batch['wav'], model.mel); out = model(x)
-        return model.loss(x, out), dict(l1=(x - out.recon).abs().mean().detach(), commitment=out.commitment.detach(),
-                                        codebook=out.codebook.detach(), replaced=torch.tensor(float(sum(out.replaced))))
+        x = mel_tokens(batch['wav'], model.mel)
+        out = model(x)
+        return model.loss(x, out), dict(
+            l1=(x - out.recon).abs().mean().detach(),
+            commitment=out.commitment.detach(),
+            codebook=out.codebook.detach(),
+            replaced=torch.tensor(float(sum(out.replaced))),
+        )
+
     def log_metrics(self, model, batch):
-        x = mel_tokens(batch['wav'], model.mel); err = stage_errors(model, x)
+        x = mel_tokens(batch['wav'], model.mel)
+        err = stage_errors(model, x)
         st = codebook_stats(model.encode(x), model.cfg.codebook_size)
-        return {**{f'l1_after_{k}': e for k, e in enumerate(err)}, **{f'usage_{k}': u for k, u in enumerate(st['usage'])},
-                **{f'perplexity_{k}': p for k, p in enumerate(st['perplexity'])}}
+        return {
+            **{f'l1_after_{k}': e for k, e in enumerate(err)},
+            **{f'usage_{k}': u for k, u in enumerate(st['usage'])},
+            **{f'perplexity_{k}': p for k, p in enumerate(st['perplexity'])},
+        }
+
     def save(self, model, run):
         atomic_save_safetensors(model.state_dict(), run / 'rvq.safetensors')
         return run / 'rvq.safetensors'
 
+
 register_stage(RVQStage());
 
 # %% ../nbs/07_train.ipynb #b4c7b10c
-MUQ_PRESETS = {'tiny': dict(optim=dict(lr=1e-3, warmup=20, steps=150), data=dict(crop_seconds=4.0, batch_size=4, accum=1),
-                            log_every=10, ckpt_every=50, diag_every=50),
-               'small': dict(optim=dict(lr=1e-3, warmup=100, steps=1000), data=dict(crop_seconds=6.0, batch_size=8, accum=1),
-                             log_every=25, ckpt_every=250, diag_every=250),
-               'base': dict(diag_every=12500), 'large': dict(diag_every=12500)}
+MUQ_PRESETS = {
+    'tiny': dict(
+        optim=dict(lr=1e-3, warmup=20, steps=150),
+        data=dict(crop_seconds=4.0, batch_size=4, accum=1),
+        log_every=10,
+        ckpt_every=50,
+        diag_every=50,
+    ),
+    'small': dict(
+        optim=dict(lr=1e-3, warmup=100, steps=1000),
+        data=dict(crop_seconds=6.0, batch_size=8, accum=1),
+        log_every=25,
+        ckpt_every=250,
+        diag_every=250,
+    ),
+    'base': dict(diag_every=12500),
+    'large': dict(diag_every=12500),
+}
+
 
 @torch.no_grad()
 def load_matching(model: nn.Module, sd: dict) -> list[str]:
     "Load the entries of `sd` whose name and shape fit `model`; return the names of model entries left as they were."
-    own = model.state_dict(); fit = {k: v for k, v in sd.items() if k in own and own[k].shape == v.shape}
+    own = model.state_dict()
+    fit = {k: v for k, v in sd.items() if k in own and own[k].shape == v.shape}
     model.load_state_dict(fit, strict=False)
     return sorted(k for k in own if k not in fit)
 
+
 def encoder_flops(cfg: MuQConfig, seconds: float, backward: bool = True) -> float:
-    "Model FLOPs of one clip of `seconds` through conv + Conformer + head (forward, + backward), counted on the meta device."
+    """Model FLOPs of one clip of `seconds` through conv + Conformer + head (forward, + backward), counted on the meta
+    device."""
     from torch.utils.flop_counter import FlopCounterMode
+
     with torch.device('meta'):
         conv, conf = Conv2dSubsampling(cfg.encoder), ConformerEncoder(cfg.encoder)
         head = nn.Linear(cfg.encoder.d_model, cfg.n_codebooks * cfg.codebook_size)
@@ -205,7 +330,8 @@ def encoder_flops(cfg: MuQConfig, seconds: float, backward: bool = True) -> floa
     fc = FlopCounterMode(display=False)
     with fc:
         y = head(conf(conv(mel))[-1]).float().logsumexp(-1).mean()
-        if backward: y.backward()
+        if backward:
+            y.backward()
     return float(fc.get_total_flops())
 
 # %% ../nbs/07_train.ipynb #e22c9111
@@ -216,58 +342,110 @@ class MuQStage(Stage):
         m = MuQ(cfg.model)
         if cfg.model.targets == 'mel_rvq':
             p = Path(cfg.rvq_ckpt or Path(cfg.run_dir) / 'rvq' / 'rvq.safetensors')
-            if not p.exists(): raise FileNotFoundError(f"{p}: no Mel-RVQ checkpoint; train one with --stage rvq (same run_dir) or set rvq_ckpt=PATH")
+            if not p.exists():
+                raise FileNotFoundError(
+                    f"{p}: no Mel-RVQ checkpoint; train one with --stage rvq (same run_dir) or set rvq_ckpt=PATH"
+                )
             m.model.rvq.load_state_dict(load_file(str(p)))
         if cfg.init_ckpt:
             left = load_matching(m, MuQ.from_pretrained(cfg.init_ckpt).state_dict())
             left = [k for k in left if not k.startswith(('model.rvq.', 'model.front_end.'))]
-            if left: print(f"[muq.train] init_ckpt {cfg.init_ckpt}: {len(left)} tensors do not fit and stay random: {left[:4]}", file=sys.stderr)
+            if left:
+                print(
+                    f"[muq.train] init_ckpt {cfg.init_ckpt}: {len(left)} tensors do not fit and stay random: {left[:4]}",
+                    file=sys.stderr,
+                )
         m = m.to(device)
-        if device.type == 'cuda': m.model.conv.to(memory_format=torch.channels_last)   # the 2-D convs run NHWC on tensor cores
+        if device.type == 'cuda':
+            m.model.conv.to(memory_format=torch.channels_last)  # the 2-D convs run NHWC on tensor cores
         return m
+
     def dataset(self, cfg, items):
-        if cfg.model.targets != 'precomputed': return CropDataset(items, cfg.data.crop_seconds, seed=cfg.seed)
-        expect = dict(n_codebooks=cfg.model.rvq.n_codebooks, codebook_size=cfg.model.rvq.codebook_size,
-                      ckpt=weights_digest(cfg.data.targets_ckpt) if cfg.data.targets_ckpt else None)
-        if cfg.data.shards and not cfg.data.targets_dir: store = shard_tokens(cfg.data.shards, items, expect)   # tokens packed in the shards
-        elif not cfg.data.targets_dir: raise ConfigError("model.targets=precomputed needs data.targets_dir=DIR (a store from python -m muq.targets)")
-        else: store = TargetStore.open(cfg.data.targets_dir, items, expect)
+        if cfg.model.targets != 'precomputed':
+            return CropDataset(items, cfg.data.crop_seconds, seed=cfg.seed)
+        expect = dict(
+            n_codebooks=cfg.model.rvq.n_codebooks,
+            codebook_size=cfg.model.rvq.codebook_size,
+            ckpt=weights_digest(cfg.data.targets_ckpt) if cfg.data.targets_ckpt else None,
+        )
+        if cfg.data.shards and not cfg.data.targets_dir:
+            store = shard_tokens(cfg.data.shards, items, expect)  # tokens packed in the shards
+        elif not cfg.data.targets_dir:
+            raise ConfigError(
+                "model.targets=precomputed needs data.targets_dir=DIR (a store from python -m muq.targets)"
+            )
+        else:
+            store = TargetStore.open(cfg.data.targets_dir, items, expect)
         return TargetCropDataset(items, store, cfg.data.crop_seconds, seed=cfg.seed)
+
     def loss(self, model, batch, generator=None):
-        o = model.train_forward(batch['wav'], batch.get('targets'), generator=generator, lengths=batch['length'], check=False)   # no sync
-        return o['loss'], dict(acc=o['acc'], acc_per_codebook=o['acc_per_codebook'], ce_per_codebook=o['ce_per_codebook'],
-                               mask_ratio=o['mask_ratio'])
+        o = model.train_forward(
+            batch['wav'], batch.get('targets'), generator=generator, lengths=batch['length'], check=False
+        )  # no sync
+        return o['loss'], dict(
+            acc=o['acc'],
+            acc_per_codebook=o['acc_per_codebook'],
+            ce_per_codebook=o['ce_per_codebook'],
+            mask_ratio=o['mask_ratio'],
+        )
+
     @torch.no_grad()
     def data_stats(self, model, cfg, ds, max_items: int = 256):
-        "The unigram floor of the targets (entropy, majority accuracy per codebook) over a fixed sample of training crops."
-        loader = make_loader(ds, cfg.data.batch_size, seed=cfg.seed + 1, rank=0, world_size=1, drop_last=False, persistent_workers=False)
+        """The unigram floor of the targets (entropy, majority accuracy per codebook) over a fixed sample of training
+        crops."""
+        loader = make_loader(
+            ds, cfg.data.batch_size, seed=cfg.seed + 1, rank=0, world_size=1, drop_last=False, persistent_workers=False
+        )
         codes, n = [], 0
         for b in loader:
-            if len(b['wav']): codes.append((b['targets'] if 'targets' in b else model.model.tokenize(b['wav'].to(model.model.linear.weight.device))).cpu())
+            if len(b['wav']):
+                codes.append(
+                    (
+                        b['targets']
+                        if 'targets' in b
+                        else model.model.tokenize(b['wav'].to(model.model.linear.weight.device))
+                    ).cpu()
+                )
             n += len(b['wav'])
-            if n >= max_items: break
-        if not codes: return {}                                # nothing readable: the loop reports it
+            if n >= max_items:
+                break
+        if not codes:
+            return {}  # nothing readable: the loop reports it
         fl = unigram_floor(rearrange(torch.cat(codes), 'b k t -> k (b t)'), cfg.model.codebook_size)
-        return {**{f'unigram_entropy_{j}': v for j, v in enumerate(fl['entropy'])}, **{f'majority_acc_{j}': v for j, v in enumerate(fl['majority_acc'])}}
+        return {
+            **{f'unigram_entropy_{j}': v for j, v in enumerate(fl['entropy'])},
+            **{f'majority_acc_{j}': v for j, v in enumerate(fl['majority_acc'])},
+        }
+
     def compile(self, model, backend):
         model.compile_encoder(backend)
+
     @torch.no_grad()
     def diagnostics(self, model, batch):
-        hs, _ = model.model.encode(batch['wav']); L = len(hs) - 1; out = {}
+        hs, _ = model.model.encode(batch['wav'])
+        L = len(hs) - 1
+        out = {}
         for l in sorted({0, L // 2, L}):
             out[f'erank_{l}'], out[f'top_pc_{l}'] = effective_rank(hs[l].float()), float(pca_spectrum(hs[l].float())[0])
         return out
-    def train_flops(self, cfg): return encoder_flops(cfg.model, cfg.data.crop_seconds)
+
+    def train_flops(self, cfg):
+        return encoder_flops(cfg.model, cfg.data.crop_seconds)
+
     def save(self, model, run):
-        model.save_pretrained(run / 'final'); return run / 'final'
+        model.save_pretrained(run / 'final')
+        return run / 'final'
+
 
 register_stage(MuQStage());
 
 # %% ../nbs/07_train.ipynb #fa9ae4b8
 def lr_at(step: int, cfg: OptimConfig) -> float:
     "Learning rate multiplier at optimizer step `step` (0-based)."
-    if cfg.warmup and step < cfg.warmup: return (step + 1) / cfg.warmup
-    if cfg.schedule == 'constant': return 1.0
+    if cfg.warmup and step < cfg.warmup:
+        return (step + 1) / cfg.warmup
+    if cfg.schedule == 'constant':
+        return 1.0
     frac = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
     return 0.5 * (1 + math.cos(math.pi * frac)) if cfg.schedule == 'cosine' else 1.0 - frac
 
@@ -276,142 +454,231 @@ def setup_dist():
     "(rank, local_rank, world, device); initialises the process group under torchrun."
     if 'RANK' in os.environ and int(os.environ.get('WORLD_SIZE', 1)) > 1:
         backend = 'nccl' if torch.cuda.is_available() else 'gloo'
-        if not dist.is_initialized(): dist.init_process_group(backend)
+        if not dist.is_initialized():
+            dist.init_process_group(backend)
         rank, local, world = dist.get_rank(), int(os.environ.get('LOCAL_RANK', 0)), dist.get_world_size()
-    else: rank, local, world = 0, 0, 1
-    if torch.cuda.is_available(): torch.cuda.set_device(local); return rank, local, world, torch.device('cuda', local)
+    else:
+        rank, local, world = 0, 0, 1
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local)
+        return rank, local, world, torch.device('cuda', local)
     return rank, local, world, torch.device('cpu')
+
 
 class NoDataError(RuntimeError):
     "Nothing trainable: no readable audio in an entire epoch."
 
+
 def train_items(d: DataConfig) -> list[dict]:
     "The entries a run trains on: its shards (data.shards) or its manifest(s) or folder (data.manifest)."
-    if d.shards: return shard_items(d.shards, d.shard_cache)
-    if not d.manifest: raise ConfigError("data.manifest is empty: pass --data MANIFEST_OR_FOLDER or data.shards=DIR "
-                                         "(the command line defaults to the built-in corpus)")
+    if d.shards:
+        return shard_items(d.shards, d.shard_cache)
+    if not d.manifest:
+        raise ConfigError(
+            "data.manifest is empty: pass --data MANIFEST_OR_FOLDER or data.shards=DIR "
+            "(the command line defaults to the built-in corpus)"
+        )
     return data_items(d.manifest)
 
+
 def endless_batches(loader, epoch: int, pos: int, skips: SkipCounter):
-    "Endless (batch, epoch, samples consumed in the epoch), from a resumable position; all-bad batches are skipped and counted."
+    """Endless (batch, epoch, samples consumed in the epoch), from a resumable position; all-bad batches are skipped and
+    counted."""
     while True:
-        set_epoch(loader, epoch); loader.sampler.skip = pos; full, good = pos == 0, 0
+        set_epoch(loader, epoch)
+        loader.sampler.skip = pos
+        full, good = pos == 0, 0
         for b in loader:
-            pos += loader.batch_size; skips.update(b)
-            if len(b['wav']) == 0: continue                    # every file of this batch was unreadable
-            good += 1; yield b, epoch, pos
-        if full and good == 0: raise NoDataError(f"no readable audio in a whole epoch ({skips.count} files skipped): nothing to train on")
+            pos += loader.batch_size
+            skips.update(b)
+            if len(b['wav']) == 0:
+                continue  # every file of this batch was unreadable
+            good += 1
+            yield b, epoch, pos
+        if full and good == 0:
+            raise NoDataError(f"no readable audio in a whole epoch ({skips.count} files skipped): nothing to train on")
         epoch, pos = epoch + 1, 0
 
 # %% ../nbs/07_train.ipynb #de1c7f20
 CKPT_KEYS = {'model', 'optim', 'step', 'epoch', 'pos', 'rng', 'config', 'counters'}
 
+
 class CheckpointError(RuntimeError):
     "A checkpoint could not be written (full disk, unwritable folder) or no checkpoint of a run can be read."
 
+
 def rng_state() -> dict:
     "This process's RNG states as tensors and plain numbers (loadable with weights_only=True)."
-    _, keys, pos, has_gauss, gauss = np.random.get_state(); v, st, g = random.getstate()
-    return dict(torch=torch.get_rng_state(), cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-                numpy=dict(keys=torch.from_numpy(keys.astype(np.int64)), pos=int(pos), has_gauss=int(has_gauss), gauss=float(gauss)),
-                python=dict(version=v, state=torch.tensor(st, dtype=torch.int64), gauss=g))
+    _, keys, pos, has_gauss, gauss = np.random.get_state()
+    v, st, g = random.getstate()
+    return dict(
+        torch=torch.get_rng_state(),
+        cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        numpy=dict(
+            keys=torch.from_numpy(keys.astype(np.int64)), pos=int(pos), has_gauss=int(has_gauss), gauss=float(gauss)
+        ),
+        python=dict(version=v, state=torch.tensor(st, dtype=torch.int64), gauss=g),
+    )
+
 
 def set_rng_state(s: dict):
     "Restore what `rng_state` returned."
     torch.set_rng_state(s['torch'])
     n = s['numpy']
     np.random.set_state(('MT19937', n['keys'].numpy().astype(np.uint32), n['pos'], n['has_gauss'], n['gauss']))
-    p = s['python']; random.setstate((p['version'], tuple(p['state'].tolist()), p['gauss']))
-    if s['cuda'] and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
+    p = s['python']
+    random.setstate((p['version'], tuple(p['state'].tolist()), p['gauss']))
+    if s['cuda'] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(s['cuda'])
+
 
 def checkpoints(run_dir) -> list[Path]:
     "Checkpoints of a run, oldest first."
     return sorted((Path(run_dir) / 'checkpoints').glob('step_*.pt'))
 
+
 def save_checkpoint(state: dict, run_dir, keep_last: int) -> Path:
-    "Atomically write step_XXXXXXX.pt and prune old ones; a failed write raises `CheckpointError` and leaves nothing behind."
+    """Atomically write step_XXXXXXX.pt and prune old ones; a failed write raises `CheckpointError` and leaves nothing
+    behind."""
     p = Path(run_dir) / 'checkpoints' / f"step_{state['step']:07d}.pt"
-    try: atomic_torch_save(state, p)
-    except (OSError, RuntimeError) as e:                  # torch's zip writer reports a failed write as a RuntimeError
+    try:
+        atomic_torch_save(state, p)
+    except (OSError, RuntimeError) as e:  # torch's zip writer reports a failed write as a RuntimeError
         free = shutil.disk_usage(p.parent).free / 2**20 if p.parent.exists() else float('nan')
-        raise CheckpointError(f"{p}: cannot write the checkpoint ({getattr(e, 'strerror', None) or str(e).splitlines()[0]}; "
-                              f"{free:.0f} MiB free there); no partial file was left. Free space, fix the permissions, "
-                              f"or choose another run_dir") from None
-    for old in checkpoints(run_dir)[:-keep_last]: old.unlink()
+        raise CheckpointError(
+            f"{p}: cannot write the checkpoint ({getattr(e, 'strerror', None) or str(e).splitlines()[0]}; "
+            f"{free:.0f} MiB free there); no partial file was left. Free space, fix the permissions, "
+            f"or choose another run_dir"
+        ) from None
+    for old in checkpoints(run_dir)[:-keep_last]:
+        old.unlink()
     return p
 
+
 def load_checkpoint(run_dir, quarantine: bool = False) -> dict | None:
-    "The newest readable checkpoint of a run (None if it has none); unreadable ones are skipped (renamed when `quarantine`)."
-    if quarantine:                                        # temporaries of writes that a kill interrupted
-        for t in (Path(run_dir) / 'checkpoints').glob('.step_*.tmp'): t.unlink()
+    """The newest readable checkpoint of a run (None if it has none); unreadable ones are skipped (renamed when
+    `quarantine`)."""
+    if quarantine:  # temporaries of writes that a kill interrupted
+        for t in (Path(run_dir) / 'checkpoints').glob('.step_*.tmp'):
+            t.unlink()
     cks = checkpoints(run_dir)
     for p in reversed(cks):
         try:
-            s = torch.load(p, map_location='cpu', weights_only=True, mmap=True)      # mapped: ranks share the page cache
-            if not isinstance(s, dict) or CKPT_KEYS - set(s): raise ValueError(f"missing {sorted(CKPT_KEYS - set(s if isinstance(s, dict) else {}))}")
+            s = torch.load(p, map_location='cpu', weights_only=True, mmap=True)  # mapped: ranks share the page cache
+            if not isinstance(s, dict) or CKPT_KEYS - set(s):
+                raise ValueError(f"missing {sorted(CKPT_KEYS - set(s if isinstance(s, dict) else {}))}")
             return s
         except Exception as e:
-            print(f"[muq.train] warning: {p}: unreadable checkpoint skipped ({type(e).__name__}: {str(e).splitlines()[0][:160]})", file=sys.stderr)
-            if quarantine: p.rename(p.with_name(p.name + '.unreadable'))
-    if cks: raise CheckpointError(f"{Path(run_dir) / 'checkpoints'}: none of its {len(cks)} checkpoints can be read; move them away to start over")
+            print(
+                f"[muq.train] warning: {p}: unreadable checkpoint skipped ({type(e).__name__}: "
+                f"{str(e).splitlines()[0][:160]})",
+                file=sys.stderr,
+            )
+            if quarantine:
+                p.rename(p.with_name(p.name + '.unreadable'))
+    if cks:
+        raise CheckpointError(
+            f"{Path(run_dir) / 'checkpoints'}: none of its {len(cks)} checkpoints can be read; move them away to start "
+            "over"
+        )
     return None
 
 # %% ../nbs/07_train.ipynb #b772ff84
 class Meter:
-    "Sums metrics on the device between log steps; averages each over its own count, and over ranks, only when `pop`ped."
-    def __init__(self): self.sums, self.counts = {}, {}
+    """Sums metrics on the device between log steps; averages each over its own count, and over ranks, only when
+    `pop`ped."""
+
+    def __init__(self):
+        self.sums, self.counts = {}, {}
+
     def add(self, m: dict):
         for k, v in m.items():
-            v = torch.as_tensor(v).detach().float(); self.sums[k] = self.sums[k] + v if k in self.sums else v.clone()
+            v = torch.as_tensor(v).detach().float()
+            self.sums[k] = self.sums[k] + v if k in self.sums else v.clone()
             self.counts[k] = self.counts.get(k, 0) + 1
+
     def pop(self, world: int = 1) -> dict:
-        if not self.sums: return {}
-        keys = sorted(self.sums); flat = torch.cat([self.sums[k].reshape(-1).cpu() / self.counts[k] for k in keys])
-        if world > 1 and dist.get_backend() == 'nccl': flat = flat.cuda()
-        if world > 1: dist.all_reduce(flat); flat = flat / world
+        if not self.sums:
+            return {}
+        keys = sorted(self.sums)
+        flat = torch.cat([self.sums[k].reshape(-1).cpu() / self.counts[k] for k in keys])
+        if world > 1 and dist.get_backend() == 'nccl':
+            flat = flat.cuda()
+        if world > 1:
+            dist.all_reduce(flat)
+            flat = flat / world
         vals, out, i = flat.tolist(), {}, 0
         for k in keys:
             n = self.sums[k].numel()
-            if n == 1: out[k] = vals[i]
-            else: out.update({f'{k}_{j}': vals[i + j] for j in range(n)})
+            if n == 1:
+                out[k] = vals[i]
+            else:
+                out.update({f'{k}_{j}': vals[i + j] for j in range(n)})
             i += n
         self.sums, self.counts = {}, {}
         return out
 
+
 PEAK_TFLOPS = {  # dense tensor-core peaks (bf16, tf32) and plain fp32, per GPU, from the vendors' data sheets
-    'H100 PCIe': (756, 378, 51), 'H100 NVL': (835, 418, 60), 'H100': (989, 495, 67), 'H200': (989, 495, 67),
-    'GH200': (989, 495, 67), 'A100': (312, 156, 19.5), 'L40S': (362, 183, 92), 'B200': (2250, 1100, 80)}
+    'H100 PCIe': (756, 378, 51),
+    'H100 NVL': (835, 418, 60),
+    'H100': (989, 495, 67),
+    'H200': (989, 495, 67),
+    'GH200': (989, 495, 67),
+    'A100': (312, 156, 19.5),
+    'L40S': (362, 183, 92),
+    'B200': (2250, 1100, 80),
+}
+
 
 def peak_flops_for(name: str, bf16: bool, tf32: bool = False) -> float | None:
     "Peak FLOP/s of the GPU called `name` for the precision in use (None when unknown: no MFU is reported)."
-    for k, (b, t, f) in PEAK_TFLOPS.items():                # the more specific names come first
-        if k in name: return 1e12 * (b if bf16 else t if tf32 else f)
+    for k, (b, t, f) in PEAK_TFLOPS.items():  # the more specific names come first
+        if k in name:
+            return 1e12 * (b if bf16 else t if tf32 else f)
     return None
+
 
 def peak_flops(device, bf16: bool) -> float | None:
     "The peak of `device` (CUDA only) for bf16 autocast, or for fp32 / TF32 matmuls as configured."
     device = torch.device(device)
-    if device.type != 'cuda': return None
+    if device.type != 'cuda':
+        return None
     return peak_flops_for(torch.cuda.get_device_name(device), bf16, torch.backends.cuda.matmul.allow_tf32)
+
 
 class Throughput:
     "Audio seconds per second (and MFU) over the last `window` log intervals."
-    def __init__(self, window: int = 5): self.pts = collections.deque(maxlen=window + 1)
+
+    def __init__(self, window: int = 5):
+        self.pts = collections.deque(maxlen=window + 1)
+
     def update(self, t: float, audio_s: float) -> float:
         self.pts.append((t, audio_s))
-        if len(self.pts) < 2: return float('nan')
+        if len(self.pts) < 2:
+            return float('nan')
         (t0, a0), (t1, a1) = self.pts[0], self.pts[-1]
         return (a1 - a0) / max(t1 - t0, 1e-9)
 
+
 class StopSignal:
-    "Set by SIGTERM (preemption): the loop saves and exits cleanly at the end of the step. Inert outside the main thread."
-    def __init__(self): self.flag, self.old = False, None
+    """Set by SIGTERM (preemption): the loop saves and exits cleanly at the end of the step. Inert outside the main
+    thread."""
+
+    def __init__(self):
+        self.flag, self.old = False, None
+
     def __enter__(self):
-        if threading.current_thread() is threading.main_thread(): self.old = signal.signal(signal.SIGTERM, self._set)
+        if threading.current_thread() is threading.main_thread():
+            self.old = signal.signal(signal.SIGTERM, self._set)
         return self
-    def _set(self, *_): self.flag = True
+
+    def _set(self, *_):
+        self.flag = True
+
     def __exit__(self, *exc):
-        if self.old is not None: signal.signal(signal.SIGTERM, self.old)
+        if self.old is not None:
+            signal.signal(signal.SIGTERM, self.old)
 
 # %% ../nbs/07_train.ipynb #a4380e89
 def agree(flags: list[float], world: int) -> list[float]:
@@ -419,115 +686,177 @@ def agree(flags: list[float], world: int) -> list[float]:
     t = torch.tensor(flags, dtype=torch.float64)
     if world > 1:
         dev = torch.device('cuda', torch.cuda.current_device()) if dist.get_backend() == 'nccl' else torch.device('cpu')
-        t = t.to(dev); dist.all_reduce(t)
+        t = t.to(dev)
+        dist.all_reduce(t)
     return t.tolist()
+
 
 def optimizer_step(cfg: TrainConfig, params, opt, losses, *, counters: dict, world: int, stop: bool) -> tuple:
     "Non-finite guard + clip + step, with the stop agreed by all ranks: (stepped, stopping, grad_norm or None)."
     finite = bool(torch.isfinite(torch.stack([l.detach().float() for l in losses])).all())
     bad, stopping = agree([0.0 if finite else 1.0, 1.0 if stop else 0.0], world)
     if bad > 0:
-        counters['nonfinite'] += 1; opt.zero_grad(set_to_none=True)
+        counters['nonfinite'] += 1
+        opt.zero_grad(set_to_none=True)
         if counters['nonfinite'] >= cfg.max_nonfinite:
-            raise FloatingPointError(f"{counters['nonfinite']} consecutive non-finite losses: stopping instead of training on "
-                                     f"garbage (lower optim.lr, check the data, or resume from an earlier checkpoint)")
+            raise FloatingPointError(
+                f"{counters['nonfinite']} consecutive non-finite losses: stopping instead of training on "
+                f"garbage (lower optim.lr, check the data, or resume from an earlier checkpoint)"
+            )
         return False, stopping > 0, None
     counters['nonfinite'] = 0
     gn = torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip if cfg.optim.grad_clip > 0 else float('inf'))
     opt.step()
     return True, stopping > 0, gn
 
+
 def make_optimizer(o: OptimConfig, groups, device) -> torch.optim.Optimizer:
-    "Adam or AdamW as configured (fused on CUDA) over parameter groups (`lr_scale` multiplies a group's lr); biases and norms decay unless told not to."
+    """Adam or AdamW as configured (fused on CUDA) over parameter groups (`lr_scale` multiplies a group's lr); biases
+    and norms decay unless told not to."""
     groups = list(groups)
-    if groups and not isinstance(groups[0], dict): groups = [{'params': groups}]       # a plain list of parameters
-    if not o.decay_norms_and_biases:                                   # nanoGPT's split: only matrices and kernels decay
-        groups = [dict(g, params=ps, weight_decay=wd) for g in groups for ps, wd in
-                  (([p for p in g['params'] if p.ndim >= 2], o.weight_decay), ([p for p in g['params'] if p.ndim < 2], 0.0)) if ps]
+    if groups and not isinstance(groups[0], dict):
+        groups = [{'params': groups}]  # a plain list of parameters
+    if not o.decay_norms_and_biases:  # nanoGPT's split: only matrices and kernels decay
+        groups = [
+            dict(g, params=ps, weight_decay=wd)
+            for g in groups
+            for ps, wd in (
+                ([p for p in g['params'] if p.ndim >= 2], o.weight_decay),
+                ([p for p in g['params'] if p.ndim < 2], 0.0),
+            )
+            if ps
+        ]
     kw = dict(lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay)
-    if torch.device(device).type == 'cuda': kw['fused'] = True
+    if torch.device(device).type == 'cuda':
+        kw['fused'] = True
     return (torch.optim.AdamW if o.optimizer == 'adamw' else torch.optim.Adam)(groups, **kw)
 
 # %% ../nbs/07_train.ipynb #e4dc9f50
 class Logger:
     "Rank-0 metrics: JSONL file, TensorBoard, progress bar (or a line per log step when not on a terminal)."
+
     def __init__(self, run_dir, total, start, enabled):
-        self.on = enabled; self.f = self.tb = self.bar = None
-        if not enabled: return
+        self.on = enabled
+        self.f = self.tb = self.bar = None
+        if not enabled:
+            return
         self.f = open(Path(run_dir) / 'metrics.jsonl', 'a')
-        try: from torch.utils.tensorboard import SummaryWriter; self.tb = SummaryWriter(str(Path(run_dir) / 'tb'))
-        except Exception: self.tb = None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(Path(run_dir) / 'tb'))
+        except Exception:
+            self.tb = None
         if sys.stderr.isatty():
-            from tqdm.auto import tqdm; self.bar = tqdm(total=total, initial=start)
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, initial=start)
+
     def log(self, step, m: dict):
-        if not self.on: return
-        self.f.write(json.dumps({'step': step, **m}) + '\n'); self.f.flush()
+        if not self.on:
+            return
+        self.f.write(json.dumps({'step': step, **m}) + '\n')
+        self.f.flush()
         if self.tb:
             for k, v in m.items():
-                if isinstance(v, (int, float)): self.tb.add_scalar(k, v, step)
+                if isinstance(v, (int, float)):
+                    self.tb.add_scalar(k, v, step)
         keys = [k for k in m if isinstance(m[k], (int, float))]
-        keys = [k for k in keys if not k[-1].isdigit()] or keys                 # per-codebook values: file only
+        keys = [k for k in keys if not k[-1].isdigit()] or keys  # per-codebook values: file only
         msg = ' '.join(f"{k} {m[k]:.4g}" for k in keys)
-        if self.bar: self.bar.set_postfix_str(msg[:120]); self.bar.update(step - self.bar.n)
-        else: print(f"step {step}: {msg}", flush=True)
+        if self.bar:
+            self.bar.set_postfix_str(msg[:120])
+            self.bar.update(step - self.bar.n)
+        else:
+            print(f"step {step}: {msg}", flush=True)
+
     def close(self):
-        if self.f: self.f.close()
-        if self.tb: self.tb.close()
-        if self.bar: self.bar.close()
+        if self.f:
+            self.f.close()
+        if self.tb:
+            self.tb.close()
+        if self.bar:
+            self.bar.close()
 
 # %% ../nbs/07_train.ipynb #13c933d5
 def _to_device(batch: dict, device) -> dict:
     "Tensors of a batch on `device` (asynchronous from pinned memory)."
     return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
 
+
 def mask_generator(cfg: TrainConfig, step: int, slot: int, device) -> torch.Generator:
-    "The masking RNG of micro-batch `slot` (= rank·accum + micro) of optimizer step `step`: independent of world size and resumption."
+    """The masking RNG of micro-batch `slot` (= rank·accum + micro) of optimizer step `step`: independent of world size
+    and resumption."""
     return torch.Generator(device=device).manual_seed(hash((cfg.seed, step, slot)) % 2**62)
+
 
 def resume(run: Path, model, opt, rank: int, world: int) -> tuple:
     "(step, epoch, pos, counters) from the newest readable checkpoint of `run`, loaded into model and optimizer."
     s = load_checkpoint(run, quarantine=False)
-    if world > 1: dist.barrier()                                          # every rank has read before rank 0 renames
-    if rank == 0: load_checkpoint(run, quarantine=True) if s is not None else None
-    if s is None: return 0, 0, 0, dict(nonfinite=0, skipped_files=0, read_files=0, audio_s=0.0)
-    try: model.load_state_dict(s['model']); opt.load_state_dict(s['optim'])
+    if world > 1:
+        dist.barrier()  # every rank has read before rank 0 renames
+    if rank == 0:
+        load_checkpoint(run, quarantine=True) if s is not None else None
+    if s is None:
+        return 0, 0, 0, dict(nonfinite=0, skipped_files=0, read_files=0, audio_s=0.0)
+    try:
+        model.load_state_dict(s['model'])
+        opt.load_state_dict(s['optim'])
     except (RuntimeError, ValueError) as e:
-        raise CheckpointError(f"{run}/checkpoints: the newest checkpoint belongs to another model or optimizer than this config builds "
-                              f"({str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else e}); use a new --run_dir to start over") from None
+        raise CheckpointError(
+            f"{run}/checkpoints: the newest checkpoint belongs to another model or optimizer than this config builds "
+            f"({str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else e}); use a new --run_dir to start "
+            "over"
+        ) from None
     set_rng_state(s['rng'][rank if rank < len(s['rng']) else 0])
     counters = dict(s['counters'])
-    if rank > 0: counters.update(skipped_files=0, read_files=0)            # the checkpoint holds the sums over ranks: rank 0 carries them
+    if rank > 0:
+        counters.update(skipped_files=0, read_files=0)  # the checkpoint holds the sums over ranks: rank 0 carries them
     return s['step'], s['epoch'], s['pos'], counters
+
 
 @dataclass
 class Run:
-    "One training run: what it trains and with what, where it writes, and where it stands (the checkpoint's contents)."
+    """One training run: what it trains and with what, where it writes, and where it stands (the checkpoint's contents)."""
+
     cfg: TrainConfig
     stage: Stage
-    dir: Path                     # <run_dir>/<stage>
+    dir: Path  # <run_dir>/<stage>
     model: nn.Module
-    fwd: nn.Module                # the stage's loss as a module (DDP-wrapped under torchrun)
+    fwd: nn.Module  # the stage's loss as a module (DDP-wrapped under torchrun)
     params: list
     opt: torch.optim.Optimizer
     loader: object
     rank: int = 0
     world: int = 1
     device: torch.device = torch.device('cpu')
-    flops: float | None = None    # model FLOPs of one clip (forward + backward), for MFU
+    flops: float | None = None  # model FLOPs of one clip (forward + backward), for MFU
     step: int = 0
     epoch: int = 0
-    pos: int = 0                  # samples of this epoch already consumed (per rank)
+    pos: int = 0  # samples of this epoch already consumed (per rank)
     counters: dict = field(default_factory=dict)
+
     @property
-    def master(self) -> bool: return self.rank == 0
+    def master(self) -> bool:
+        return self.rank == 0
 
     def state(self) -> dict:
         "What a checkpoint holds: weights, optimizer, position, every rank's RNG states, the config, the counters."
         rngs = [rng_state()]
-        if self.world > 1: rngs = [None] * self.world; dist.all_gather_object(rngs, rng_state())
+        if self.world > 1:
+            rngs = [None] * self.world
+            dist.all_gather_object(rngs, rng_state())
         skipped, read = self.file_counts()
-        return dict(model=self.model.state_dict(), optim=self.opt.state_dict(), step=self.step, epoch=self.epoch, pos=self.pos,
-                    rng=rngs, config=self.cfg.to_dict(), counters=dict(self.counters, skipped_files=skipped, read_files=read))
+        return dict(
+            model=self.model.state_dict(),
+            optim=self.opt.state_dict(),
+            step=self.step,
+            epoch=self.epoch,
+            pos=self.pos,
+            rng=rngs,
+            config=self.cfg.to_dict(),
+            counters=dict(self.counters, skipped_files=skipped, read_files=read),
+        )
 
     def file_counts(self) -> tuple:
         "(files skipped, files read) so far, summed over ranks (a collective under torchrun)."
@@ -541,63 +870,100 @@ class Run:
     def finish(self, last: dict, preempted: bool) -> dict:
         "Final artefacts (rank 0) and a summary; a run that was already complete keeps its artefacts and summary."
         done = self.dir / 'summary.json'
-        if not last and not preempted and done.exists():                # re-run of a finished command: nothing was trained
+        if not last and not preempted and done.exists():  # re-run of a finished command: nothing was trained
             return {**json.loads(done.read_text()), 'already_complete': True}
         skipped, read = self.file_counts()
-        summary = dict(stage=self.cfg.stage, steps=self.step, final_loss=last.get('loss'), masked_acc=last.get('acc'),
-                       audio_s_per_s=last.get('audio_s_per_s'), skipped_files=skipped, read_files=read, preempted=preempted,
-                       run_dir=str(self.dir), last_log=last)
+        summary = dict(
+            stage=self.cfg.stage,
+            steps=self.step,
+            final_loss=last.get('loss'),
+            masked_acc=last.get('acc'),
+            audio_s_per_s=last.get('audio_s_per_s'),
+            skipped_files=skipped,
+            read_files=read,
+            preempted=preempted,
+            run_dir=str(self.dir),
+            last_log=last,
+        )
         if self.master and not preempted:
             summary['checkpoint'] = str(self.stage.save(self.model, self.dir))
             atomic_write_text(json.dumps(summary, indent=1), done)
-        if dist.is_initialized(): dist.barrier()
+        if dist.is_initialized():
+            dist.barrier()
         return summary
 
 # %% ../nbs/07_train.ipynb #cc6c9934
 def train(cfg: TrainConfig) -> dict:
     "Run (or resume) one stage as configured; returns a summary. Works under torchrun."
-    rank, local, world, device = setup_dist(); master = rank == 0
-    stage = get_stage(cfg.stage); stage.check(cfg, world); cfg = stage.finalize(cfg)
+    rank, local, world, device = setup_dist()
+    master = rank == 0
+    stage = get_stage(cfg.stage)
+    stage.check(cfg, world)
+    cfg = stage.finalize(cfg)
     run = Path(cfg.run_dir) / stage.name
     if master:
         try:
             run.mkdir(parents=True, exist_ok=True)
             atomic_write_text(json.dumps(cfg.to_dict(), indent=1), run / 'config.json')
-        except OSError as e: raise CheckpointError(f"{run}: cannot write to the run directory ({e.strerror or e})") from None
-    if device.type == 'cuda': torch.backends.cudnn.benchmark = True            # fixed crop shapes: pick the fastest conv kernels once
+        except OSError as e:
+            raise CheckpointError(f"{run}: cannot write to the run directory ({e.strerror or e})") from None
+    if device.type == 'cuda':
+        torch.backends.cudnn.benchmark = True  # fixed crop shapes: pick the fastest conv kernels once
     seed_everything(cfg.seed + rank)
     model = stage.build(cfg, device)
-    if cfg.sync_bn and world > 1: model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    if cfg.sync_bn and world > 1:
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     groups = stage.param_groups(model, cfg)
     params = [p for g in groups for p in g['params']]
     opt = make_optimizer(cfg.optim, groups, device)
     step, epoch, pos, counters = resume(run, model, opt, rank, world)
     if master and step > 0:
-        print(f"[muq.train] {stage.name}: resumed from the checkpoint of step {step} in {run / 'checkpoints'} (epoch {epoch}, "
-              f"{pos} samples into it per rank, {counters.get('skipped_files', 0)} files skipped so far); "
-              f"{max(0, cfg.optim.steps - step)} of {cfg.optim.steps} steps to go", flush=True)
+        print(
+            f"[muq.train] {stage.name}: resumed from the checkpoint of step {step} in {run / 'checkpoints'} (epoch "
+            f"{epoch}, "
+            f"{pos} samples into it per rank, {counters.get('skipped_files', 0)} files skipped so far); "
+            f"{max(0, cfg.optim.steps - step)} of {cfg.optim.steps} steps to go",
+            flush=True,
+        )
     encoders = [m for m in model.modules() if isinstance(m, ConformerEncoder)]
-    for m in encoders: m.checkpointing = cfg.activation_checkpointing
-    if cfg.compile: stage.compile(model, cfg.compile_backend)
+    for m in encoders:
+        m.checkpointing = cfg.activation_checkpointing
+    if cfg.compile:
+        stage.compile(model, cfg.compile_backend)
     fwd = StageStep(stage, model)
-    if world > 1: fwd = DDP(fwd, device_ids=[local] if device.type == 'cuda' else None,
-                            find_unused_parameters=any(m.cfg.layerdrop > 0 for m in encoders))   # a dropped layer gets no gradient
-    if world > 1 and local != 0: dist.barrier()                               # shards behind a URL: copied once per machine
+    if world > 1:
+        fwd = DDP(
+            fwd,
+            device_ids=[local] if device.type == 'cuda' else None,
+            find_unused_parameters=any(m.cfg.layerdrop > 0 for m in encoders),
+        )  # a dropped layer gets no gradient
+    if world > 1 and local != 0:
+        dist.barrier()  # shards behind a URL: copied once per machine
     items = train_items(cfg.data)
-    if world > 1 and local == 0: dist.barrier()
+    if world > 1 and local == 0:
+        dist.barrier()
     ds = stage.dataset(cfg, items)
     if len(ds) < world * cfg.data.batch_size:
-        raise ValueError(f"{cfg.data.shards or cfg.data.manifest}: {len(ds)} files is fewer than one batch per rank ({world} x {cfg.data.batch_size})")
-    loader = make_loader(ds, cfg.data.batch_size, num_workers=cfg.data.num_workers, seed=cfg.seed, rank=rank, world_size=world)
+        raise ValueError(
+            f"{cfg.data.shards or cfg.data.manifest}: {len(ds)} files is fewer than one batch per rank ({world} x "
+            f"{cfg.data.batch_size})"
+        )
+    loader = make_loader(
+        ds, cfg.data.batch_size, num_workers=cfg.data.num_workers, seed=cfg.seed, rank=rank, world_size=world
+    )
     if master and step == 0 and not (run / 'data_stats.json').exists():
         stats = stage.data_stats(model, cfg, ds)
-        if stats: atomic_write_text(json.dumps(stats, indent=1), run / 'data_stats.json')
+        if stats:
+            atomic_write_text(json.dumps(stats, indent=1), run / 'data_stats.json')
     flops = stage.train_flops(cfg) if stage.flops else None
-    return _loop(Run(cfg, stage, run, model, fwd, params, opt, loader, rank, world, device, flops, step, epoch, pos, counters))
+    return _loop(
+        Run(cfg, stage, run, model, fwd, params, opt, loader, rank, world, device, flops, step, epoch, pos, counters)
+    )
 
 # %% ../nbs/07_train.ipynb #a297e338
 def _loop(r: Run) -> dict:
-    "The training loop: one optimizer step per iteration (accumulating `accum` micro-batches), everything else delegated."
+    """The training loop: one optimizer step per iteration (accumulating `accum` micro-batches), everything else
+    delegated."""
     cfg, o, counters = r.cfg, r.cfg.optim, r.counters
     skips = SkipCounter(counters['skipped_files'], counters.get('read_files', 0), cfg.data.max_bad_fraction)
     batches = endless_batches(r.loader, r.epoch, r.pos, skips)
@@ -609,40 +975,62 @@ def _loop(r: Run) -> dict:
         try:
             while r.step < o.steps:
                 crash_point(f'step:{r.step + 1}')
-                for g in r.opt.param_groups: g['lr'] = o.lr * g.get('lr_scale', 1.0) * lr_at(r.step, o)
-                r.opt.zero_grad(set_to_none=True); losses = []
+                for g in r.opt.param_groups:
+                    g['lr'] = o.lr * g.get('lr_scale', 1.0) * lr_at(r.step, o)
+                r.opt.zero_grad(set_to_none=True)
+                losses = []
                 for micro in range(cfg.data.accum):
                     b, r.epoch, r.pos = next(batches)
-                    b = _to_device(b, r.device); fixed = fixed or b
-                    last_micro = micro == cfg.data.accum - 1                       # DDP all-reduces on the last one only
+                    b = _to_device(b, r.device)
+                    fixed = fixed or b
+                    last_micro = micro == cfg.data.accum - 1  # DDP all-reduces on the last one only
                     with r.fwd.no_sync() if isinstance(r.fwd, DDP) and not last_micro else contextlib.nullcontext():
-                        with amp: loss, m = r.fwd(b, mask_generator(cfg, r.step, r.rank * cfg.data.accum + micro, r.device))
+                        with amp:
+                            loss, m = r.fwd(b, mask_generator(cfg, r.step, r.rank * cfg.data.accum + micro, r.device))
                         (loss / cfg.data.accum).backward()
-                    losses.append(loss.detach()); meter.add({'loss': loss, **m})
+                    losses.append(loss.detach())
+                    meter.add({'loss': loss, **m})
                     counters['audio_s'] += len(b['wav']) * cfg.data.crop_seconds * r.world
-                stepped, stopping, gn = optimizer_step(cfg, r.params, r.opt, losses, counters=counters, world=r.world, stop=stop.flag)
-                r.step += 1; counters['skipped_files'], counters['read_files'] = skips.count, skips.total
-                if gn is not None: meter.add({'grad_norm': gn})
-                if r.step % cfg.log_every == 0 or r.step == o.steps: last = _log_step(r, meter, rate, peak=peak, log=log, batch=b)
+                stepped, stopping, gn = optimizer_step(
+                    cfg, r.params, r.opt, losses, counters=counters, world=r.world, stop=stop.flag
+                )
+                r.step += 1
+                counters['skipped_files'], counters['read_files'] = skips.count, skips.total
+                if gn is not None:
+                    meter.add({'grad_norm': gn})
+                if r.step % cfg.log_every == 0 or r.step == o.steps:
+                    last = _log_step(r, meter, rate, peak=peak, log=log, batch=b)
                 if r.master and cfg.diag_every and r.step % cfg.diag_every == 0:
-                    r.model.eval(); log.log(r.step, r.stage.diagnostics(r.model, fixed)); r.model.train()
+                    r.model.eval()
+                    log.log(r.step, r.stage.diagnostics(r.model, fixed))
+                    r.model.train()
                 if r.master and cfg.eval_every and (r.step % cfg.eval_every == 0 or r.step == o.steps):
-                    r.model.eval(); log.log(r.step, r.stage.evaluate(r.model, cfg)); r.model.train()
+                    r.model.eval()
+                    log.log(r.step, r.stage.evaluate(r.model, cfg))
+                    r.model.train()
                 if r.step % cfg.ckpt_every == 0 or r.step == o.steps or stopping:
-                    st = r.state()                                                # (a collective: every rank takes part)
-                    if r.master: save_checkpoint(st, r.dir, cfg.keep_last)
-                if stopping: break
-        finally: log.close()
+                    st = r.state()  # (a collective: every rank takes part)
+                    if r.master:
+                        save_checkpoint(st, r.dir, cfg.keep_last)
+                if stopping:
+                    break
+        finally:
+            log.close()
     return r.finish(last, preempted=r.step < o.steps)
 
+
 def _log_step(r: Run, meter, rate, *, peak, log, batch) -> dict:
-    "The metrics of the steps since the last log (averaged over ranks), the learning rate, throughput and MFU; logged by rank 0."
+    """The metrics of the steps since the last log (averaged over ranks), the learning rate, throughput and MFU; logged
+    by rank 0."""
     o = r.cfg.optim
     last = {**meter.pop(r.world), 'lr': o.lr * lr_at(r.step - 1, o), 'skipped_files': r.file_counts()[0]}
     last['audio_s_per_s'] = aps = rate.update(time.time(), r.counters['audio_s'])
-    if r.flops and peak: last['mfu'] = r.flops * aps / r.cfg.data.crop_seconds / (peak * r.world)
-    if r.master: last.update(r.stage.log_metrics(r.model, batch))
-    log.log(r.step, last); return last
+    if r.flops and peak:
+        last['mfu'] = r.flops * aps / r.cfg.data.crop_seconds / (peak * r.world)
+    if r.master:
+        last.update(r.stage.log_metrics(r.model, batch))
+    log.log(r.step, last)
+    return last
 
 # %% ../nbs/07_train.ipynb #4e01c257
 EPILOG = """settings: any number of section.key=value (or --section.key=value) items, e.g. optim.lr=1e-3 data.batch_size=8;
@@ -653,44 +1041,86 @@ resuming: re-running a command with the same --run_dir continues from the newest
   To start over, pass a new --run_dir or delete <run_dir>/<stage>.
 """
 
-def train_cli(stage: str = '',              # rvq | muq | mulan, or '' for rvq then muq (the demo)
-              preset: str = 'tiny',         # tiny | small | base | large: the model sizes and every stage's recipe
-              data: str = '',               # manifest (JSONL, comma-separated) or folder of audio; '' = the built-in corpus
-              run_dir: str = '',            # run directory (default runs/<preset>); the same run_dir resumes
-              overrides: str = ''):         # settings, "section.key=value ..." (also accepted as bare items)
+
+def train_cli(
+    stage: str = '',  # rvq | muq | mulan, or '' for rvq then muq (the demo)
+    preset: str = 'tiny',  # tiny | small | base | large: the model sizes and every stage's recipe
+    data: str = '',  # manifest (JSONL, comma-separated) or folder of audio; '' = the built-in corpus
+    run_dir: str = '',  # run directory (default runs/<preset>); the same run_dir resumes
+    overrides: str = '',  # settings, "section.key=value ..." (also accepted as bare items)
+):
     "Train Mel-RVQ, MuQ and/or MuQ-MuLan; prints the checkpoint path and a short summary."
     rank = setup_dist()[0]
     stages = [stage] if stage else ['rvq', 'muq']
-    for st in stages: resolve_config(st, preset, [f'run_dir={run_dir or "runs/" + preset}', *overrides])   # bad settings: refused before any rendering
-    if not data and not any(s.lstrip('-').split('=', 1)[0].split('.')[-2:] in (['data', 'manifest'], ['data', 'shards']) for s in overrides):
-        from muq.corpus import builtin_corpus                                      # the built-in default, rendered once
-        if rank == 0: data = str(builtin_corpus('pretrain') / 'clips_train.jsonl')
-        if dist.is_initialized(): box = [data]; dist.broadcast_object_list(box); data = box[0]
+    for st in stages:
+        resolve_config(
+            st, preset, [f'run_dir={run_dir or "runs/" + preset}', *overrides]
+        )  # bad settings: refused before any rendering
+    if not data and not any(
+        s.lstrip('-').split('=', 1)[0].split('.')[-2:] in (['data', 'manifest'], ['data', 'shards']) for s in overrides
+    ):
+        from muq.corpus import builtin_corpus  # the built-in default, rendered once
+
+        if rank == 0:
+            data = str(builtin_corpus('pretrain') / 'clips_train.jsonl')
+        if dist.is_initialized():
+            box = [data]
+            dist.broadcast_object_list(box)
+            data = box[0]
     extra = [f'run_dir={run_dir or "runs/" + preset}'] + ([f'data.manifest={data}'] if data else []) + list(overrides)
     out = []
     for st in stages:
         cfg = resolve_config(st, preset, extra)
-        if rank == 0: print(f"[muq.train] stage {st}, preset {preset}: {json.dumps(cfg.to_dict())}", flush=True)
-        s = train(cfg); out.append(s)
+        if rank == 0:
+            print(f"[muq.train] stage {st}, preset {preset}: {json.dumps(cfg.to_dict())}", flush=True)
+        s = train(cfg)
+        out.append(s)
         if rank == 0:
             if s.get('already_complete'):
-                print(f"[muq.train] {st}: already complete ({s['steps']} steps) -> {s.get('checkpoint')}; a new --run_dir starts over", flush=True)
+                print(
+                    f"[muq.train] {st}: already complete ({s['steps']} steps) -> {s.get('checkpoint')}; a new "
+                    "--run_dir starts over",
+                    flush=True,
+                )
                 continue
             if s['preempted']:
-                print(f"[muq.train] {st} stopped by SIGTERM after step {s['steps']} of {cfg.optim.steps}: checkpoint saved in "
-                      f"{cfg.run_dir}/{st}/checkpoints; the same command resumes", flush=True)
-                break                                                         # a later stage needs this one finished
-            print(f"[muq.train] {st} done: {s['steps']} steps, final loss {s['final_loss']}, masked acc {s['masked_acc']}, "
-                  f"{s['audio_s_per_s']} audio-s/s, {s['skipped_files']} files skipped -> {s.get('checkpoint')}", flush=True)
+                print(
+                    f"[muq.train] {st} stopped by SIGTERM after step {s['steps']} of {cfg.optim.steps}: checkpoint "
+                    "saved in "
+                    f"{cfg.run_dir}/{st}/checkpoints; the same command resumes",
+                    flush=True,
+                )
+                break  # a later stage needs this one finished
+            print(
+                f"[muq.train] {st} done: {s['steps']} steps, final loss {s['final_loss']}, masked acc "
+                f"{s['masked_acc']}, "
+                f"{s['audio_s_per_s']} audio-s/s, {s['skipped_files']} files skipped -> {s.get('checkpoint')}",
+                flush=True,
+            )
     return out
+
 
 def main(argv=None):
     "Entry point of `python -m muq.train` (see --help)."
-    try: run_cli(train_cli, argv, epilog=EPILOG)
-    except (ConfigError, FileNotFoundError, FloatingPointError, ValueError, CheckpointError, NoDataError, BadDataError) as e: raise SystemExit(f"muq.train: {e}")
+    try:
+        run_cli(train_cli, argv, epilog=EPILOG)
+    except (
+        ConfigError,
+        FileNotFoundError,
+        FloatingPointError,
+        ValueError,
+        CheckpointError,
+        NoDataError,
+        BadDataError,
+    ) as e:
+        raise SystemExit(f"muq.train: {e}")
     finally:
-        if dist.is_initialized(): dist.destroy_process_group()
+        if dist.is_initialized():
+            dist.destroy_process_group()
 
-if __name__ == '__main__' and '__file__' in globals():    # `python -m muq.train`: this module is also `muq.train`, so the stages
-    sys.modules['muq.train'] = sys.modules[__name__]      # of later chapters register where the command looks for them
+
+# `python -m muq.train`: this module is also `muq.train`, so the stages of later chapters register where the command
+# looks for them
+if __name__ == '__main__' and '__file__' in globals():
+    sys.modules['muq.train'] = sys.modules[__name__]
     main()

@@ -165,3 +165,9 @@ def test_mulan_two_ranks_equal_one_rank_on_the_whole_batch(tmp_path):
     step1 = torch.load(tmp_path / "one" / "mulan" / "checkpoints" / "step_0000001.pt", weights_only=True)["model"]
     assert min(max((a[k] - step1[k]).abs().max().item() for k in trained), 1.0) > 1e-4          # two more steps moved the weights
     assert len(trained) > 10 and max((a[k] - b[k]).abs().max().item() for k in trained) < 1e-5
+
+def test_zeroshot_command_answers_under_both_names():
+    "`python -m muq.zeroshot` is the evaluation's command; `python -m muq.mulan` hands on to it (same checks, same message)."
+    outs = [subprocess.run([sys.executable, "-m", m], capture_output=True, text=True, timeout=300) for m in ("muq.zeroshot", "muq.mulan")]
+    for r in outs:
+        assert r.returncode != 0 and "muq.zeroshot: --ckpt DIR[,DIR...] is required" in r.stderr, r.stderr[-2000:]
