@@ -163,9 +163,15 @@ def list_works(max_file_kb: int = 400, pool: str = 'all') -> tuple:
 @functools.lru_cache(maxsize=64)
 def score_notes(path: str) -> tuple[np.ndarray, float]:
     "Notes of a score as an array of (part, onset_q, dur_q, midi), and its length in quarters."
+    import pickle, zlib
     import music21
 
-    s = music21.corpus.parse(path)
+    try:
+        s = music21.corpus.parse(path)
+    except (zlib.error, EOFError, pickle.UnpicklingError):
+        # music21 caches parsed scores as pickles in a folder all processes share and writes them in place: a cache file
+        # another process is still writing reads as truncated. The score itself is fine: parse it from its source.
+        s = music21.corpus.parse(path, forceSource=True)
     if isinstance(s, music21.stream.Opus):
         s = s.scores[0]
     rows = []

@@ -154,3 +154,17 @@ def test_a_corpus_configuration_is_never_redefined(tmp_path):
     assert len(read_manifest(full / "clips_test.jsonl")) >= len(read_manifest(demo / "clips_test.jsonl"))
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("render-")] == [demo.parent.joinpath(json.loads(
         (demo / "corpus_config.json").read_text())["audio"]).resolve().name]                    # one render folder serves both
+
+def test_a_score_whose_music21_cache_file_is_half_written_still_parses(monkeypatch, tmp_path):
+    "music21 caches parsed scores as pickles in a folder every process shares; one still being written must not fail a render."
+    import music21
+    from muq.corpus import score_notes
+    path = str(music21.corpus.getComposer('bach')[0])
+    score_notes.cache_clear(); want = score_notes(path)                      # parses (and caches) it once
+    cache_dir = tmp_path / "m21"; cache_dir.mkdir()
+    monkeypatch.setattr(music21.environment.Environment, "getRootTempDir", lambda self: cache_dir)
+    pickle_path = music21.converter.PickleFilter(path, False).status()[2]
+    assert Path(pickle_path).parent == cache_dir
+    Path(pickle_path).write_bytes(b"\x1f\x8b" + b"\x00" * 10)                # what a reader sees mid-write: truncated
+    score_notes.cache_clear(); got = score_notes(path)
+    assert np.array_equal(got[0], want[0]) and got[1] == want[1]
