@@ -1,7 +1,7 @@
 """The docs site (`make docs`): built from the committed notebooks, opened in headless Chromium.
 
 The page checks read the DOM Chromium renders (title, a figure, the navigation between chapters); a screenshot of
-each page is kept in `site/_check/` as an artefact."""
+each page is kept in the built site's `_check/` folder."""
 import importlib.util, json, re, shutil, subprocess
 from pathlib import Path
 import pytest
@@ -33,7 +33,8 @@ def test_clean_notebook_drops_directives():
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    out = ROOT / "site"; index = docs.build(out)
+    "The site built in a folder of this test process's own (side-by-side test workers never share a build)."
+    base = tmp_path_factory.mktemp("docs"); out = base / "site"; index = docs.build(out, base / "_docs_src")
     (out / "_check").mkdir(exist_ok=True); return index
 
 def test_site_has_every_chapter(site):

@@ -39,8 +39,9 @@ def title_of(nb: dict, default: str) -> str:
             if m: return m.group(1).strip()
     return default
 
-def build(out: Path) -> Path:
-    build_dir = ROOT / "_docs_src"; shutil.rmtree(build_dir, ignore_errors=True)
+def build(out: Path, build_dir: Path | None = None) -> Path:
+    "Build the site into `out` from sources staged in `build_dir` (default _docs_src/; a build of its own never shares it)."
+    build_dir = Path(build_dir or ROOT / "_docs_src"); shutil.rmtree(build_dir, ignore_errors=True)
     src = build_dir / "docs"; (src / "chapters").mkdir(parents=True)
     shutil.copy(ROOT / "README.md", src / "index.md")
     import jupyter_server_mathjax                                  # MathJax 2.7 from PyPI: equations render with no network
