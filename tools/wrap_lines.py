@@ -120,11 +120,9 @@ def wrap_source(src: str) -> str:
             if parts is None:
                 continue
             head, tail = line[: t.start[1]], line[t.end[1] :]
-            indent = ' ' * t.start[1] if head.strip() else head
-            if head.strip():                                 # not alone on its line: the pieces go under it
-                indent = line[: len(line) - len(line.lstrip())] + ' ' * 4
-            first_room = WIDTH - len(head) if not head.strip() else WIDTH - len(head)
-            pieces = _pieces(*parts, first_room, WIDTH - len(indent) - len(tail))
+            # alone on its line: the pieces line up under it; after code: they go one indent deeper than the line
+            indent = line[: len(line) - len(line.lstrip())] + ' ' * 4 if head.strip() else head
+            pieces = _pieces(*parts, WIDTH - len(head), WIDTH - len(indent) - len(tail))
             if not pieces or len(pieces) < 2:
                 continue
             new = [head + pieces[0]] + [indent + p for p in pieces[1:]]
