@@ -39,7 +39,8 @@ def run(path: Path, slow: bool, cuda: bool, cell_timeout: int, nb_timeout: int, 
     from nbclient import NotebookClient
     nb = nbformat.read(path, as_version=4); orig = copy.deepcopy(nb)
     skip = {'notest'} | (set() if slow else {'slow'}) | (set() if cuda else {'cuda'})
-    keep = [i for i, c in enumerate(nb.cells) if not flags(c) & skip]
+    # not the chapters' closing nbdev_export() cell: kernels running side by side must not rewrite muq/ while others import it
+    keep = [i for i, c in enumerate(nb.cells) if not flags(c) & skip and 'nbdev_export()' not in c.source]
     run_nb = copy.deepcopy(nb); run_nb.cells = [run_nb.cells[i] for i in keep]
     if os.environ.get('COVERAGE_PROCESS_START'):     # tools/coverage.sh: a kernel is ended without atexit, so it saves its data
         run_nb.cells.append(nbformat.v4.new_code_cell(SAVE_COVERAGE))
