@@ -54,14 +54,45 @@ def test_page_renders_in_chromium(site, page, title):
         assert re.search(r'<img[^>]+src="data:image/png;base64,', dom), "no figure on the chapter page"
         assert "<audio" in dom, "no audio player on the chapter page"
 
-def test_equations_render_offline(site):
-    "MathJax ships with the site: the equations of the Mel-RVQ chapter are typeset, not left as TeX source."
-    p = site.parent / "chapters" / "03_mel_rvq.html"
+def maths_in(nb: dict) -> tuple[int, int]:
+    "(inline, display) TeX segments in a notebook's markdown cells (code spans left out)."
+    md = re.sub(r"`[^`\n]*`", "", "\n".join(docs._src(c) for c in nb["cells"] if c["cell_type"] == "markdown"))
+    display = re.findall(r"\$\$.+?\$\$", md, re.S)
+    inline = re.findall(r"(?<![\\$])\$[^$\n]+?(?<!\\)\$", re.sub(r"\$\$.+?\$\$", "", md, flags=re.S))
+    return len(inline), len(display)
+
+def test_maths_counter():
+    nb = dict(cells=[dict(cell_type="markdown", source="A $x$ and $y_1$, not `$HOME`, and\n$$a = b$$"),
+                     dict(cell_type="code", source="'$x$'")])
+    assert maths_in(nb) == (2, 1)
+
+MATHS_PAGES = [p.stem for p in sorted((ROOT / "nbs").glob("*.ipynb")) if p.stem != "index" and any(maths_in(json.loads(p.read_text())))]
+
+@pytest.mark.parametrize("stem", MATHS_PAGES)
+def test_equations_render_offline(site, stem):
+    """MathJax ships with the site: on every chapter page with maths, Chromium typesets at least as many equations as
+    the chapter's markdown holds, and no TeX source is left in the text."""
+    p = site.parent / "chapters" / f"{stem}.html"
     assert 'src="../assets/mathjax/MathJax.js' in p.read_text() and (site.parent / "assets" / "mathjax" / "MathJax.js").exists()
-    dom = render(p, site.parent / "_check" / "03_mel_rvq.png")
-    assert len(re.findall(r'class="MathJax_Display"', dom)) >= 1 and len(re.findall(r'class="MathJax"', dom)) >= 5
-    text = re.sub(r"<script.*?</script>|<[^>]+>", "", dom, flags=re.S)
-    assert "$$" not in text, "display maths left as TeX source"
+    inline, display = maths_in(json.loads((ROOT / "nbs" / f"{stem}.ipynb").read_text()))
+    dom = render(p, site.parent / "_check" / f"{stem}.png")
+    assert len(re.findall(r'class="MathJax_Display"', dom)) >= display
+    assert len(re.findall(r'class="MathJax"', dom)) >= inline               # (display equations are MathJax_Display)
+    text = re.sub(r"<script.*?</script>|<style.*?</style>|<pre.*?</pre>|<code.*?</code>|<[^>]+>", "", dom, flags=re.S)
+    assert "$$" not in text and not re.search(r"\\\(|\\\[", text), "maths left as TeX source"
+
+def test_navigation_follows_the_reading_order(site):
+    "The site's navigation lists the chapters in the README's reading order, in its parts."
+    parts = docs.reading_order((ROOT / "README.md").read_text())
+    assert [t for t, _ in parts] == ["Part I: MuQ", "Part II: the engineering"]
+    want = [s for _, ss in parts for s in ss]
+    html = (site.parent / "chapters" / "03_mel_rvq.html").read_text()
+    nav = html[html.index('class="md-nav md-nav--primary"') : html.index('class="md-content"')]
+    got = list(dict.fromkeys(re.findall(r'href="(\w+)\.html"', nav)))
+    assert [g for g in got if g in want] == want
+    assert want[:3] == ["01_audio", "03_mel_rvq", "04_conformer"] and "00_core" in parts[1][1]
+    with pytest.raises(SystemExit, match="12_export"):               # a chapter the README forgets is refused
+        docs.reading_order((ROOT / "README.md").read_text().replace("| `12_export` |", "| x |"))
 
 def test_committed_notebooks_hold_no_progress_bar_residue():
     "Outputs are written through run_notebooks.strip_progress: no tqdm bars in what readers (and the site) see."

@@ -2,8 +2,8 @@
 
 nbdev's own site generator needs Quarto, which has no offline installer; this builds the same content from the
 committed notebooks (their outputs: figures, tables, audio players) without executing anything:
-  - README.md (generated from nbs/index.ipynb) is the front page; every other notebook is a chapter, in file order,
-    titled by its first heading;
+  - README.md (generated from nbs/index.ipynb) is the front page; every other notebook is a chapter, in the README's reading order
+    (its parts become sections of the navigation), titled by its first heading;
   - nbdev directives never reach a page: `#| hide` cells and the `nbdev_export()` footer are dropped, `#| ...` lines
     are stripped from the code that remains.
 Usage: python tools/docs.py [--out site]   (the site is a folder of static HTML: open site/index.html)
@@ -39,6 +39,25 @@ def title_of(nb: dict, default: str) -> str:
             if m: return m.group(1).strip()
     return default
 
+def reading_order(readme: str) -> list[tuple[str, list[str]]]:
+    """The site's order: the parts (`### ` headings) and chapters (table rows) of the README's "Reading order", which
+    must name every notebook of nbs/ once."""
+    sec = re.search(r"^## Reading order\n(.*?)(?=^## )", readme, re.S | re.M)
+    if not sec: sys.exit("docs: README.md has no '## Reading order' section")
+    parts = []
+    for line in sec.group(1).splitlines():
+        if line.startswith("### "): parts.append((line[4:].strip(), []))
+        m = re.match(r"\| `(\w+)` \|", line)
+        if m:
+            if not parts: parts.append(("Chapters", []))
+            parts[-1][1].append(m.group(1))
+    listed = [s for _, ss in parts for s in ss]
+    have = sorted(p.stem for p in (ROOT / "nbs").glob("*.ipynb") if p.stem != "index")
+    if sorted(listed) != have:
+        sys.exit(f"docs: the README's reading order lists {sorted(set(listed) ^ set(have))} wrongly (missing, extra or twice)"
+                 if set(listed) != set(have) else "docs: the README's reading order names a chapter twice")
+    return parts
+
 def build(out: Path, build_dir: Path | None = None) -> Path:
     "Build the site into `out` from sources staged in `build_dir` (default _docs_src/; a build of its own never shares it)."
     build_dir = Path(build_dir or ROOT / "_docs_src"); shutil.rmtree(build_dir, ignore_errors=True)
@@ -47,11 +66,13 @@ def build(out: Path, build_dir: Path | None = None) -> Path:
     import jupyter_server_mathjax                                  # MathJax 2.7 from PyPI: equations render with no network
     shutil.copytree(Path(jupyter_server_mathjax.__file__).parent / "static", src / "assets" / "mathjax")
     nav = [{"Introduction": "index.md"}]
-    for p in sorted((ROOT / "nbs").glob("*.ipynb")):
-        if p.stem == "index": continue
-        nb = clean_notebook(json.loads(p.read_text()))
-        (src / "chapters" / p.name).write_text(json.dumps(nb))
-        nav.append({f"{p.stem.split('_')[0]} · {title_of(nb, p.stem)}": f"chapters/{p.name}"})
+    for part, stems in reading_order((ROOT / "README.md").read_text()):
+        pages = []
+        for stem in stems:
+            nb = clean_notebook(json.loads((ROOT / "nbs" / f"{stem}.ipynb").read_text()))
+            (src / "chapters" / f"{stem}.ipynb").write_text(json.dumps(nb))
+            pages.append({f"{stem.split('_')[0]} · {title_of(nb, stem)}": f"chapters/{stem}.ipynb"})
+        nav.append({part: pages})
     cfg = dict(site_name="muq: MuQ and MuQ-MuLan, derived in notebooks", docs_dir=str(src), site_dir=str(out.resolve()),
                use_directory_urls=False, nav=nav,
                theme=dict(name="material", font=False, features=["navigation.footer", "navigation.indexes"]),
