@@ -20,12 +20,17 @@ def test_curve_quick(tmp_path):
     assert {("mel_rvq", 2, 0), ("mel_rvq", 2, 1), ("mel_rvq", 4, 0), ("random_projection", 2, 0), ("random_projection", 4, 0),
             ("random_init", 0, 0), ("random_init", 0, 1), ("mel_stats", None, 0), ("mel_rvq_codes", None, 0)} <= conds
     assert all(0 <= r["score"] <= 100 and math.isfinite(r["valid"]) for r in rows if r["task"] != "tempo")
-    assert {r["task"] for r in rows} == {"key", "instrument"} and all(r["audio_hours"] == round(r["updates"] * 16 / 3600, 3) for r in rows if r["updates"])
+    frame = {(r["condition"], r["updates"], r["seed"]) for r in rows if r["task"] == "chord"}      # chapter 8c's frame task
+    assert frame == {("mel_rvq", 2, 0), ("mel_rvq", 2, 1), ("mel_rvq", 4, 0), ("random_projection", 2, 0), ("random_projection", 4, 0),
+                     ("random_init", 0, 0), ("random_init", 0, 1), ("mel_stats", None, 0)}
+    assert all(r["probe"] == "linear" and r["n_test"] > 0 for r in rows if r["task"] == "chord")
+    assert {r["task"] for r in rows} == {"key", "instrument", "chord"} and all(r["audio_hours"] == round(r["updates"] * 16 / 3600, 3) for r in rows if r["updates"])
     v = d["verdicts"]; comps = {x["comparison"] for x in v}
     assert {"muq_vs_random_init", "muq_vs_mel_stats", "random_projection_vs_random_init", "muq_vs_random_projection", "lr_x3_vs_recipe",
             "precise_bn_vs_recipe", "lr_x3_vs_random_init", "precise_bn_vs_random_init"} <= comps
     assert all(x["lo"] <= x["diff"] <= x["hi"] and x["verdict"] in ("better", "worse", "tie") for x in v)
     assert {x["updates"] for x in v if x["comparison"] == "muq_vs_random_init"} == {2, 4}
+    assert {(x["comparison"], x["updates"]) for x in v if x["task"] == "chord"} >= {(c, u) for c in ("muq_vs_random_init", "muq_vs_mel_stats") for u in (2, 4)}
     assert {r["layer"] for r in d["layers"] if r["task"] == "key" and r["condition"] == "mel_rvq"} == {"0", "1", "2"}   # the key study
     le = d["label_efficiency"]
     assert {(r["encoder"], r["per_class"]) for r in le} == {(e, n) for e in ("muq", "random_init_seed0") for n in (2, 0)}

@@ -10,8 +10,9 @@ def curve_doc():
             for u in (150, 600, 2400) for t in ('key', 'pitch')]
     calls = {('key', 'muq_vs_random_init'): ('worse', 'better', 'better'), ('key', 'muq_vs_mel_stats'): ('tie', 'tie', 'better'),
              ('pitch', 'muq_vs_random_init'): ('worse', 'worse', 'tie'), ('pitch', 'muq_vs_mel_stats'): ('worse', 'worse', 'worse')}
-    verdicts = [dict(updates=u, comparison=c, task=t, diff=0.0, lo=0.0, hi=0.0, verdict=v)
+    verdicts = [dict(updates=u, comparison=c, task=t, diff=0.0, lo=-1.0, hi=1.0, verdict=v)
                 for (t, c), vs in calls.items() for u, v in zip((150, 600, 2400), vs)]
+    next(v for v in verdicts if v['task'] == 'pitch' and v['updates'] == 600).update(lo=-4.0, hi=2.0)   # the widest at 600
     return dict(rows=rows, verdicts=verdicts)
 
 def test_crossover_table_lists_the_budgets_of_each_call():
@@ -22,8 +23,8 @@ def test_crossover_table_lists_the_budgets_of_each_call():
 
 def test_verdict_counts_tally_each_budget():
     lines = report.verdict_counts(curve_doc()).splitlines()
-    assert lines[2:] == ['| 150 (0.667 h) | 0 / 0 / 2 | 0 / 1 / 1 |', '| 600 (2.667 h) | 1 / 0 / 1 | 0 / 1 / 1 |',
-                         '| 2400 (10.667 h) | 1 / 1 / 0 | 1 / 0 / 1 |']
+    assert lines[2:] == ['| 150 (0.667 h) | 0 / 0 / 2 | 0 / 1 / 1 | ±1.0 (key) |', '| 600 (2.667 h) | 1 / 0 / 1 | 0 / 1 / 1 | ±3.0 (pitch) |',
+                         '| 2400 (10.667 h) | 1 / 1 / 0 | 1 / 0 / 1 | ±1.0 (key) |']
 
 def test_recipe_table_sets_a_changed_recipe_beside_the_released_one():
     base = curve_doc()

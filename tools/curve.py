@@ -26,14 +26,16 @@ from muq.corpus import builtin_corpus
 from muq.data import read_manifest
 from muq.model import MuQ
 from muq import probe as P
+from muq import frames as FR
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import report                                                   # the results file's text
 
 ROOT = Path(__file__).resolve().parents[1]; PY = sys.executable
 FULL = dict(budgets=(150, 600, 2400, 9600, 38400), seeds_upto=600, rp_upto=9600, pretrain=dict(minutes=600), eval={},
-            rvq_steps=150, tasks=tuple(P.TASKS), layer_tasks=('key', 'pitch'), per_class=(5, 20, 0), draws=5)
+            rvq_steps=150, tasks=tuple(P.TASKS), layer_tasks=('key', 'pitch'), per_class=(5, 20, 0), draws=5,
+            frame_tasks=FR.FRAME_TASKS)
 QUICK = dict(budgets=(2, 4), seeds_upto=2, rp_upto=4, pretrain=dict(minutes=2), eval=dict(minutes=5, notes=150),
-             rvq_steps=5, tasks=('key', 'instrument'), layer_tasks=('key',), per_class=(2, 0), draws=2)
+             rvq_steps=5, tasks=('key', 'instrument'), layer_tasks=('key',), per_class=(2, 0), draws=2, frame_tasks=('chord',))
 LAYER_SETTINGS = ['per_layer=true', 'probes=linear']   # the key study: a linear probe on every layer, for the tasks that lose
 
 def log(msg): print(f"[curve] {msg}", flush=True)
@@ -81,6 +83,38 @@ def probed(path: Path, encoders: dict, eval_dir, S, cfg, cache, key: str) -> dic
     lrows, _ = P.probe(deep, eval_dir, list(S['layer_tasks']), cfg.override(LAYER_SETTINGS), cache_dir=cache)
     res = dict(key=key, rows=rows + [r for r in lrows if r['layer'] != 'weighted'], outs=save_outs(outs)); atomic_write_text(json.dumps(res), path)
     return res
+
+FRAME_STRIDE = 2          # the frame probes fit every other training frame (neighbours are near copies); every frame is scored
+_FRAME_DATA = {}
+
+def frame_data(eval_dir):
+    "Clip items and frame labels (chapter 8c) of the evaluation corpus, once per process."
+    if eval_dir not in _FRAME_DATA:
+        items = {s: read_manifest(eval_dir / f'clips_{s}.jsonl') for s in ('train', 'valid', 'test')}
+        _FRAME_DATA[eval_dir] = items, {s: FR.clip_labels(eval_dir, v) for s, v in items.items()}
+    return _FRAME_DATA[eval_dir]
+
+def frame_probed(path: Path, encoders: dict, eval_dir, tasks, key: str) -> dict:
+    "Frame-task rows of `encoders` {name: items -> per-clip frame features}, with per-clip test scores; from `path` when computed for `key`."
+    if path.exists():
+        old = json.loads(path.read_text())
+        if old.get('key') == key: return old
+    items, labels = frame_data(eval_dir); T = len(labels['train'][0]['beat']); rows = []
+    for name, fn in encoders.items():
+        feats = {s: [f[:T] for f in fn(v)] for s, v in items.items()}
+        for task in tasks:
+            r = FR.fit_frame_probe(feats, labels, task, stride=FRAME_STRIDE)
+            rows.append(dict(encoder=name, task=task, probe='linear', layer='weighted', score=100 * float(np.nanmean(r['test'])),
+                             valid=100 * float(np.nanmean(r['valid'])), n_train=len(items['train']), n_valid=len(items['valid']),
+                             n_test=len(items['test']), per_clip=[None if np.isnan(x) else float(x) for x in r['test']]))
+    res = dict(key=key, rows=rows); atomic_write_text(json.dumps(res), path)
+    return res
+
+def frame_verdict(a: dict, b: dict, u, cmp) -> dict:
+    "Paired bootstrap over test clips of two frame-task rows (x100)."
+    arr = lambda r: np.array([np.nan if x is None else x for x in r['per_clip']], float)
+    v = FR.paired_clips(arr(a), arr(b))
+    return dict(updates=u, comparison=cmp, task=a['task'], diff=v['diff'], lo=v['lo'], hi=v['hi'], verdict=v['verdict'], n_test=v['n'])
 
 def muq_encoder(m: MuQ):
     return lambda items, **kw: P.muq_features(m, items, **kw)
@@ -184,7 +218,7 @@ class Study:
         self.train_manifest = self.pre / "clips_train.jsonl"; self.items = read_manifest(self.train_manifest)
         self.hours = sum(i['num_samples'] / i['sample_rate'] for i in self.items) / 3600
         self.cfg = P.ProbeConfig.preset('quick'); self.cache = self.out / "features"
-        self.finals, self.res, self.sweep, self.bres, self.base = {}, {}, {}, None, {}
+        self.finals, self.res, self.sweep, self.bres, self.base, self.fres, self.fbres = {}, {}, {}, None, {}, {}, None
         self.verdicts, self.keep = {}, bool(a.budgets)
         self.keep_sweep = bool(a.budgets or a.sweep)              # settings (and seeds) of the sweep not run this time stay
         self.old = json.loads(self.results.read_text()) if self.results.exists() else {}   # as it was before this run: what --budgets keeps
@@ -199,26 +233,37 @@ class Study:
 
     def probe_baselines(self):
         "Random weights (two draws), raw mel, chroma, tempogram, the label ceiling, and bags of both kinds of target codes."
-        f_m, f_r = self.finals[('mel_rvq', self.S['budgets'][0], 0)], self.finals[('random_projection', self.S['budgets'][0], 0)]
-        arch = MuQ.from_pretrained(f_m).config
+        f_m, f_r = self.finals[('mel_rvq', self.S['budgets'][0], 0)], self.finals.get(('random_projection', self.S['budgets'][0], 0))
+        arch = MuQ.from_pretrained(f_m).config; rand = {}
         for s in (0, 1):
-            torch.manual_seed(s); self.base[f'random_init_seed{s}'] = (muq_encoder(MuQ(arch).eval()), file_digest(extra=f'random{s}' + json.dumps(arch.to_dict())))
+            torch.manual_seed(s); rand[s] = MuQ(arch).eval()
+            self.base[f'random_init_seed{s}'] = (muq_encoder(rand[s]), file_digest(extra=f'random{s}' + json.dumps(arch.to_dict())))
         self.base.update({'mel_stats': (P.mel_features, 'mel'), 'chroma_stats': (P.chroma_features, 'chroma'), 'tempogram': (P.tempo_features, 'tempogram'),
                           'label (ceiling)': ('label', 'label'),
-                          'mel_rvq_codes': (code_encoder(MuQ.from_pretrained(f_m)), 'codes' + weights_digest(f_m)),
-                          'random_projection_codes': (code_encoder(MuQ.from_pretrained(f_r)), 'codes' + weights_digest(f_r))})
+                          'mel_rvq_codes': (code_encoder(MuQ.from_pretrained(f_m)), 'codes' + weights_digest(f_m))})
+        if f_r is not None: self.base['random_projection_codes'] = (code_encoder(MuQ.from_pretrained(f_r)), 'codes' + weights_digest(f_r))
         self.bres = probed(self.out / "probe_baselines.json", self.base, self.ev, self.S, self.cfg, self.cache,
                            key=json.dumps(sorted((k, v[1]) for k, v in self.base.items())))
+        if self.S['frame_tasks']:                                 # random weights and the local raw mel on the frame tasks
+            fenc = {f'random_init_seed{s}': (lambda m: lambda it: FR.muq_frame_features(m, it))(rand[s]) for s in (0, 1)}
+            fenc['mel_stats'] = FR.mel_frame_features
+            self.fbres = frame_probed(self.out / "frame_baselines.json", fenc, self.ev, self.S['frame_tasks'],
+                                      key=json.dumps([self.base[f'random_init_seed{s}'][1] for s in (0, 1)] + ['mel_local', FRAME_STRIDE, list(self.S['frame_tasks'])]))
         log(f"baselines probed ({time.time() - self.t0:.0f} s)")
 
     def point(self, cond, u, seed):
         f = self.finals[(cond, u, seed)] = train(self.out, self.train_manifest, self.S, cond, u, seed)
-        if self.bres is None and ('mel_rvq', self.S['budgets'][0], 0) in self.finals and ('random_projection', self.S['budgets'][0], 0) in self.finals:
+        b0 = self.S['budgets'][0]
+        if self.bres is None and ('mel_rvq', b0, 0) in self.finals and (('random_projection', b0, 0) in self.finals or self.S['rp_upto'] < b0):
             self.probe_baselines()
         if self.bres is not None:
             for k in [k for k in self.finals if k not in self.res]:
                 fk = self.finals[k]; self.res[k] = probed(fk.parent / "curve_probe.json", {'muq': (muq_encoder(MuQ.from_pretrained(fk)), weights_digest(fk))},
                                                          self.ev, self.S, self.cfg, self.cache, weights_digest(fk))
+                if self.S['frame_tasks']:
+                    m = MuQ.from_pretrained(fk)
+                    self.fres[k] = frame_probed(fk.parent / "curve_frames.json", {'muq': lambda it: FR.muq_frame_features(m, it)}, self.ev,
+                                                self.S['frame_tasks'], json.dumps([weights_digest(fk), FRAME_STRIDE, list(self.S['frame_tasks'])]))
             self.write()
 
     def sweep_point(self, name, change, seed=0):
@@ -255,6 +300,19 @@ class Study:
         for s in (0, 1): add('random_init', 0, s, self.bres['rows'], f'random_init_seed{s}')
         for b in ('mel_stats', 'chroma_stats', 'tempogram', 'label (ceiling)', 'mel_rvq_codes', 'random_projection_codes'): add(b, None, 0, self.bres['rows'], b)
         for (cond, u, seed), r in sorted(self.res.items()): add(cond, u, seed, r['rows'], 'muq')
+        fbase = {r['encoder'] + '|' + r['task']: r for r in (self.fbres or {}).get('rows', [])}
+        frow = lambda cond, u, seed, r: dict(condition=cond, updates=u, audio_hours=aud(u), seed=seed, **{k: r[k] for k in
+                                             ('task', 'probe', 'layer', 'score', 'valid', 'n_train', 'n_valid', 'n_test')})
+        for r in fbase.values():
+            e = r['encoder']; rows.append(frow('mel_stats', None, 0, r) if e == 'mel_stats' else frow('random_init', 0, int(e[-1]), r))
+        fverdicts = []
+        for (cond, u, seed), fr in sorted(self.fres.items()):
+            for r in fr['rows']:
+                rows.append(frow(cond, u, seed, r))
+                if seed: continue
+                name = 'muq' if cond == 'mel_rvq' else cond
+                for ref, tag in (('random_init_seed0', 'random_init'), ('mel_stats', 'mel_stats')):
+                    if f"{ref}|{r['task']}" in fbase: fverdicts.append(frame_verdict(r, fbase[f"{ref}|{r['task']}"], u, f'{name}_vs_{tag}'))
         outs = load_outs(self.bres['outs']); verdicts, sweep_rows = [], []
         for (cond, u, seed), r in sorted(self.res.items()):                   # seed 0 of each condition against random weights and raw mel
             if seed: continue
@@ -265,6 +323,7 @@ class Study:
             if cond == 'random_projection' and ('mel_rvq', u, 0) in self.res:
                 o.update({(f'mel_rvq@{u}', t): v for (e, t), v in load_outs(self.res[('mel_rvq', u, 0)]['outs']).items()})
                 verdicts += [self.verdict(o, f'mel_rvq@{u}', f'{cond}@{u}', t, u, 'muq_vs_random_projection') for t in S['tasks'] if (f'{cond}@{u}', t) in o]
+        verdicts += fverdicts
         for (name, seed), (u, final, r) in self.sweep.items():
             add(name, u, seed, r['rows'], 'muq', into=sweep_rows)
             if seed: continue                                                 # verdicts: seed 0 against the recipe's seed 0

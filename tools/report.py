@@ -8,7 +8,8 @@ import json, sys
 from pathlib import Path
 import numpy as np
 
-TASK_ORDER = ('key', 'instrument', 'style', 'tempo', 'tags', 'pitch', 'note_instrument')
+TASK_ORDER = ('key', 'instrument', 'style', 'tempo', 'tags', 'pitch', 'note_instrument', 'beat', 'chord', 'melody')
+FRAME_TASKS = ('beat', 'chord', 'melody')      # chapter 8c: a linear probe per frame, scored per clip (mir_eval)
 BASELINE_ROWS = ('mel_stats', 'chroma_stats', 'tempogram', 'mel_rvq_codes', 'random_projection_codes', 'label (ceiling)')
 
 def _mark(v) -> str:
@@ -28,7 +29,9 @@ def _cell(vals) -> str:
 def budgets(d, cond='mel_rvq') -> list:
     return sorted({r['updates'] for r in d['rows'] if r['condition'] == cond and r['updates']})
 
-def scores(d, cond, u, task, probe='mlp') -> list:
+def scores(d, cond, u, task, probe=None) -> list:
+    "Scores of a condition at `u` updates: the weighted-layer MLP probe's, or the linear frame probe's on the frame tasks."
+    probe = probe or ('linear' if task in FRAME_TASKS else 'mlp')
     return [r['score'] for r in d['rows'] if r['condition'] == cond and r['updates'] == u and r['task'] == task and r['probe'] == probe]
 
 def verdict(d, u, cmp, task):
@@ -45,17 +48,22 @@ def curve_table(d, cond='mel_rvq') -> str:
         lines.append(f"| {t} ({n[t]}) | {_cell(scores(d, 'random_init', 0, t))} | " + ' | '.join(cells) + f" | {_cell(scores(d, 'mel_stats', None, t))} |")
     return '\n'.join(lines)
 
-def tally(d, u, cmp) -> list:
-    "[better, tie, worse] over the tasks: the verdicts of comparison `cmp` at `u` updates."
-    return [sum(v['verdict'] == k for v in d['verdicts'] if v['updates'] == u and v['comparison'] == cmp) for k in ('better', 'tie', 'worse')]
+def tally(d, u, cmp, tasks=None) -> list:
+    "[better, tie, worse] over the tasks (all, or `tasks`): the verdicts of comparison `cmp` at `u` updates."
+    vs = [v for v in d['verdicts'] if v['updates'] == u and v['comparison'] == cmp and (tasks is None or v['task'] in tasks)]
+    return [sum(v['verdict'] == k for v in vs) for k in ('better', 'tie', 'worse')]
 
 def verdict_counts(d) -> str:
     "Per budget: better / tie / worse against random weights and against the raw mel, over the tasks."
-    lines = ['| updates (audio seen) | vs random weights: better / tie / worse | vs raw mel: better / tie / worse |', '|---|---|---|']
+    lines = ['| updates (audio seen) | vs random weights: better / tie / worse | vs raw mel: better / tie / worse '
+             '| widest 95% interval vs random weights (half-width, task) |', '|---|---|---|---|']
     for u in budgets(d):
         hours = next(r['audio_hours'] for r in d['rows'] if r['updates'] == u)
         a, b = tally(d, u, 'muq_vs_random_init'), tally(d, u, 'muq_vs_mel_stats')
-        lines.append(f"| {u} ({hours:g} h) | {a[0]} / {a[1]} / {a[2]} | {b[0]} / {b[1]} / {b[2]} |")
+        vs = [v for v in d['verdicts'] if v['updates'] == u and v['comparison'] == 'muq_vs_random_init']
+        w = max(vs, key=lambda v: v['hi'] - v['lo'], default=None)
+        wide = '–' if w is None else f"±{(w['hi'] - w['lo']) / 2:.1f} ({w['task']})"
+        lines.append(f"| {u} ({hours:g} h) | {a[0]} / {a[1]} / {a[2]} | {b[0]} / {b[1]} / {b[2]} | {wide} |")
     return '\n'.join(lines)
 
 def diffs_table(d, cmp) -> str:
@@ -120,8 +128,8 @@ def label_efficiency_table(d) -> str:
 def sweep_table(d) -> str:
     sw = d.get('sweep') or []
     if not sw: return '(not measured yet)'
-    tasks = _tasks(d); names = list(dict.fromkeys(r['condition'] for r in sw)); u = sw[0]['updates']
-    counts = lambda cmp: ' / '.join(map(str, tally(d, u, cmp))) if any(tally(d, u, cmp)) else '–'
+    tasks = [t for t in _tasks(d) if t not in FRAME_TASKS]; names = list(dict.fromkeys(r['condition'] for r in sw)); u = sw[0]['updates']
+    counts = lambda cmp: ' / '.join(map(str, tally(d, u, cmp, tasks))) if any(tally(d, u, cmp, tasks)) else '–'
     lines = ['| setting (vs the recipe at the same budget) | ' + ' | '.join(tasks) + ' | vs random weights: better / tie / worse |',
              '|' + '---|' * (len(tasks) + 2)]
     lines.append(f"| recipe ({u} updates) | " + ' | '.join(_cell(scores(d, 'mel_rvq', u, t)) for t in tasks) + f" | {counts('muq_vs_random_init')} |")
