@@ -15,9 +15,9 @@ from .data import KEYS, PITCH_NAMES, write_manifest
 __all__ = ['SOUNDFONTS', 'SF2', 'COLLECTIONS', 'FAMILIES', 'PROGRAM_FAMILY', 'PROGRAM_RANGE', 'RENDER_KEYS', 'TEMPLATES',
            'find_soundfont', 'CorpusConfig', 'pool_of', 'split_of', 'list_works', 'score_notes', 'key_profiles',
            'estimate_key', 'render_events', 'loudness_normalize', 'silence_fraction', 'clip_plan', 'tempo_word',
-           'caption_fields', 'make_captions', 'gm_name', 'render_clip', 'chroma', 'render_note', 'stratified_splits',
-           'content_config', 'corpus_name', 'render_name', 'build_corpus', 'default_data_dir', 'corpus_complete',
-           'corpus_folder', 'builtin_corpus', 'corpus_cli', 'main']
+           'caption_fields', 'make_captions', 'gm_name', 'render_clip', 'chroma', 'render_note', 'render_mix_note',
+           'stratified_splits', 'content_config', 'corpus_name', 'render_name', 'build_corpus', 'default_data_dir',
+           'corpus_complete', 'corpus_folder', 'builtin_corpus', 'corpus_cli', 'main']
 
 # %% ../nbs/02a_corpus.ipynb #b303b519
 SOUNDFONTS = (
@@ -99,6 +99,7 @@ class CorpusConfig(Config):
     clip_seconds: float = 10.0  # length of each clip
     notes: int = 300  # single notes in the NSynth-like set
     note_seconds: float = 2.0  # length of each single note (held for 3/4 of it)
+    mix_notes: int = 0  # notes over a softer accompaniment of another instrument: pitch with head-room
     seed: int = 0  # every random choice derives from (seed, clip index)
     pool: str = 'all'  # which works clips come from: 'pretrain', 'eval' (disjoint by work) or 'all'
     splits: tuple[int, ...] = (8, 1, 1)  # train/valid/test weights of the split by work (and of the notes' split)
@@ -110,8 +111,11 @@ class CorpusConfig(Config):
     sf2: str = SF2
     presets = {
         'pretrain': dict(pool='pretrain', notes=0),
-        # the evaluation corpus: ~600 test clips, so a clip task's 95% interval against random weights is about +-4 points
-        'eval': dict(pool='eval', minutes=340.0, notes=2400, splits=(5, 2, 3)),
+        # ~600 test clips: a clip task's 95% interval against random weights is about +-4 points
+        'eval': dict(pool='eval', minutes=340.0, notes=2400, mix_notes=2400, splits=(5, 2, 3)),
+        'demo_eval': dict(
+            pool='eval', minutes=40.0, notes=2400, splits=(5, 2, 3)
+        ),  # make demo's: small, no mixed notes
         'demo': {},
         'tiny': dict(minutes=2.0, notes=40),
     }
@@ -446,6 +450,41 @@ def render_note(cfg: CorpusConfig, j: int, audio: bool = True) -> tuple[np.ndarr
     return loudness_normalize(x), lab
 
 
+def render_mix_note(cfg: CorpusConfig, j: int, audio: bool = True) -> tuple[np.ndarray | None, dict]:
+    """Note `j` of the mixed set: a target note (labelled as `render_note` labels one) over two softer notes of another
+    family, 3 to 12 semitones from it (or as near as that family's range allows); `audio=False`: the labels only."""
+    rng = random.Random(_h(cfg.seed, 'mixnote', j))
+    family = rng.choice(list(FAMILIES))
+    prog = rng.choice(FAMILIES[family])
+    pitch, vel = rng.randint(*PROGRAM_RANGE[prog]), rng.randint(80, 120)
+    other = rng.choice([f for f in FAMILIES if f != family])
+    oprog = rng.choice(FAMILIES[other])
+    lo, hi = PROGRAM_RANGE[oprog]
+    near = [p for p in range(lo, hi + 1) if 3 <= abs(p - pitch) <= 12]
+    if len(near) < 2:  # the other instrument's range lies far from the target: its two nearest pitches, >= 3 away
+        near = sorted((p for p in range(lo, hi + 1) if abs(p - pitch) >= 3), key=lambda p: abs(p - pitch))[:2]
+    acc = sorted(rng.sample(near, 2))
+    acc_vel = [rng.randint(40, 70) for _ in acc]
+    lab = dict(
+        id=f'mix{j:05d}',
+        pitch=pitch,
+        pitch_class=PITCH_NAMES[pitch % 12],
+        velocity=vel,
+        program=prog,
+        family=family,
+        instrument=gm_name(prog),
+        accompaniment=acc,
+        accompaniment_program=oprog,
+    )
+    if not audio:
+        return None, lab
+    off = cfg.note_seconds * 0.75
+    ev = [(0.0, 1, 0, pitch, vel), (off, 0, 0, pitch, 0)]
+    ev += [e for p, v in zip(acc, acc_vel) for e in ((0.0, 1, 1, p, v), (off, 0, 1, p, 0))]
+    x = render_events(ev, {0: prog, 1: oprog}, int(cfg.note_seconds * cfg.sample_rate), cfg.sf2, cfg.sample_rate)
+    return loudness_normalize(x), lab
+
+
 def stratified_splits(labels: list, weights=(8, 1, 1), seed: int = 0) -> list[str]:
     """A split per item, stratified by `labels`: per class, `weights` proportions in a hashed order, train first, >= 1
     train."""
@@ -473,7 +512,7 @@ def _job(args):
     side = Path(audio) / kind / f'{name}.json'
     if side.exists():
         return json.loads(side.read_text())
-    x, lab = render_clip(cfg, i) if kind == 'clip' else render_note(cfg, i)
+    x, lab = {'clip': render_clip, 'note': render_note, 'mixnote': render_mix_note}[kind](cfg, i)
     if x is not None:
         with atomic_path(side.with_suffix('.flac')) as tmp:
             sf.write(tmp, x, cfg.sample_rate, format='FLAC', subtype='PCM_16')
@@ -505,7 +544,12 @@ def content_config(cfg: CorpusConfig) -> dict:
     "The settings that decide what a corpus holds (all but `workers`), as plain JSON values of their declared types."
     floats = {k for k, t in typing.get_type_hints(type(cfg)).items() if t is float}  # `minutes=600` is `minutes=600.0`
     plain = json.loads(json.dumps(cfg.to_dict()))
-    return {k: float(v) if k in floats else v for k, v in plain.items() if k != 'workers'}
+    out = {k: float(v) if k in floats else v for k, v in plain.items() if k != 'workers'}
+    if not out.get(
+        'mix_notes'
+    ):  # a setting added later enters the digest only when used: older corpora keep their names
+        out.pop('mix_notes', None)
+    return out
 
 
 def _digest(d: dict) -> str:
@@ -565,7 +609,10 @@ def build_corpus(cfg: CorpusConfig, out, verbose: bool = True, audio=None) -> di
     notes = _run([job('note', j) for j in range(cfg.notes)], cfg.workers)
     for n, s in zip(notes, stratified_splits([n['pitch'] for n in notes], cfg.splits, cfg.seed)):
         n['split'] = s
-    for name, items in [('clips', kept), ('notes', notes)]:
+    mix = _run([job('mixnote', j) for j in range(cfg.mix_notes)], cfg.workers)
+    for n, s in zip(mix, stratified_splits([n['pitch'] for n in mix], cfg.splits, cfg.seed)):
+        n['split'] = s
+    for name, items in [('clips', kept), ('notes', notes)] + ([('mixnotes', mix)] if mix else []):
         for split in ('train', 'valid', 'test'):
             rows = [{**c, 'path': os.path.relpath(audio / c['path'], out)} for c in items if c['split'] == split]
             write_manifest(rows, out / f'{name}_{split}.jsonl')
@@ -573,8 +620,9 @@ def build_corpus(cfg: CorpusConfig, out, verbose: bool = True, audio=None) -> di
         clips=len(kept),
         dropped=sum('dropped' in c for c in clips),
         notes=len(notes),
+        mix_notes=len(mix),
         splits={s: sum(c['split'] == s for c in kept) for s in ('train', 'valid', 'test')},
-        hours=round(sum(c['num_samples'] for c in kept + notes) / cfg.sample_rate / 3600, 3),
+        hours=round(sum(c['num_samples'] for c in kept + notes + mix) / cfg.sample_rate / 3600, 3),
     )
     atomic_write_text(
         json.dumps({**want, 'audio': os.path.relpath(audio, out), 'summary': summary}, indent=1),
@@ -625,7 +673,7 @@ def builtin_corpus(name: str = 'pretrain', out=None, verbose: bool = True, **ove
 
 # %% ../nbs/02a_corpus.ipynb #cfd59321
 def corpus_cli(
-    preset: str = 'pretrain',  # pretrain | eval | demo | tiny (see CorpusConfig.presets)
+    preset: str = 'pretrain',  # pretrain | eval | demo_eval | demo | tiny (see CorpusConfig.presets)
     out: str = '',  # output folder (default: <data>/<corpus_name>, one per configuration)
     overrides: str = '',  # CorpusConfig settings, e.g. "minutes=60 seed=1" (or --minutes 60)
 ):

@@ -27,8 +27,8 @@ FRAME_TASKS = ('beat', 'chord', 'melody')
 
 
 def clip_score(cfg: CorpusConfig, i: int) -> dict:
-    """What clip `i` of a corpus sounds, from its score: notes (onset_s, offset_s, midi) as rendered (the note-off at 95%
-    of the written length, as the renderer sends it), the quarter-note beat times in the clip, and the tempo."""
+    """What clip `i` of a corpus sounds, from its score: notes (onset_s, offset_s, midi) as rendered (the note-off at
+    95% of the written length, as the renderer sends it), the quarter-note beat times in the clip, and the tempo."""
     plan = clip_plan(cfg, i)
     _, total_q = score_notes(plan['path'])
     spb = 60 / plan['bpm']

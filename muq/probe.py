@@ -460,6 +460,7 @@ TASKS = types.MappingProxyType(
         'tags': ('clips', 'tags', 'multilabel', 'mean'),
         'pitch': ('notes', 'pitch', 'multiclass', 'mean'),
         'note_instrument': ('notes', 'family', 'multiclass', 'mean'),
+        'pitch_mix': ('mixnotes', 'pitch', 'multiclass', 'mean'),  # a note over a softer accompaniment: head-room
     }
 )
 
@@ -607,9 +608,13 @@ def probe(
     cfg = cfg or ProbeConfig()
     rows, outs = [], {}
     cache_dir = Path(cache_dir)
+    wanted = set(tasks or ())  # tasks asked for by name must exist
     tasks = list(tasks or task_table)
     bf16 = use_bf16(cfg.bf16, device, 'muq.probe')  # said once, before any features
     for task in progress(tasks, desc='tasks'):
+        if task not in wanted and not (Path(corpus_dir) / f'{task_table[task][0]}_train.jsonl').exists():
+            print(f"[muq.probe] skipping {task}: {corpus_dir} has no {task_table[task][0]} set", file=sys.stderr)
+            continue  # a default task the corpus was rendered without (e.g. the demo's: no mixed notes)
         items, y, kind, n_out, classes = task_data(corpus_dir, task, task_table)
         pool = task_table[task][3]
         if any(len(v) == 0 for v in items.values()):

@@ -145,10 +145,10 @@ def test_a_corpus_configuration_is_never_redefined(tmp_path):
     "A second configuration (the probe's default after the demo's) gets a folder of its own; the first one's splits stay byte-identical."
     env = {**os.environ, "MUQ_DATA": str(tmp_path)}
     cli = lambda *a: subprocess.run([sys.executable, "-m", "muq.corpus", "--preset", "eval", *a], capture_output=True, text=True, env=env, timeout=600)
-    r = cli("--minutes", "1", "notes=20"); assert r.returncode == 0, r.stderr[-2000:]
+    r = cli("--minutes", "1", "notes=20", "mix_notes=0"); assert r.returncode == 0, r.stderr[-2000:]
     demo = Path(r.stdout.strip().splitlines()[-1]); snap = {p.name: p.read_bytes() for p in demo.glob("*.jsonl")}
     assert demo.parent == tmp_path and len(snap) == 6 and json.loads((demo / "corpus_config.json").read_text())["minutes"] == 1.0
-    r = cli("minutes=2", "--notes=20"); assert r.returncode == 0, r.stderr[-2000:]
+    r = cli("minutes=2", "--notes=20", "mix_notes=0"); assert r.returncode == 0, r.stderr[-2000:]
     full = Path(r.stdout.strip().splitlines()[-1])
     assert full != demo and {p.name: p.read_bytes() for p in demo.glob("*.jsonl")} == snap
     assert len(read_manifest(full / "clips_test.jsonl")) >= len(read_manifest(demo / "clips_test.jsonl"))
@@ -168,3 +168,24 @@ def test_a_score_whose_music21_cache_file_is_half_written_still_parses(monkeypat
     Path(pickle_path).write_bytes(b"\x1f\x8b" + b"\x00" * 10)                # what a reader sees mid-write: truncated
     score_notes.cache_clear(); got = score_notes(path)
     assert np.array_equal(got[0], want[0]) and got[1] == want[1]
+
+def test_mixed_notes_put_a_target_over_another_instrument(tmp_path):
+    "The pitch task with head-room: a louder target note over two softer notes of another family, 3 to 12 semitones away."
+    from muq.corpus import render_mix_note, FAMILIES, corpus_name
+    cfg = CorpusConfig.preset("tiny", mix_notes=6)
+    for j in range(6):
+        x, lab = render_mix_note(cfg, j)
+        _, again = render_mix_note(cfg, j, audio=False)
+        assert again == lab and len(x) == int(cfg.note_seconds * cfg.sample_rate) and np.isfinite(x).all()
+        assert lab["program"] in FAMILIES[lab["family"]] and lab["accompaniment_program"] not in FAMILIES[lab["family"]]
+        lo, hi = PROGRAM_RANGE[lab["accompaniment_program"]]
+        reach = sum(3 <= abs(p - lab["pitch"]) <= 12 for p in range(lo, hi + 1)) >= 2   # the other range allows 3 to 12 semitones
+        assert len(lab["accompaniment"]) == 2 and all(abs(p - lab["pitch"]) >= 3 and (abs(p - lab["pitch"]) <= 12 or not reach)
+                                                      for p in lab["accompaniment"])
+        c = chroma(x[: int(1.4 * cfg.sample_rate)])
+        assert lab["pitch"] % 12 in np.argsort(c)[::-1][:3]                # the target sounds (among the 3 strongest classes)
+    s = build_corpus(cfg, tmp_path / "c", verbose=False)
+    assert s["mix_notes"] == 6 and sum(len(read_manifest(tmp_path / "c" / f"mixnotes_{k}.jsonl")) for k in ("train", "valid", "test")) == 6
+    # a setting added later enters a corpus's name only when used: corpora rendered before keep theirs
+    assert corpus_name(CorpusConfig.preset("demo_eval")) == "eval-40min-2400notes-8807a22a"              # the demo's, as before
+    assert corpus_name(CorpusConfig.preset("eval", minutes=40)) != "eval-40min-2400notes-8807a22a"

@@ -85,7 +85,7 @@ def main():
     s = SHAPES[a.shape]
     cfg = dict(TINY, conv_dim=s["conv_dim"], encoder_dim=s["encoder_dim"], encoder_depth=s["encoder_depth"],
                w2v2_config=dict(W2V2, num_attention_heads=s["heads"], intermediate_size=s["ffn"]))
-    ev = builtin_corpus("eval", verbose=False, minutes=40)
+    ev = builtin_corpus("demo_eval", verbose=False)
     items = [dict(path=str((ev / it["path"]).resolve()) if not Path(it["path"]).is_absolute() else it["path"]) for it in read_manifest(ev / "clips_test.jsonl")]
     items = items[: a.files]
     with tempfile.TemporaryDirectory() as d:

@@ -16,7 +16,7 @@ t0=$(date +%s); ts=$t0
 stage() { local now; now=$(date +%s); echo "[demo] stage $1: $(( now - ts )) s"; ts=$now; }   # per-stage wall times, with the CPU
 echo "[demo] CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, bf16 instructions: $($PY -c 'from muq.core import cpu_bf16; print(cpu_bf16() or "none")')"
 PRE=$($PY -m muq.corpus --preset pretrain | tail -n 1)
-EVAL=$($PY -m muq.corpus --preset eval --minutes 40 | tail -n 1)
+EVAL=$($PY -m muq.corpus --preset demo_eval | tail -n 1)
 TRAIN=$PRE/clips_train.jsonl
 echo "[demo] pretraining corpus $PRE, evaluation corpus $EVAL ($(( $(date +%s) - t0 )) s)"; stage render
 $PY -m muq.train --preset tiny --data $TRAIN --run_dir runs/demo muq.optim.steps=2400 muq.ckpt_every=300 muq.diag_every=300 muq.keep_last=10 \

@@ -8,7 +8,7 @@ import json, sys
 from pathlib import Path
 import numpy as np
 
-TASK_ORDER = ('key', 'instrument', 'style', 'tempo', 'tags', 'pitch', 'note_instrument', 'beat', 'chord', 'melody')
+TASK_ORDER = ('key', 'instrument', 'style', 'tempo', 'tags', 'pitch', 'note_instrument', 'pitch_mix', 'beat', 'chord', 'melody')
 FRAME_TASKS = ('beat', 'chord', 'melody')      # chapter 8c: a linear probe per frame, scored per clip (mir_eval)
 BASELINE_ROWS = ('mel_stats', 'chroma_stats', 'tempogram', 'mel_rvq_codes', 'random_projection_codes', 'label (ceiling)')
 
