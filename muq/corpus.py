@@ -425,14 +425,12 @@ def chroma(x: np.ndarray, sr: int = 24000, fmin: float = 55.0, fmax: float = 200
     return c / c.sum()
 
 # %% ../nbs/02a_corpus.ipynb #25f7a260
-def render_note(cfg: CorpusConfig, j: int, audio: bool = True) -> tuple[np.ndarray | None, dict]:
-    "Single note `j` of the note set: (audio, labels); `audio=False` draws the labels only."
-    rng = random.Random(_h(cfg.seed, 'note', j))
+def _draw_note(rng: random.Random, nid: str, velocity: tuple[int, int]) -> dict:
+    "The labels of a single note drawn from `rng`: family, program, a pitch in its range, a velocity in `velocity`."
     family = rng.choice(list(FAMILIES))
     prog = rng.choice(FAMILIES[family])
-    pitch, vel = rng.randint(*PROGRAM_RANGE[prog]), rng.randint(50, 120)
-    nid = f'note{j:05d}'
-    lab = dict(
+    pitch, vel = rng.randint(*PROGRAM_RANGE[prog]), rng.randint(*velocity)
+    return dict(
         id=nid,
         pitch=pitch,
         pitch_class=PITCH_NAMES[pitch % 12],
@@ -441,6 +439,13 @@ def render_note(cfg: CorpusConfig, j: int, audio: bool = True) -> tuple[np.ndarr
         family=family,
         instrument=gm_name(prog),
     )
+
+
+def render_note(cfg: CorpusConfig, j: int, audio: bool = True) -> tuple[np.ndarray | None, dict]:
+    "Single note `j` of the note set: (audio, labels); `audio=False` draws the labels only."
+    rng = random.Random(_h(cfg.seed, 'note', j))
+    lab = _draw_note(rng, f'note{j:05d}', (50, 120))
+    pitch, vel, prog = lab['pitch'], lab['velocity'], lab['program']
     if not audio:
         return None, lab
     n = int(cfg.note_seconds * cfg.sample_rate)
@@ -454,9 +459,8 @@ def render_mix_note(cfg: CorpusConfig, j: int, audio: bool = True) -> tuple[np.n
     """Note `j` of the mixed set: a target note (labelled as `render_note` labels one) over two softer notes of another
     family, 3 to 12 semitones from it (or as near as that family's range allows); `audio=False`: the labels only."""
     rng = random.Random(_h(cfg.seed, 'mixnote', j))
-    family = rng.choice(list(FAMILIES))
-    prog = rng.choice(FAMILIES[family])
-    pitch, vel = rng.randint(*PROGRAM_RANGE[prog]), rng.randint(80, 120)
+    lab = _draw_note(rng, f'mix{j:05d}', (80, 120))
+    pitch, vel, prog, family = lab['pitch'], lab['velocity'], lab['program'], lab['family']
     other = rng.choice([f for f in FAMILIES if f != family])
     oprog = rng.choice(FAMILIES[other])
     lo, hi = PROGRAM_RANGE[oprog]
@@ -465,17 +469,7 @@ def render_mix_note(cfg: CorpusConfig, j: int, audio: bool = True) -> tuple[np.n
         near = sorted((p for p in range(lo, hi + 1) if abs(p - pitch) >= 3), key=lambda p: abs(p - pitch))[:2]
     acc = sorted(rng.sample(near, 2))
     acc_vel = [rng.randint(40, 70) for _ in acc]
-    lab = dict(
-        id=f'mix{j:05d}',
-        pitch=pitch,
-        pitch_class=PITCH_NAMES[pitch % 12],
-        velocity=vel,
-        program=prog,
-        family=family,
-        instrument=gm_name(prog),
-        accompaniment=acc,
-        accompaniment_program=oprog,
-    )
+    lab.update(accompaniment=acc, accompaniment_program=oprog)
     if not audio:
         return None, lab
     off = cfg.note_seconds * 0.75
