@@ -32,11 +32,11 @@ check: setup
 # with a sweep of the recipe and label efficiency (hours on 2 cores; resumable: run it again to continue; ARGS=--quick
 # for a smoke run). The target ablations at 2400 updates, and MuQ-small against its baselines.
 curve: setup
-	nice -n 10 $(BIN)/python tools/curve.py $(ARGS)
+	nice -n 10 $(BIN)/python -m muq.study curve $(ARGS)
 results: setup
 	bash tools/results.sh
 ablations: setup
-	$(BIN)/python tools/ablations.py $(ARGS)
+	$(BIN)/python -m muq.study ablations $(ARGS)
 
 # execute every notebook in a real kernel, slow cells included, and commit-ready outputs (after `make demo`)
 notebooks: setup

@@ -11,9 +11,10 @@ import numpy as np, torch
 
 # %% auto #0
 __all__ = ['ConfigError', 'deep_merge', 'Config', 'crash_point', 'atomic_path', 'atomic_torch_save', 'atomic_write_text',
-           'atomic_save_safetensors', 'file_digest', 'weights_digest', 'git_revision', 'provenance', 'default_device',
-           'autocast', 'fp32', 'cpu_bf16', 'bf16_mode', 'use_bf16', 'bf16_argv', 'progress', 'seed_everything',
-           'pca_spectrum', 'effective_rank', 'split_settings', 'run_cli', 'media_value', 'interact_media']
+           'atomic_save_safetensors', 'file_digest', 'weights_digest', 'checkout_root', 'git_revision', 'provenance',
+           'default_device', 'autocast', 'fp32', 'cpu_bf16', 'bf16_mode', 'use_bf16', 'bf16_argv', 'progress',
+           'seed_everything', 'pca_spectrum', 'effective_rank', 'split_settings', 'run_cli', 'media_value',
+           'interact_media']
 
 # %% ../nbs/00_core.ipynb #f5f9c888
 class ConfigError(ValueError):
@@ -225,6 +226,16 @@ def weights_digest(ckpt) -> str:
     raise FileNotFoundError(f"{ckpt}: no model.safetensors or pytorch_model.bin")
 
 
+def checkout_root(start=None) -> Path | None:
+    """The project checkout holding folder `start` (default: the working folder): settings.ini beside the muq package;
+    None outside one."""
+    here = Path(start or Path.cwd()).resolve()
+    for d in (here, *here.parents):
+        if (d / 'settings.ini').exists() and (d / 'muq').is_dir():
+            return d
+    return None
+
+
 def git_revision(path=None) -> str | None:
     """The git commit of the checkout holding `path` (default: this package), '+dirty' when it has changes; None outside
     git."""
@@ -421,7 +432,8 @@ def run_cli(func, argv=None, epilog: str | None = None):
 
 # %% ../nbs/00_core.ipynb #96485785
 def media_value(x) -> tuple[str, bytes]:
-    """('image', PNG bytes) of a matplotlib figure (closed afterwards), or ('audio', WAV bytes) of a `(wav, rate)` pair."""
+    """('image', PNG bytes) of a matplotlib figure (closed afterwards), or ('audio', WAV bytes) of a `(wav, rate)`
+    pair."""
     import io
 
     buf = io.BytesIO()

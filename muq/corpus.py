@@ -8,7 +8,7 @@ import functools, hashlib, json, math, os, random, sys, time, typing, multiproce
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, soundfile as sf
-from .core import ConfigError, Config, atomic_path, atomic_write_text, run_cli
+from .core import ConfigError, Config, atomic_path, atomic_write_text, checkout_root, run_cli
 from .data import KEYS, PITCH_NAMES, write_manifest
 
 # %% auto #0
@@ -633,10 +633,8 @@ def default_data_dir() -> Path:
     ~/.cache/muq."""
     if os.environ.get('MUQ_DATA'):
         return Path(os.environ['MUQ_DATA'])
-    for d in (Path.cwd(), *Path.cwd().parents):  # a checkout: settings.ini beside the muq package
-        if (d / 'settings.ini').exists() and (d / 'muq').is_dir():
-            return d / 'data'
-    return Path.home() / '.cache' / 'muq'
+    root = checkout_root()
+    return root / 'data' if root else Path.home() / '.cache' / 'muq'
 
 
 def corpus_complete(out, cfg: CorpusConfig) -> bool:

@@ -134,7 +134,8 @@ def mtt_manifest(root, n_top: int = 50) -> list[dict]:
 
 
 def nsynth_manifest(root) -> list[dict]:
-    """NSynth: `root/nsynth-{train,valid,test}/examples.json` + `audio/<note>.wav` -> entries with pitch, family, split."""
+    """NSynth: `root/nsynth-{train,valid,test}/examples.json` + `audio/<note>.wav` -> entries with pitch, family,
+    split."""
     items = []
     for split in ('train', 'valid', 'test'):
         d = Path(root) / f'nsynth-{split}'
@@ -168,7 +169,8 @@ def epoch_key(key, epoch: int) -> tuple[int, int]:
 
 
 def bad_file_error(e: BaseException) -> bool:
-    """Whether `e` says a file is unusable (a decode or per-file I/O error), not that the code or the machine is broken."""
+    """Whether `e` says a file is unusable (a decode or per-file I/O error), not that the code or the machine is
+    broken."""
     if isinstance(e, AudioError):
         return True
     return isinstance(e, OSError) and e.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOSPC, errno.ENOMEM)

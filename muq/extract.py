@@ -129,7 +129,8 @@ def _encode(model: MuQ, x: torch.Tensor, layers: list[int], bf16: bool) -> torch
 
 # %% ../nbs/11_extract.ipynb #f643b2d7
 def extract(model: MuQ, items, out, cfg: ExtractConfig | None = None, verbose: bool = True) -> dict:
-    """Features of every entry of `items` into the store at `out` (files stored already are skipped); returns a summary."""
+    """Features of every entry of `items` into the store at `out` (files stored already are skipped); returns a
+    summary."""
     cfg = cfg or ExtractConfig()
     model = model.eval()
     sr, frame = model.config.mel.sample_rate, model.config.mel.hop * model.config.mel.stack

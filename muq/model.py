@@ -30,7 +30,8 @@ class MuQConfig(Config):
     mel: MelConfig = field(default_factory=MelConfig)
     rvq: MelRVQConfig = field(default_factory=MelRVQConfig)
     encoder: ConformerConfig = field(default_factory=ConformerConfig)
-    # 'mel_rvq' (the paper), 'random_projection' (8 frozen random-projection quantisers shaped like Mel-RVQ's; BEST-RQ has one of 4096 codes) or 'precomputed'
+    # 'mel_rvq' (the paper), 'random_projection' (8 frozen random-projection quantisers shaped like Mel-RVQ's;
+    # BEST-RQ has one of 4096 codes) or 'precomputed'
     targets: str = 'mel_rvq'
     mask_hop: float = 0.4  # seconds per mask block
     mask_prob: float = 0.6  # probability that a block is masked

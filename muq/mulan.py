@@ -479,7 +479,8 @@ def config_from_official_mulan(c: dict, sd: dict) -> MuQMuLanConfig:
 
 
 def _drop_official_unused(sd: dict) -> dict:
-    """Keys the official files carry and no forward uses: MuQ's cls_token, pos_conv_embed and random-projection buffers."""
+    """Keys the official files carry and no forward uses: MuQ's cls_token, pos_conv_embed and random-projection
+    buffers."""
     p = 'mulan.audio.model.'
     return {
         k: v

@@ -111,7 +111,8 @@ def muq_features(
 
 # %% ../nbs/08_probe.ipynb #41de3956
 def _stats_features(items, frames_fn, dim, *, window, max_windows, batch_size, desc):
-    """Mean and std over real frames of a per-frame feature `frames_fn(wav) -> (b, dim, frames)`, averaged over windows."""
+    """Mean and std over real frames of a per-frame feature `frames_fn(wav) -> (b, dim, frames)`, averaged over
+    windows."""
     n, batches = _windows(items, window, max_windows, batch_size, desc)
     feats, count = torch.zeros(n, 1, 2 * dim), torch.zeros(n)
     for b in batches:
@@ -215,7 +216,8 @@ def cached_features(name: str, fn, items, key: str, cache_dir, **kw) -> torch.Te
 
 # %% ../nbs/08_probe.ipynb #whiten01
 def whitener(X: torch.Tensor, alpha: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean, W): (X - mean) @ W whitens the shrunk covariance (1-α)C + α·tr(C)/d·I within the span of the training set."""
+    """(mean, W): (X - mean) @ W whitens the shrunk covariance (1-α)C + α·tr(C)/d·I within the span of the training
+    set."""
     mu = X.mean(0)
     Xc = (X - mu).double()
     d = X.shape[1]
@@ -268,7 +270,8 @@ PRIMARY = {'regression': 'r2', 'multilabel': 'roc_auc', 'key': 'weighted', 'mult
 
 
 def key_score_matrix(classes=KEYS) -> np.ndarray:
-    """(24, 24) mir_eval weighted key score of (true, predicted): 1 same, 0.5 fifth, 0.3 relative, 0.2 parallel, else 0."""
+    """(24, 24) mir_eval weighted key score of (true, predicted): 1 same, 0.5 fifth, 0.3 relative, 0.2 parallel, else
+    0."""
     import mir_eval
 
     return np.array([[mir_eval.key.weighted_score(t, p) for p in classes] for t in classes])

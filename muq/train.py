@@ -352,7 +352,8 @@ class MuQStage(Stage):
             left = [k for k in left if not k.startswith(('model.rvq.', 'model.front_end.'))]
             if left:
                 print(
-                    f"[muq.train] init_ckpt {cfg.init_ckpt}: {len(left)} tensors do not fit and stay random: {left[:4]}",
+                    f"[muq.train] init_ckpt {cfg.init_ckpt}: {len(left)} tensors do not fit and stay random: "
+                    f"{left[:4]}",
                     file=sys.stderr,
                 )
         m = m.to(device)
@@ -817,7 +818,8 @@ def resume(run: Path, model, opt, rank: int, world: int) -> tuple:
 
 @dataclass
 class Run:
-    """One training run: what it trains and with what, where it writes, and where it stands (the checkpoint's contents)."""
+    """One training run: what it trains and with what, where it writes, and where it stands (the checkpoint's
+    contents)."""
 
     cfg: TrainConfig
     stage: Stage
@@ -1033,7 +1035,8 @@ def _log_step(r: Run, meter, rate, *, peak, log, batch) -> dict:
     return last
 
 # %% ../nbs/07_train.ipynb #4e01c257
-EPILOG = """settings: any number of section.key=value (or --section.key=value) items, e.g. optim.lr=1e-3 data.batch_size=8;
+EPILOG = """settings: any number of section.key=value (or --section.key=value) items, e.g. optim.lr=1e-3
+  data.batch_size=8;
   prefix one with a stage name to set it for that stage only: rvq.optim.steps=100 muq.optim.steps=1000.
 
 resuming: re-running a command with the same --run_dir continues from the newest readable checkpoint in

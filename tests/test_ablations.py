@@ -8,7 +8,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 def ablations(out):
-    r = subprocess.run([sys.executable, "tools/ablations.py", "--quick", "--conditions", "random_projection", "--out", str(out)],
+    r = subprocess.run([sys.executable, "-m", "muq.study", "ablations", "--quick", "--conditions", "random_projection", "--out", str(out)],
                        cwd=ROOT, capture_output=True, text=True, timeout=1800)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     return json.loads((out / "results.json").read_text()), r.stdout
@@ -55,7 +55,7 @@ def test_ablations_quick(tmp_path):
 
 def test_ablation_calls_beyond_the_seed_spread():
     "The versus table: a difference beyond the combined std over seeds is called, one inside it is a tie, on rows whose answer is known."
-    sys.path.insert(0, str(ROOT / "tools")); import report
+    from muq import study_report as report
     rows = [dict(condition=c, seed=s, task=t, score=v) for c, t, vals in (
         ("mel_rvq_8", "key", [30, 32]), ("mel_rvq_8", "pitch", [90, 92]),
         ("random_init", "key", [20, 22]), ("random_init", "pitch", [91, 93]),        # key: +10 ± 1.4 better; pitch: -1 ± 1.4 tie

@@ -1,4 +1,4 @@
-"""`tools/curve.py --quick`: the learning-curve study end to end at toy sizes (the pipeline and the results file's shape,
+"""`python -m muq.study curve --quick`: the learning-curve study end to end at toy sizes (the pipeline and the results file's shape,
 not the numbers), and a rerun that reuses every training and probe and writes the same numbers."""
 import json, math, subprocess, sys
 from pathlib import Path
@@ -8,7 +8,7 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 def curve(out, *extra):
-    r = subprocess.run([sys.executable, "tools/curve.py", "--quick", "--out", str(out), *extra], cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    r = subprocess.run([sys.executable, "-m", "muq.study", "curve", "--quick", "--out", str(out), *extra], cwd=ROOT, capture_output=True, text=True, timeout=1800)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     return json.loads((out / "curve.json").read_text())
 
@@ -54,7 +54,7 @@ def test_curve_quick(tmp_path):
     assert part["kept"]["baselines_equal"] == f"{n} of {n} baseline scores equal to the kept file's (largest difference 0.00)"
     assert sorted(map(key, part["verdicts"])) == sorted(map(key, d["verdicts"])) and {t["updates"] for t in part["training"]} == {2, 4}
     # a second pretraining seed for the sweep needs the recipe's own second seed at the sweep budget
-    r = subprocess.run([sys.executable, "tools/curve.py", "--quick", "--out", str(tmp_path / "curve"), "--sweep_seeds", "2"],
+    r = subprocess.run([sys.executable, "-m", "muq.study", "curve", "--quick", "--out", str(tmp_path / "curve"), "--sweep_seeds", "2"],
                        cwd=ROOT, capture_output=True, text=True, timeout=1800)
     assert r.returncode != 0 and "--seeds_upto 4" in r.stderr, r.stderr[-2000:]
     two = curve(tmp_path / "curve", "--seeds_upto", "4", "--sweep_seeds", "2")
@@ -64,7 +64,7 @@ def test_curve_quick(tmp_path):
     sweep_cmp = lambda doc: sorted(key(x) for x in doc["verdicts"] if x["comparison"].startswith(("lr_x3", "precise_bn")))
     assert sweep_cmp(two) == sweep_cmp(d)                                           # verdicts stay seed 0 against seed 0
     assert sorted((t["condition"], t["seed"]) for t in two["sweep_training"]) == [("lr_x3", 0), ("lr_x3", 1)]
-    sys.path.insert(0, str(ROOT / "tools")); import report
+    from muq import study_report as report
     lr_row = next(l for l in report.sweep_table(two).splitlines() if l.startswith("| lr_x3 |"))
     assert lr_row.count("±") == 2                                                    # key and instrument: mean ± std over 2 seeds
     one = curve(tmp_path / "curve", "--budgets", "2,4", "--sweep", "lr_x3")          # a subset of the sweep: the others stay
@@ -81,9 +81,9 @@ def test_curve_with_a_changed_recipe(tmp_path):
     assert d["recipe"].endswith("changed for every MuQ training: optim.lr=3e-3") and {r["updates"] for r in d["rows"]} == {None, 0, 2}
     assert json.loads((out / "recipe.json").read_text()) == ["optim.lr=3e-3"]
     for recipe, said in (("optim.lr=1e-3", "holds the runs of recipe changes ['optim.lr=3e-3']"), ("optim.lr", "not key=value")):
-        r = subprocess.run([sys.executable, "tools/curve.py", "--quick", "--out", str(out), "--no_sweep", "--recipe", recipe],
+        r = subprocess.run([sys.executable, "-m", "muq.study", "curve", "--quick", "--out", str(out), "--no_sweep", "--recipe", recipe],
                            cwd=ROOT, capture_output=True, text=True, timeout=600)
         assert r.returncode != 0 and said in r.stderr, r.stderr[-2000:]
     old = tmp_path / "old"; (old / "mel_rvq" / "u2" / "seed0" / "muq").mkdir(parents=True)   # runs from before folders were marked
-    r = subprocess.run([sys.executable, "tools/curve.py", "--quick", "--out", str(old), "--recipe", "optim.lr=3e-3"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    r = subprocess.run([sys.executable, "-m", "muq.study", "curve", "--quick", "--out", str(old), "--recipe", "optim.lr=3e-3"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode != 0 and "holds the runs of recipe changes []" in r.stderr, r.stderr[-2000:]

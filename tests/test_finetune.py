@@ -98,10 +98,8 @@ def test_two_ranks_equal_one_rank_accumulating(data, tmp_path):
     assert len(keys) > 50 and max(diff.values()) < 5e-5, sorted(diff.items(), key=lambda kv: -kv[1])[:5]
 
 def test_study_tables_report_means_spreads_and_calls():
-    "tools/finetune_study.py's tables: mean ± std over seeds, and a difference called only beyond the combined std."
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("finetune_study", Path(__file__).resolve().parents[1] / "tools" / "finetune_study.py")
-    fs = importlib.util.module_from_spec(spec); spec.loader.exec_module(fs)
+    "muq.study_finetune's tables: mean ± std over seeds, and a difference called only beyond the combined std."
+    from muq import study_finetune as fs
     rows = [dict(task='key', init=i, mode=m, seed=s, value=v, metric='weighted', n_test=10)
             for i, m, vs in (('pretrained', 'freeze', (0.10, 0.12, 0.14)), ('pretrained', 'lora', (0.11, 0.13, 0.15)),
                              ('pretrained', 'full', (0.30, 0.32, 0.34)), ('random', 'freeze', (0.10, 0.10, 0.10)),

@@ -1,8 +1,5 @@
-"""tools/report.py on a results file with known verdicts: the tables say which budget wins what."""
-import sys
-from pathlib import Path
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-import report
+"""muq.study_report on a results file with known verdicts: the tables say which budget wins what."""
+from muq import study_report as report
 
 def curve_doc():
     "Two tasks, three budgets; key crosses over at 600 updates, pitch is worse until 2400 and never beats the raw mel."
@@ -41,7 +38,7 @@ def test_recipe_table_sets_a_changed_recipe_beside_the_released_one():
 def test_training_row_reads_one_codebook_runs(tmp_path):
     "A one-codebook run logs ce/acc_per_codebook without an index; its row still has them, beside its targets' floor."
     import json
-    from curve import training_row
+    from muq.study_results import training_row
     run = tmp_path / "muq"; (run / "final").mkdir(parents=True)
     (run / "summary.json").write_text(json.dumps({"last_log": {"loss": 3.03, "acc": 0.24, "ce_per_codebook": 3.03, "acc_per_codebook": 0.24}}))
     (run / "data_stats.json").write_text(json.dumps({"unigram_entropy_0": 4.91, "majority_acc_0": 0.022}))

@@ -2,13 +2,12 @@
 markdown cells as they are, visible code cells as python blocks, `#| hide` cells dropped.
 
 Tables are not typed by hand: a block `<!-- table:NAME -->` ... `<!-- /table -->` in a markdown cell of the index is
-regenerated from the committed results files (nbs/results/*.json) by tools/report.py, in the notebook and in the
+regenerated from the committed results files (nbs/results/*.json) by muq.study_report, in the notebook and in the
 README alike, so every number there comes from a file that records what produced it.
 """
 import json, re, sys
 from pathlib import Path
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import report
+from muq import study_report as report
 
 root = Path(__file__).resolve().parents[1]
 BLOCK = re.compile(r"(<!-- table:([\w.:-]+) -->\n)(.*?)\n?(<!-- /table -->)", re.S)   # an empty block too
@@ -20,7 +19,7 @@ def tables() -> dict:
         d = json.loads(p.read_text())
         if p.stem == "curve":
             out.update(report.curve_tables(d))
-        elif p.stem.startswith("curve_"):                          # the curve of a changed recipe (curve.py --recipe)
+        elif p.stem.startswith("curve_"):                          # the curve of a changed recipe (make curve ARGS=--recipe ...)
             out.update({p.stem + k[len("curve"):]: v for k, v in report.curve_tables(d).items()})
             base = root / "nbs" / "results" / "curve.json"
             if base.exists(): out[f"{p.stem}:vs_released"] = report.recipe_table(d, json.loads(base.read_text()))

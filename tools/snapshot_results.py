@@ -8,9 +8,8 @@ import argparse, json, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import report
-from curve import training_row                     # masked CE and accuracy against the targets' unigram floor and majority code
+from muq import study_report as report
+from muq.study_results import training_row                     # masked CE and accuracy against the targets' unigram floor and majority code
 
 RUNS = {"muq": "mel_rvq", "muq_random_projection": "random_projection"}      # the probe's encoder name -> run folder
 
