@@ -21,7 +21,9 @@ from muq.core import (
 from .data import CropDataset, WindowDataset, KEYS, make_loader, read_manifest
 from .model import MuQ, MuQConfig, token_mask_from_samples
 from .probe import task_metric, bootstrap_interval, PRIMARY
-from .train import Stage, TrainConfig, register_stage, train, train_items, resolve_config, setup_dist
+from .runtime import setup_dist, train_items
+from .stages import Stage, TrainConfig, register_stage, resolve_config
+from .train import train
 
 # %% auto #0
 __all__ = ['TASKS_FT', 'MODES', 'FT_RECIPE', 'LoRALinear', 'add_lora', 'ClassifierConfig', 'MuQClassifier', 'label_tensor',

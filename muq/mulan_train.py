@@ -11,7 +11,9 @@ import numpy as np, torch
 from .data import CropDataset, epoch_key
 from .model import MuQ
 from .mulan import MuQMuLan, MuQMuLanConfig, WordTokenizer
-from .train import Stage, TrainConfig, register_stage, deep_merge, train_items
+from .core import deep_merge
+from .runtime import train_items
+from .stages import Stage, TrainConfig, register_stage
 
 # %% auto #0
 __all__ = ['HELDOUT_TAGS', 'MULAN_RECIPE', 'mask_tags', 'MuLanDataset', 'MuLanTrainConfig', 'MuLanStage']

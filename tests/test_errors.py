@@ -8,7 +8,7 @@ from muq.audio import LogMel, MelConfig, load_audio, log_mel, mel_stats, normali
 from muq.data import read_manifest, manifest_from_folder, write_manifest, data_items
 from muq.model import MuQ, MuQConfig, make_tokenizer, resolve_checkpoint
 from muq.mel_rvq import MelRVQ, MelRVQConfig
-from muq.train import resolve_config, get_stage
+from muq.stages import resolve_config, get_stage
 from dataclasses import dataclass
 
 

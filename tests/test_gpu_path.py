@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest, torch
 from muq import MuQ, MuQConfig
 from muq.masking import block_mask
-from muq.train import encoder_flops, get_stage, peak_flops, peak_flops_for
+from muq.runtime import peak_flops, peak_flops_for
+from muq.stages import encoder_flops, get_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 

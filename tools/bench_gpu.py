@@ -44,7 +44,8 @@ def run_side(a):
         train_loss = lambda w, g: m.model.train_forward(w, generator=g)["loss"]
         encoder = lambda w: m(w)
     if a.compile and a.side == "official": m.model.conv.compile(); m.model.conformer.compile()   # the same in-place compile
-    from muq.train import encoder_flops, peak_flops
+    from muq.runtime import peak_flops
+    from muq.stages import encoder_flops
     from muq.model import config_from_official
     flops_fwd = encoder_flops(config_from_official(cfg), a.seconds, backward=False)
     flops_train = encoder_flops(config_from_official(cfg), a.seconds)
