@@ -20,7 +20,8 @@ from muq.core import (
 )
 from .data import CropDataset, WindowDataset, KEYS, make_loader, read_manifest
 from .model import MuQ, MuQConfig, token_mask_from_samples
-from .probe import task_metric, bootstrap_interval, PRIMARY
+from .probe import PRIMARY
+from .probe_fit import task_metric, bootstrap_interval
 from .runtime import setup_dist, train_items
 from .stages import Stage, TrainConfig, register_stage, resolve_config
 from .train import train

@@ -12,7 +12,8 @@ from .audio import load_audio, log_mel, normalize_mel
 from .core import ConfigError
 from .corpus import CorpusConfig, clip_plan, score_notes, _excerpt
 from .data import PITCH_NAMES
-from .probe import fit_probe, normalize_features
+from .features import normalize_features
+from .probe_fit import fit_probe
 
 # %% auto #0
 __all__ = ['RATE', 'CHORDS', 'FRAME_TASKS', 'FRAME_METRICS', 'clip_score', 'chord_of', 'frame_labels', 'corpus_config',

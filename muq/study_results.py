@@ -12,6 +12,7 @@ from .data import read_manifest
 from .model import MuQ
 from . import probe as P
 from . import frames as FR
+from .features import _windows as windows
 
 # %% auto #0
 __all__ = ['LAYER_SETTINGS', 'FRAME_STRIDE', 'log', 'save_outs', 'load_outs', 'probed', 'frame_data', 'frame_probed',
@@ -115,7 +116,7 @@ def code_encoder(m: MuQ):
 
     @torch.no_grad()
     def f(items, window=5.0, max_windows=1, batch_size=8, **_):
-        n, batches = P._windows(items, window, max_windows, batch_size, 'codes')
+        n, batches = windows(items, window, max_windows, batch_size, 'codes')
         feats, count = torch.zeros(n, 1, k * K), torch.zeros(n)
         for b in batches:
             if not len(b['wav']):

@@ -4,7 +4,8 @@ import numpy as np, pytest, soundfile as sf, torch, torch.nn.functional as F
 from muq import MuQ, MuQConfig
 from muq.corpus import CorpusConfig, build_corpus
 from muq.data import KEYS, read_manifest, write_manifest
-from muq.probe import (task_metric, fit_probe, cached_features, file_digest, normalize_features, tempo_features, compare,
+from muq.probe_fit import task_metric
+from muq.probe import (fit_probe, cached_features, file_digest, normalize_features, tempo_features, compare,
                        TASKS, with_tasks)
 
 def test_metrics_against_hand_computed_values():
