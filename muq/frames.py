@@ -7,7 +7,6 @@ from __future__ import annotations
 import json, math, warnings
 from pathlib import Path
 import numpy as np, torch
-import torch.nn.functional as F
 from .audio import load_audio, log_mel, normalize_mel
 from .core import ConfigError
 from .corpus import CorpusConfig, clip_plan, score_notes, _excerpt

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np, torch
 from .data import CropDataset, epoch_key
 from .model import MuQ
-from .mulan import MuQMuLan, MuQMuLanConfig, WordTokenizer
+from .mulan import MuQMuLan
+from .mulan_towers import MuQMuLanConfig, WordTokenizer
 from .core import deep_merge
 from .runtime import train_items
 from .stages import Stage, TrainConfig, register_stage

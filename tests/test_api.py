@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest, torch
 from safetensors.torch import load_file
 from muq import MuQ, MuQConfig, MuQMuLan, MuQMuLanConfig
-from muq.mulan import WordTokenizer
+from muq.mulan_towers import WordTokenizer
 
 FX = Path(__file__).parent / "fixtures"
 REC = json.loads((FX / "official_signatures.json").read_text())

@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest, torch, torch.nn.functional as F
 from safetensors.torch import load_file
 from muq import MuQ, MuQConfig, MuQMuLan, MuQMuLanConfig
-from muq.mulan import (contrastive_loss, split_clips, TextTower, WordTokenizer, minilm_path, xlmr_tokenizer, mean_tokens)
+from muq.mulan import contrastive_loss, split_clips
+from muq.mulan_towers import TextTower, WordTokenizer, minilm_path, xlmr_tokenizer, mean_tokens
 
 FX = Path(__file__).parent / "fixtures"
 
