@@ -4,20 +4,18 @@
 
 # %% ../nbs/02a_corpus.ipynb #034bc311
 from __future__ import annotations
-import functools, hashlib, json, math, os, random, sys, time, typing, multiprocessing as mp
+import functools, hashlib, json, math, os, sys, time, typing, multiprocessing as mp
 from dataclasses import dataclass
 from pathlib import Path
-import numpy as np, soundfile as sf
+import soundfile as sf
 from .core import ConfigError, Config, atomic_path, atomic_write_text, checkout_root, run_cli
-from .data import KEYS, PITCH_NAMES, write_manifest
+from .data import write_manifest
 
 # %% auto #0
-__all__ = ['SOUNDFONTS', 'SF2', 'COLLECTIONS', 'FAMILIES', 'PROGRAM_FAMILY', 'PROGRAM_RANGE', 'RENDER_KEYS', 'TEMPLATES',
-           'find_soundfont', 'CorpusConfig', 'pool_of', 'split_of', 'list_works', 'score_notes', 'key_profiles',
-           'estimate_key', 'render_events', 'loudness_normalize', 'silence_fraction', 'clip_plan', 'tempo_word',
-           'caption_fields', 'make_captions', 'gm_name', 'render_clip', 'chroma', 'render_note', 'render_mix_note',
-           'stratified_splits', 'content_config', 'corpus_name', 'render_name', 'build_corpus', 'default_data_dir',
-           'corpus_complete', 'corpus_folder', 'builtin_corpus', 'corpus_cli', 'main']
+__all__ = ['SOUNDFONTS', 'SF2', 'COLLECTIONS', 'FAMILIES', 'PROGRAM_FAMILY', 'PROGRAM_RANGE', 'RENDER_KEYS', 'find_soundfont',
+           'CorpusConfig', 'pool_of', 'split_of', 'list_works', 'content_config', 'corpus_name', 'render_name',
+           'build_corpus', 'default_data_dir', 'corpus_complete', 'corpus_folder', 'builtin_corpus', 'corpus_cli',
+           'main']
 
 # %% ../nbs/02a_corpus.ipynb #b303b519
 SOUNDFONTS = (
@@ -164,338 +162,6 @@ def list_works(max_file_kb: int = 400, pool: str = 'all') -> tuple:
             out.append((c, str(p)))
     return tuple(out)
 
-# %% ../nbs/02a_corpus.ipynb #6a84882d
-@functools.lru_cache(maxsize=64)
-def score_notes(path: str) -> tuple[np.ndarray, float]:
-    "Notes of a score as an array of (part, onset_q, dur_q, midi), and its length in quarters."
-    import pickle, zlib
-    import music21
-
-    try:
-        s = music21.corpus.parse(path)
-    except (zlib.error, EOFError, pickle.UnpicklingError):
-        # music21 caches parsed scores as pickles in a folder all processes share and writes them in place: a cache file
-        # another process is still writing reads as truncated. The score itself is fine: parse it from its source.
-        s = music21.corpus.parse(path, forceSource=True)
-    if isinstance(s, music21.stream.Opus):
-        s = s.scores[0]
-    rows = []
-    for pi, part in enumerate(s.parts if s.parts else [s]):
-        for n in part.flatten().stripTies().notes:
-            d = float(n.duration.quarterLength)
-            if d <= 0:
-                continue  # grace notes: zero length, never released
-            for p in n.pitches:
-                rows.append((pi, float(n.offset), d, p.midi))
-    a = np.array(rows, dtype=np.float64).reshape(-1, 4)
-    return a, float(s.highestTime)
-
-# %% ../nbs/02a_corpus.ipynb #3a3b9643
-_MAJOR = np.array(
-    [17.7661, 0.145624, 14.9265, 0.160186, 19.8049, 11.3587, 0.291248, 22.062, 0.145624, 8.15494, 0.232998, 4.95122]
-)
-_MINOR = np.array(
-    [18.2648, 0.737619, 14.0499, 16.8599, 0.702494, 14.4362, 0.702494, 18.6161, 4.56621, 1.93186, 7.37619, 1.75623]
-)
-
-
-def key_profiles() -> np.ndarray:
-    "(24, 12) Aarden-Essen profiles, row k = key `KEYS[k]`."
-    return np.stack([np.roll(_MAJOR, t) for t in range(12)] + [np.roll(_MINOR, t) for t in range(12)])
-
-
-def estimate_key(pc_hist) -> tuple[int, float]:
-    "(key index into KEYS, Pearson correlation) of a 12-bin pitch-class histogram."
-    r = np.array([np.corrcoef(pc_hist, p)[0, 1] for p in key_profiles()])
-    return int(np.nanargmax(r)), float(np.nanmax(r))
-
-# %% ../nbs/02a_corpus.ipynb #119c9c6f
-# one idle synth per SoundFont and process: FluidSynth's sample cache then outlives each render's synth
-_HOLDERS: dict = {}
-
-
-def render_events(events, programs: dict, n_samples: int, sf2: str = SF2, sr: int = 24000) -> np.ndarray:
-    "Render (time_s, on, chan, pitch, vel) events with `programs` {chan: GM program}: float32 mono (n_samples,)."
-    import fluidsynth
-
-    if sf2 not in _HOLDERS:  # a fresh synth per render (no state carries over), but the
-        _HOLDERS[sf2] = h = fluidsynth.Synth(samplerate=float(sr))
-        h.sfload(sf2)  # 148 MB of samples are read once
-    fs = fluidsynth.Synth(gain=0.5, samplerate=float(sr), **{'synth.reverb.active': 0, 'synth.chorus.active': 0})
-    try:
-        sfid = fs.sfload(sf2)
-        if sfid < 0:
-            raise FileNotFoundError(
-                f"{sf2}: cannot load the SoundFont (Debian/Ubuntu: apt install fluid-soundfont-gm; "
-                f"elsewhere: MUQ_SF2=path/to/a/General-MIDI.sf2, or pip install pretty_midi)"
-            )
-        for ch, prog in programs.items():
-            fs.program_select(ch, sfid, 0, prog)
-        out, pos = [], 0
-        for t, on, ch, pitch, vel in sorted(events, key=lambda e: (e[0], e[1])):  # note-offs before note-ons
-            s = min(int(round(t * sr)), n_samples)
-            if s > pos:
-                out.append(fs.get_samples(s - pos))
-                pos = s
-            if pos >= n_samples:
-                break
-            if on:
-                fs.noteon(ch, int(pitch), int(vel))
-            else:
-                fs.noteoff(ch, int(pitch))
-        if pos < n_samples:
-            out.append(fs.get_samples(n_samples - pos))
-    finally:
-        fs.delete()
-    return (np.concatenate(out).astype(np.float32).reshape(-1, 2).mean(1) / 32768.0)[:n_samples]
-
-# %% ../nbs/02a_corpus.ipynb #d17cd1ae
-def loudness_normalize(x: np.ndarray, target_db: float = -20.0, peak: float = 0.99) -> np.ndarray:
-    "Scale to `target_db` dBFS RMS (instruments differ by ~10 dB, a shortcut label otherwise), limit the peak."
-    rms = float(np.sqrt(np.mean(x.astype(np.float64) ** 2)))
-    if rms < 1e-8:
-        return x
-    y = x * (10 ** (target_db / 20) / rms)
-    m = np.abs(y).max()
-    return (y * (peak / m) if m > peak else y).astype(np.float32)
-
-
-def silence_fraction(x: np.ndarray, sr: int = 24000, floor_db: float = -50.0) -> float:
-    "Fraction of 50 ms frames whose RMS is below `floor_db` dBFS."
-    n = sr // 20
-    f = x[: len(x) // n * n].reshape(-1, n)
-    return float((10 * np.log10(np.mean(f.astype(np.float64) ** 2, 1) + 1e-12) < floor_db).mean())
-
-# %% ../nbs/02a_corpus.ipynb #8b5dcf92
-def clip_plan(cfg: CorpusConfig, i: int) -> dict:
-    "The random choices for clip `i`: work, tempo, excerpt start, transposition, program, velocity."
-    rng = random.Random(_h(cfg.seed, 'clip', i))
-    works = list_works(cfg.max_file_kb, cfg.pool)
-    coll = rng.choice(list(COLLECTIONS))
-    coll_works = [w for w in works if w[0] == coll]
-    path = rng.choice(coll_works)[1]
-    family = rng.choice(list(FAMILIES))
-    return dict(
-        collection=coll,
-        path=path,
-        work=path.split('corpus/')[-1],
-        family=family,
-        program=rng.choice(FAMILIES[family]),
-        bpm=rng.randint(70, 140),
-        transpose=rng.randint(-5, 6),
-        velocity=rng.randint(60, 110),
-        start_u=rng.random(),
-        jitter_seed=rng.getrandbits(32),
-    )
-
-# %% ../nbs/02a_corpus.ipynb #a1f8b7cc
-def _excerpt(plan, cfg):
-    """Notes of the planned excerpt: (part, onset_s, dur_s, midi) relative to the clip start, and the clip length in
-    quarters."""
-    notes, total_q = score_notes(plan['path'])
-    span_q = cfg.clip_seconds * plan['bpm'] / 60
-    start_q = plan['start_u'] * max(total_q - span_q, 0.0)
-    keep = (notes[:, 1] + notes[:, 2] > start_q) & (notes[:, 1] < start_q + span_q)
-    ex = notes[keep].copy()
-    ex[:, 2] = np.minimum(ex[:, 1] + ex[:, 2], start_q + span_q) - np.maximum(ex[:, 1], start_q)
-    ex[:, 1] = np.maximum(ex[:, 1] - start_q, 0) * 60 / plan['bpm']
-    ex[:, 2] *= 60 / plan['bpm']
-    ex[:, 3] += plan['transpose']
-    return ex
-
-
-def _events(ex, plan):
-    "Note-on/off events, one MIDI channel per part (never 9, the drum channel)."
-    rng = np.random.default_rng(plan['jitter_seed'])
-    chans = [c for c in range(16) if c != 9]
-    ev = []
-    for part, t, d, p in ex:
-        ch = chans[int(part) % 15]
-        v = int(np.clip(plan['velocity'] + rng.integers(-8, 9), 1, 127))
-        ev += [(t, 1, ch, p, v), (t + d * 0.95, 0, ch, p, 0)]
-    return ev, {chans[int(p) % 15]: plan['program'] for p in set(ex[:, 0].tolist())}
-
-# %% ../nbs/02a_corpus.ipynb #75240823
-TEMPLATES = [
-    "{style} in {key}, played on {instrument} at {bpm} bpm.",
-    "A {tempo_word} {mode} {style} performed on {instrument}.",
-    "{instrument_cap} plays a {tempo_word} piece in {key}; {style}.",
-    "Solo {family} music: a {style} in a {mode} key, {tempo_word} tempo.",
-]
-
-
-def tempo_word(bpm: float) -> str:
-    return 'slow' if bpm < 90 else 'moderate' if bpm < 115 else 'fast'
-
-
-def caption_fields(lab: dict) -> dict:
-    "The words a caption template can use."
-    inst = lab['instrument']
-    return dict(
-        style=COLLECTIONS[lab['collection']],
-        key=lab['key'],
-        mode=lab['key'].split()[1],
-        bpm=lab['bpm'],
-        instrument=inst,
-        instrument_cap=inst[:1].upper() + inst[1:],
-        family=lab['family'],
-        tempo_word=tempo_word(lab['bpm']),
-    )
-
-
-def make_captions(lab: dict) -> list[str]:
-    "All template captions of a clip (a dataset picks one at random per epoch, as MuQ-MuLan's training does)."
-    f = caption_fields(lab)
-    return [t.format(**f) for t in TEMPLATES]
-
-# %% ../nbs/02a_corpus.ipynb #0b138fc1
-def gm_name(program: int) -> str:
-    "A readable General MIDI instrument name."
-    names = {
-        0: 'acoustic grand piano',
-        1: 'bright piano',
-        4: 'electric piano',
-        11: 'vibraphone',
-        12: 'marimba',
-        13: 'xylophone',
-        16: 'drawbar organ',
-        19: 'church organ',
-        20: 'reed organ',
-        24: 'nylon guitar',
-        25: 'steel guitar',
-        26: 'jazz guitar',
-        40: 'violin',
-        42: 'cello',
-        48: 'string ensemble',
-        56: 'trumpet',
-        57: 'trombone',
-        61: 'brass section',
-        64: 'soprano sax',
-        66: 'tenor sax',
-        71: 'clarinet',
-        73: 'flute',
-        74: 'recorder',
-        75: 'pan flute',
-    }
-    return names.get(program, f'GM program {program}')
-
-# %% ../nbs/02a_corpus.ipynb #90aac603
-def render_clip(cfg: CorpusConfig, i: int) -> tuple[np.ndarray | None, dict]:
-    "Render clip `i`: (audio or None, labels). Labels carry `dropped` with a reason when the clip is rejected."
-    plan = clip_plan(cfg, i)
-    ex = _excerpt(plan, cfg)
-    pc = np.zeros(12)
-    for _, _, d, p in ex:
-        pc[int(p) % 12] += d
-    k, corr = estimate_key(pc) if pc.sum() > 0 else (0, 0.0)
-    lab = dict(
-        id=f'clip{i:05d}',
-        **{k_: plan[k_] for k_ in ('collection', 'work', 'family', 'program', 'bpm', 'transpose', 'velocity')},
-        instrument=gm_name(plan['program']),
-        key=KEYS[k],
-        key_index=k,
-        key_corr=round(corr, 4),
-        pc_hist=[round(v / max(pc.sum(), 1e-9), 4) for v in pc],
-        n_notes=len(ex),
-        split=split_of(plan['work'], cfg.splits),
-    )
-    lab['tags'] = [plan['family'], lab['key'].split()[1], tempo_word(plan['bpm']), COLLECTIONS[plan['collection']]]
-    lab['captions'] = make_captions(lab)
-    if corr < cfg.min_key_corr:
-        return None, {**lab, 'dropped': f'key correlation {corr:.2f} < {cfg.min_key_corr}'}
-    ev, programs = _events(ex, plan)
-    x = render_events(ev, programs, int(cfg.clip_seconds * cfg.sample_rate), cfg.sf2, cfg.sample_rate)
-    x = loudness_normalize(x)
-    sil = silence_fraction(x, cfg.sample_rate)
-    if sil > cfg.max_silence:
-        return None, {**lab, 'dropped': f'silence {sil:.2f} > {cfg.max_silence}'}
-    return x, lab
-
-# %% ../nbs/02a_corpus.ipynb #f5bec668
-def chroma(x: np.ndarray, sr: int = 24000, fmin: float = 55.0, fmax: float = 2000.0) -> np.ndarray:
-    "12-bin pitch-class energy of a signal (STFT magnitudes folded onto pitch classes), summing to 1."
-    n = 8192
-    hop = 2048
-    frames = np.lib.stride_tricks.sliding_window_view(np.pad(x, (0, n)), n)[::hop] * np.hanning(n)
-    mag = np.abs(np.fft.rfft(frames, axis=1)).sum(0)
-    f = np.fft.rfftfreq(n, 1 / sr)
-    ok = (f >= fmin) & (f <= fmax)
-    pc = np.round(12 * np.log2(f[ok] / 440.0) + 69).astype(int) % 12
-    c = np.bincount(pc, weights=mag[ok], minlength=12)
-    return c / c.sum()
-
-# %% ../nbs/02a_corpus.ipynb #25f7a260
-def _draw_note(rng: random.Random, nid: str, velocity: tuple[int, int]) -> dict:
-    "The labels of a single note drawn from `rng`: family, program, a pitch in its range, a velocity in `velocity`."
-    family = rng.choice(list(FAMILIES))
-    prog = rng.choice(FAMILIES[family])
-    pitch, vel = rng.randint(*PROGRAM_RANGE[prog]), rng.randint(*velocity)
-    return dict(
-        id=nid,
-        pitch=pitch,
-        pitch_class=PITCH_NAMES[pitch % 12],
-        velocity=vel,
-        program=prog,
-        family=family,
-        instrument=gm_name(prog),
-    )
-
-
-def render_note(cfg: CorpusConfig, j: int, audio: bool = True) -> tuple[np.ndarray | None, dict]:
-    "Single note `j` of the note set: (audio, labels); `audio=False` draws the labels only."
-    rng = random.Random(_h(cfg.seed, 'note', j))
-    lab = _draw_note(rng, f'note{j:05d}', (50, 120))
-    pitch, vel, prog = lab['pitch'], lab['velocity'], lab['program']
-    if not audio:
-        return None, lab
-    n = int(cfg.note_seconds * cfg.sample_rate)
-    x = render_events(
-        [(0.0, 1, 0, pitch, vel), (cfg.note_seconds * 0.75, 0, 0, pitch, 0)], {0: prog}, n, cfg.sf2, cfg.sample_rate
-    )
-    return loudness_normalize(x), lab
-
-
-def render_mix_note(cfg: CorpusConfig, j: int, audio: bool = True) -> tuple[np.ndarray | None, dict]:
-    """Note `j` of the mixed set: a target note (labelled as `render_note` labels one) over two softer notes of another
-    family, 3 to 12 semitones from it (or as near as that family's range allows); `audio=False`: the labels only."""
-    rng = random.Random(_h(cfg.seed, 'mixnote', j))
-    lab = _draw_note(rng, f'mix{j:05d}', (80, 120))
-    pitch, vel, prog, family = lab['pitch'], lab['velocity'], lab['program'], lab['family']
-    other = rng.choice([f for f in FAMILIES if f != family])
-    oprog = rng.choice(FAMILIES[other])
-    lo, hi = PROGRAM_RANGE[oprog]
-    near = [p for p in range(lo, hi + 1) if 3 <= abs(p - pitch) <= 12]
-    if len(near) < 2:  # the other instrument's range lies far from the target: its two nearest pitches, >= 3 away
-        near = sorted((p for p in range(lo, hi + 1) if abs(p - pitch) >= 3), key=lambda p: abs(p - pitch))[:2]
-    acc = sorted(rng.sample(near, 2))
-    acc_vel = [rng.randint(40, 70) for _ in acc]
-    lab.update(accompaniment=acc, accompaniment_program=oprog)
-    if not audio:
-        return None, lab
-    off = cfg.note_seconds * 0.75
-    ev = [(0.0, 1, 0, pitch, vel), (off, 0, 0, pitch, 0)]
-    ev += [e for p, v in zip(acc, acc_vel) for e in ((0.0, 1, 1, p, v), (off, 0, 1, p, 0))]
-    x = render_events(ev, {0: prog, 1: oprog}, int(cfg.note_seconds * cfg.sample_rate), cfg.sf2, cfg.sample_rate)
-    return loudness_normalize(x), lab
-
-
-def stratified_splits(labels: list, weights=(8, 1, 1), seed: int = 0) -> list[str]:
-    """A split per item, stratified by `labels`: per class, `weights` proportions in a hashed order, train first, >= 1
-    train."""
-    out = [None] * len(labels)
-    by = {}
-    for i, l in enumerate(labels):
-        by.setdefault(l, []).append(i)
-    for l, idx in by.items():
-        idx = sorted(idx, key=lambda i: _h('strat', seed, i))
-        n = len(idx)
-        tot = sum(weights)
-        n_test = int(n * weights[2] / tot) if n >= 3 else 0
-        n_valid = int(n * weights[1] / tot) if n >= 3 else 0
-        for k, i in enumerate(idx):
-            out[i] = 'test' if k < n_test else 'valid' if k < n_test + n_valid else 'train'
-    return out
-
 # %% ../nbs/02a_corpus.ipynb #1dd05b39
 def _job(args):
     """Render one clip or note into the audio folder unless its sidecar exists; return its labels (`path` relative to
@@ -506,7 +172,9 @@ def _job(args):
     side = Path(audio) / kind / f'{name}.json'
     if side.exists():
         return json.loads(side.read_text())
-    x, lab = {'clip': render_clip, 'note': render_note, 'mixnote': render_mix_note}[kind](cfg, i)
+    from muq import render  # chapter 2b (it imports this module's configs and works)
+
+    x, lab = {'clip': render.render_clip, 'note': render.render_note, 'mixnote': render.render_mix_note}[kind](cfg, i)
     if x is not None:
         with atomic_path(side.with_suffix('.flac')) as tmp:
             sf.write(tmp, x, cfg.sample_rate, format='FLAC', subtype='PCM_16')
@@ -578,6 +246,8 @@ def _refuse_other(path: Path, want: dict, what: str):
 def build_corpus(cfg: CorpusConfig, out, verbose: bool = True, audio=None) -> dict:
     """Render (or reuse) the corpus of `cfg`: audio into `audio` (default: `out`), manifests and `corpus_config.json`
     into `out`."""
+    from muq.render import stratified_splits
+
     out = Path(out)
     audio = Path(audio or out)
     t0 = time.time()

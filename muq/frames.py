@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np, torch
 from .audio import load_audio, log_mel, normalize_mel
 from .core import ConfigError
-from .corpus import CorpusConfig, clip_plan, score_notes, _excerpt
+from .corpus import CorpusConfig
+from .render import clip_plan, score_notes, _excerpt
 from .data import PITCH_NAMES
 from .features import normalize_features
 from .probe_fit import fit_probe

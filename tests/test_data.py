@@ -2,7 +2,8 @@
 import hashlib, json, os, subprocess, sys
 from pathlib import Path
 import numpy as np, pytest, soundfile as sf, torch
-from muq.corpus import CorpusConfig, build_corpus, chroma, estimate_key, split_of, stratified_splits, render_note, PROGRAM_RANGE
+from muq.corpus import CorpusConfig, build_corpus, split_of, PROGRAM_RANGE
+from muq.render import chroma, estimate_key, stratified_splits, render_note
 from muq.data import (CropDataset, WindowDataset, SkipCounter, make_loader, manifest_from_folder, read_manifest, KEYS,
                       gtzan_manifest, giantsteps_manifest, mtt_manifest, nsynth_manifest)
 
@@ -158,7 +159,7 @@ def test_a_corpus_configuration_is_never_redefined(tmp_path):
 def test_a_score_whose_music21_cache_file_is_half_written_still_parses(monkeypatch, tmp_path):
     "music21 caches parsed scores as pickles in a folder every process shares; one still being written must not fail a render."
     import music21
-    from muq.corpus import score_notes
+    from muq.render import score_notes
     path = str(music21.corpus.getComposer('bach')[0])
     score_notes.cache_clear(); want = score_notes(path)                      # parses (and caches) it once
     cache_dir = tmp_path / "m21"; cache_dir.mkdir()
@@ -171,7 +172,8 @@ def test_a_score_whose_music21_cache_file_is_half_written_still_parses(monkeypat
 
 def test_mixed_notes_put_a_target_over_another_instrument(tmp_path):
     "The pitch task with head-room: a louder target note over two softer notes of another family, 3 to 12 semitones away."
-    from muq.corpus import render_mix_note, FAMILIES, corpus_name
+    from muq.corpus import FAMILIES, corpus_name
+    from muq.render import render_mix_note
     cfg = CorpusConfig.preset("tiny", mix_notes=6)
     for j in range(6):
         x, lab = render_mix_note(cfg, j)

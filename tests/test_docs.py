@@ -19,8 +19,8 @@ def render(page: Path, shot: Path) -> str:
     "The DOM of `page` after Chromium ran it, and a screenshot."
     base = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
             "--virtual-time-budget=15000"]                              # let the page's scripts (MathJax) finish first
-    subprocess.run(base + [f"--screenshot={shot}", "--window-size=1280,1600", page.as_uri()], check=True, capture_output=True, timeout=120)
-    return subprocess.run(base + ["--dump-dom", page.as_uri()], check=True, capture_output=True, text=True, timeout=120).stdout
+    subprocess.run(base + [f"--screenshot={shot}", "--window-size=1280,1600", page.as_uri()], check=True, capture_output=True, timeout=300)
+    return subprocess.run(base + ["--dump-dom", page.as_uri()], check=True, capture_output=True, text=True, timeout=300).stdout
 
 def test_clean_notebook_drops_directives():
     nb = dict(cells=[dict(cell_type="code", source="#| hide\nimport secret", outputs=[]),

@@ -2,7 +2,8 @@
 import json, subprocess, sys
 import numpy as np, pytest, torch
 from muq.audio import load_audio
-from muq.corpus import CorpusConfig, build_corpus, clip_plan, _excerpt, _events, render_events, loudness_normalize
+from muq.corpus import CorpusConfig, build_corpus
+from muq.render import clip_plan, _excerpt, _events, render_events, loudness_normalize
 from muq.data import read_manifest
 from muq.frames import clip_score, clip_labels, corpus_config, CHORDS
 from muq.model import MuQ, MuQConfig
