@@ -7,7 +7,7 @@ from __future__ import annotations
 import json, math, sys
 from dataclasses import dataclass, field
 from pathlib import Path
-import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
+import numpy as np, torch, torch.nn as nn, torch.nn.functional as F, torch.distributed as dist
 from muq.core import (
     ConfigError,
     deep_merge,
@@ -458,6 +458,8 @@ def finetune_cli(
             f"on {rep['n_test']} clips "
             f"-> {run_dir}/finetune/final, report.json"
         )
+    if dist.is_initialized():
+        dist.barrier()  # the other ranks wait for rank 0's test: a rank whose peer has gone aborts in gloo's teardown
     return s
 
 

@@ -43,6 +43,7 @@ WORKER = textwrap.dedent("""
     loss = c(F.normalize(net(x[half]), dim=-1), F.normalize(net(y[half]), dim=-1)); loss.backward()
     for p in list(net.parameters()) + [c.temperatures]: dist.all_reduce(p.grad); p.grad /= w      # what DDP does
     if r == 0: torch.save({'loss': loss.detach(), 'grads': [p.grad for p in list(net.parameters()) + [c.temperatures]]}, sys.argv[1])
+    dist.barrier()                   # both ranks leave together: a rank whose peer has gone aborts in gloo's teardown
     dist.destroy_process_group()
 """)
 
