@@ -98,6 +98,7 @@ class CorpusConfig(Config):
     notes: int = 300  # single notes in the NSynth-like set
     note_seconds: float = 2.0  # length of each single note (held for 3/4 of it)
     mix_notes: int = 0  # notes over a softer accompaniment of another instrument: pitch with head-room
+    diverse: bool = False  # pretraining variety: a GM program per part, drums, dynamics, room reverb (chapter 2b)
     seed: int = 0  # every random choice derives from (seed, clip index)
     pool: str = 'all'  # which works clips come from: 'pretrain', 'eval' (disjoint by work) or 'all'
     splits: tuple[int, ...] = (8, 1, 1)  # train/valid/test weights of the split by work (and of the notes' split)
@@ -129,6 +130,7 @@ RENDER_KEYS = (
     'max_silence',
     'max_file_kb',
     'sf2',
+    'diverse',
 )
 
 # %% ../nbs/02a_corpus.ipynb #25373090
@@ -207,10 +209,9 @@ def content_config(cfg: CorpusConfig) -> dict:
     floats = {k for k, t in typing.get_type_hints(type(cfg)).items() if t is float}  # `minutes=600` is `minutes=600.0`
     plain = json.loads(json.dumps(cfg.to_dict()))
     out = {k: float(v) if k in floats else v for k, v in plain.items() if k != 'workers'}
-    if not out.get(
-        'mix_notes'
-    ):  # a setting added later enters the digest only when used: older corpora keep their names
-        out.pop('mix_notes', None)
+    for k in ('mix_notes', 'diverse'):  # settings added later enter the digest only when used: older corpora keep
+        if not out.get(k):  # their names
+            out.pop(k, None)
     return out
 
 
@@ -227,7 +228,8 @@ def corpus_name(cfg: CorpusConfig) -> str:
 def render_name(cfg: CorpusConfig) -> str:
     """The audio folder shared by every configuration that renders clip `i` and note `j` the same way (same
     RENDER_KEYS)."""
-    return 'render-' + _digest({k: content_config(cfg)[k] for k in RENDER_KEYS})
+    c = content_config(cfg)
+    return 'render-' + _digest({k: c[k] for k in RENDER_KEYS if k in c})
 
 
 def _refuse_other(path: Path, want: dict, what: str):
@@ -253,10 +255,11 @@ def build_corpus(cfg: CorpusConfig, out, verbose: bool = True, audio=None) -> di
     t0 = time.time()
     want = content_config(cfg)
     _refuse_other(out / 'corpus_config.json', want, 'a corpus')
-    _refuse_other(audio / 'render_config.json', {k: want[k] for k in RENDER_KEYS}, 'audio rendered')
+    rkeys = {k: want[k] for k in RENDER_KEYS if k in want}
+    _refuse_other(audio / 'render_config.json', rkeys, 'audio rendered')
     out.mkdir(parents=True, exist_ok=True)
     audio.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(json.dumps({k: want[k] for k in RENDER_KEYS}, indent=1), audio / 'render_config.json')
+    atomic_write_text(json.dumps(rkeys, indent=1), audio / 'render_config.json')
     job = lambda kind, j: (cfg.to_dict(), kind, j, str(audio))
     target = math.ceil(cfg.minutes * 60 / cfg.clip_seconds)
     clips, i = [], 0

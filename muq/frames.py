@@ -4,13 +4,13 @@
 
 # %% ../nbs/08c_frames.ipynb #7e2635da
 from __future__ import annotations
-import json, math, warnings
+import json, warnings
 from pathlib import Path
 import numpy as np, torch
 from .audio import load_audio, log_mel, normalize_mel
 from .core import ConfigError
 from .corpus import CorpusConfig
-from .render import clip_plan, score_notes, _excerpt
+from .render import clip_plan, clip_beats, _excerpt
 from .data import PITCH_NAMES
 from .features import normalize_features
 from .probe_fit import fit_probe
@@ -18,8 +18,8 @@ from .probe_fit import fit_probe
 # %% auto #0
 __all__ = ['RATE', 'CHORDS', 'FRAME_TASKS', 'FRAME_METRICS', 'clip_score', 'chord_of', 'frame_labels', 'corpus_config',
            'clip_labels', 'beat_f', 'chord_wacc', 'melody_rpa', 'pick_beats', 'muq_frame_features',
-           'mel_frame_features', 'clip_scores', 'fit_frame_probe', 'paired_clips', 'frame_study', 'frames_table',
-           'frames_cli', 'main']
+           'mel_frame_features', 'clip_scores', 'fit_frame_probe', 'paired_clips', 'frame_rows', 'frame_study',
+           'frames_table', 'frames_cli', 'main']
 
 # %% ../nbs/08c_frames.ipynb #7fa0dbe9
 RATE = 25.0  # frames per second: MuQ's label rate
@@ -31,14 +31,9 @@ def clip_score(cfg: CorpusConfig, i: int) -> dict:
     """What clip `i` of a corpus sounds, from its score: notes (onset_s, offset_s, midi) as rendered (the note-off at
     95% of the written length, as the renderer sends it), the quarter-note beat times in the clip, and the tempo."""
     plan = clip_plan(cfg, i)
-    _, total_q = score_notes(plan['path'])
-    spb = 60 / plan['bpm']
-    span_q = cfg.clip_seconds / spb
-    start_q = plan['start_u'] * max(total_q - span_q, 0.0)  # where the excerpt starts, as _excerpt places it
     ex = _excerpt(plan, cfg)
     notes = np.stack([ex[:, 1], ex[:, 1] + 0.95 * ex[:, 2], ex[:, 3]], 1) if len(ex) else np.zeros((0, 3))
-    beats = (np.arange(math.ceil(start_q - 1e-9), start_q + span_q) - start_q) * spb
-    return dict(notes=notes, beats=beats[beats < cfg.clip_seconds], bpm=plan['bpm'])
+    return dict(notes=notes, beats=clip_beats(plan, cfg), bpm=plan['bpm'])
 
 # %% ../nbs/08c_frames.ipynb #5f726a2d
 def chord_of(pitches) -> int:
@@ -266,31 +261,39 @@ def paired_clips(a: np.ndarray, b: np.ndarray, n_boot: int = 1000, seed: int = 0
     )
 
 # %% ../nbs/08c_frames.ipynb #fd1d27b7
+def frame_rows(name: str, fn, items: dict, labels: dict, tasks=FRAME_TASKS, stride: int = 1) -> list[dict]:
+    """One encoder's rows on the frame tasks: test and validation score (x100, means over clips), split sizes and the
+    per-clip test scores (None where a clip has nothing to score); `fn` maps items -> per-clip (frames, layers, d)."""
+    T = len(labels['train'][0]['beat'])
+    feats = {s: [f[:T] for f in fn(v)] for s, v in items.items()}
+    rows = []
+    for task in tasks:
+        r = fit_frame_probe(feats, labels, task, stride=stride)
+        rows.append(
+            dict(
+                encoder=name,
+                task=task,
+                metric=FRAME_METRICS[task],
+                score=100 * float(np.nanmean(r['test'])),
+                valid=100 * float(np.nanmean(r['valid'])),
+                n_train=len(items['train']),
+                n_valid=len(items['valid']),
+                n_test=len(items['test']),
+                per_clip=[None if np.isnan(x) else float(x) for x in r['test']],
+            )
+        )
+    return rows
+
+
 def frame_study(encoders: dict, corpus_dir, tasks=FRAME_TASKS, references=('muq_random_init', 'mel_local')) -> dict:
-    """Rows (encoder, task, metric x100, split sizes) and paired-bootstrap verdicts over test clips; `encoders` maps a
-    name to a function items -> per-clip (frames, layers, d) features."""
+    """`frame_rows` of every encoder and paired-bootstrap verdicts over test clips; `encoders` maps a name to a
+    function items -> per-clip (frames, layers, d) features."""
     from muq.data import read_manifest
 
     items = {s: read_manifest(Path(corpus_dir) / f'clips_{s}.jsonl') for s in ('train', 'valid', 'test')}
     labels = {s: clip_labels(corpus_dir, v) for s, v in items.items()}
-    T = len(labels['train'][0]['beat'])
-    rows, per_clip = [], {}
-    for name, fn in encoders.items():
-        feats = {s: [f[:T] for f in fn(v)] for s, v in items.items()}
-        for task in tasks:
-            r = fit_frame_probe(feats, labels, task)
-            per_clip[name, task] = r['test']
-            rows.append(
-                dict(
-                    encoder=name,
-                    task=task,
-                    metric=FRAME_METRICS[task],
-                    score=100 * float(np.nanmean(r['test'])),
-                    n_train=len(items['train']),
-                    n_valid=len(items['valid']),
-                    n_test=len(items['test']),
-                )
-            )
+    rows = [r for name, fn in encoders.items() for r in frame_rows(name, fn, items, labels, tasks)]
+    per_clip = {(r['encoder'], r['task']): np.array(r['per_clip'], dtype=float) for r in rows}  # None -> nan
     verdicts = [
         dict(comparison=f'{a}_vs_{b}', task=t, **paired_clips(per_clip[a, t], per_clip[b, t]))
         for a in encoders

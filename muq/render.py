@@ -4,15 +4,16 @@
 
 # %% ../nbs/02b_render.ipynb #8dcb3693
 from __future__ import annotations
-import functools, random
+import functools, math, random
 import numpy as np
 from .data import KEYS, PITCH_NAMES
 from .corpus import COLLECTIONS, CorpusConfig, FAMILIES, PROGRAM_RANGE, SF2, _h, list_works, split_of
 
 # %% auto #0
-__all__ = ['TEMPLATES', 'score_notes', 'key_profiles', 'estimate_key', 'render_events', 'loudness_normalize', 'silence_fraction',
-           'clip_plan', 'tempo_word', 'caption_fields', 'make_captions', 'gm_name', 'render_clip', 'chroma',
-           'render_note', 'render_mix_note', 'stratified_splits']
+__all__ = ['DIVERSE_PROGRAMS', 'DRUM_PATTERNS', 'DIVERSE_KEYS', 'TEMPLATES', 'score_notes', 'key_profiles', 'estimate_key',
+           'render_events', 'loudness_normalize', 'silence_fraction', 'clip_plan', 'diverse_plan', 'clip_beats',
+           'drum_events', 'room_reverb', 'tempo_word', 'caption_fields', 'make_captions', 'gm_name', 'render_clip',
+           'chroma', 'render_note', 'render_mix_note', 'stratified_splits']
 
 # %% ../nbs/02b_render.ipynb #6a84882d
 @functools.lru_cache(maxsize=64)
@@ -79,8 +80,8 @@ def render_events(events, programs: dict, n_samples: int, sf2: str = SF2, sr: in
                 f"{sf2}: cannot load the SoundFont (Debian/Ubuntu: apt install fluid-soundfont-gm; "
                 f"elsewhere: MUQ_SF2=path/to/a/General-MIDI.sf2, or pip install pretty_midi)"
             )
-        for ch, prog in programs.items():
-            fs.program_select(ch, sfid, 0, prog)
+        for ch, prog in programs.items():  # channel 9 is General MIDI's drum channel: the percussion bank
+            fs.program_select(ch, sfid, 128 if ch == 9 else 0, prog)
         out, pos = [], 0
         for t, on, ch, pitch, vel in sorted(events, key=lambda e: (e[0], e[1])):  # note-offs before note-ons
             s = min(int(round(t * sr)), n_samples)
@@ -136,6 +137,7 @@ def clip_plan(cfg: CorpusConfig, i: int) -> dict:
         velocity=rng.randint(60, 110),
         start_u=rng.random(),
         jitter_seed=rng.getrandbits(32),
+        **(diverse_plan(rng) if cfg.diverse else {}),  # drawn last: a plain clip's plan is the same either way
     )
 
 # %% ../nbs/02b_render.ipynb #a1f8b7cc
@@ -154,16 +156,87 @@ def _excerpt(plan, cfg):
     return ex
 
 
-def _events(ex, plan):
-    "Note-on/off events, one MIDI channel per part (never 9, the drum channel)."
+def _events(ex, plan, beats=(), seconds: float = 10.0):
+    """Note-on/off events, one MIDI channel per part (never 9, the drum channel), and the program of each channel; a
+    diverse plan's parts each get their own program, its velocities follow its dynamics over the `seconds` of the
+    clip and its drums play on channel 9 at the `beats`."""
     rng = np.random.default_rng(plan['jitter_seed'])
     chans = [c for c in range(16) if c != 9]
     ev = []
     for part, t, d, p in ex:
         ch = chans[int(part) % 15]
-        v = int(np.clip(plan['velocity'] + rng.integers(-8, 9), 1, 127))
+        base = plan['velocity']
+        if 'dynamics' in plan:  # a crescendo or diminuendo across the clip
+            v0, v1 = plan['dynamics']
+            base = v0 + (v1 - v0) * min(t / seconds, 1.0)
+        v = int(np.clip(base + rng.integers(-8, 9), 1, 127))
         ev += [(t, 1, ch, p, v), (t + d * 0.95, 0, ch, p, 0)]
-    return ev, {chans[int(p) % 15]: plan['program'] for p in set(ex[:, 0].tolist())}
+    parts = sorted({int(p) for p in ex[:, 0].tolist()})
+    pp = plan.get('part_programs')  # the first part keeps the program of the labelled family
+    programs = {chans[p % 15]: pp[p % 15] if pp and p != parts[0] else plan['program'] for p in parts}
+    if plan.get('drums') is not None:
+        ev += drum_events(beats, plan['drums'], plan['drum_velocity'])
+        programs[9] = 0  # the standard kit
+    return ev, programs
+
+# %% ../nbs/02b_render.ipynb #1894f9bd
+DIVERSE_PROGRAMS = tuple(range(112))  # GM melodic programs: 112-119 are percussive, 120-127 sound effects
+DRUM_PATTERNS = (  # (offset in beats, GM percussion key, velocity scale) per beat
+    ((0.0, 36, 1.0), (0.0, 42, 0.6), (0.5, 42, 0.5), (1.0, 38, 0.9), (1.0, 42, 0.6), (1.5, 42, 0.5)),  # per 2 beats
+    ((0.0, 36, 1.0), (0.5, 46, 0.5)),
+    ((0.0, 51, 0.6), (1.0, 51, 0.6), (1.0, 38, 0.9)),
+)
+DIVERSE_KEYS = ('part_programs', 'drums', 'drum_velocity', 'dynamics', 'rt60', 'wet')
+
+
+def diverse_plan(rng: random.Random) -> dict:
+    "The diverse corpus's draws for one clip: a program per channel, drums, dynamics and the room."
+    return dict(
+        part_programs=[rng.choice(DIVERSE_PROGRAMS) for _ in range(15)],
+        drums=rng.randrange(len(DRUM_PATTERNS)) if rng.random() < 0.6 else None,
+        drum_velocity=rng.randint(50, 100),
+        dynamics=(rng.randint(35, 120), rng.randint(35, 120)),
+        rt60=round(rng.uniform(0.2, 2.0), 3),
+        wet=round(rng.uniform(0.1, 0.5), 3) if rng.random() < 0.8 else 0.0,
+    )
+
+
+def clip_beats(plan, cfg) -> np.ndarray:
+    "Clip-relative times (s) of the score's quarter-note beats inside the planned excerpt."
+    _, total_q = score_notes(plan['path'])
+    spb = 60 / plan['bpm']
+    span_q = cfg.clip_seconds / spb
+    start_q = plan['start_u'] * max(total_q - span_q, 0.0)  # where the excerpt starts, as _excerpt places it
+    beats = (np.arange(math.ceil(start_q - 1e-9), start_q + span_q) - start_q) * spb
+    return beats[beats < cfg.clip_seconds]
+
+
+def drum_events(beats, pattern: int, velocity: int) -> list:
+    """Note-on/off events on channel 9 for drum pattern `pattern` at the quarter-note `beats` (a pattern of two beats
+    starts on the even ones)."""
+    if len(beats) < 2:
+        return []
+    spb = float(np.median(np.diff(beats)))
+    hits = DRUM_PATTERNS[pattern]
+    span = 2 if max(h[0] for h in hits) >= 1 else 1
+    ev = []
+    for b in beats[::span]:
+        for off, key, scale in hits:
+            t = b + off * spb
+            ev += [(t, 1, 9, key, int(np.clip(velocity * scale, 1, 127))), (t + 0.1, 0, 9, key, 0)]
+    return ev
+
+
+def room_reverb(x: np.ndarray, rt60: float, wet: float, seed: int, sr: int = 24000) -> np.ndarray:
+    """`x` through a synthetic room: convolved with Gaussian noise under an exponential decay that is 60 dB down after
+    `rt60` seconds (unit energy), mixed in at share `wet`; as long as `x`."""
+    n = int(rt60 * sr)
+    t = np.arange(n) / sr
+    ir = np.random.default_rng(seed).standard_normal(n) * 10 ** (-3 * t / rt60)
+    ir /= np.sqrt(np.sum(ir**2))
+    nfft = 1 << (len(x) + n - 1).bit_length()
+    y = np.fft.irfft(np.fft.rfft(x, nfft) * np.fft.rfft(ir, nfft), nfft)[: len(x)]
+    return ((1 - wet) * x + wet * y).astype(np.float32)
 
 # %% ../nbs/02b_render.ipynb #75240823
 TEMPLATES = [
@@ -248,13 +321,16 @@ def render_clip(cfg: CorpusConfig, i: int) -> tuple[np.ndarray | None, dict]:
         pc_hist=[round(v / max(pc.sum(), 1e-9), 4) for v in pc],
         n_notes=len(ex),
         split=split_of(plan['work'], cfg.splits),
+        **{k_: plan[k_] for k_ in DIVERSE_KEYS if k_ in plan},
     )
     lab['tags'] = [plan['family'], lab['key'].split()[1], tempo_word(plan['bpm']), COLLECTIONS[plan['collection']]]
     lab['captions'] = make_captions(lab)
     if corr < cfg.min_key_corr:
         return None, {**lab, 'dropped': f'key correlation {corr:.2f} < {cfg.min_key_corr}'}
-    ev, programs = _events(ex, plan)
+    ev, programs = _events(ex, plan, clip_beats(plan, cfg), cfg.clip_seconds)
     x = render_events(ev, programs, int(cfg.clip_seconds * cfg.sample_rate), cfg.sf2, cfg.sample_rate)
+    if plan.get('wet'):
+        x = room_reverb(x, plan['rt60'], plan['wet'], plan['jitter_seed'], cfg.sample_rate)
     x = loudness_normalize(x)
     sil = silence_fraction(x, cfg.sample_rate)
     if sil > cfg.max_silence:

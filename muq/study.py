@@ -9,7 +9,7 @@ from pathlib import Path
 from .core import checkout_root
 
 # %% auto #0
-__all__ = ['STUDIES', 'project_root', 'run_module', 'main']
+__all__ = ['STUDIES', 'project_root', 'run_module', 'train_tiny', 'main']
 
 # %% ../nbs/13_study.ipynb #a926db8d
 STUDIES = {'curve': 'muq.study_curve', 'ablations': 'muq.study_ablations', 'finetune': 'muq.study_finetune'}
@@ -30,6 +30,12 @@ def run_module(*args, cwd=None) -> str:
     if r.returncode:
         sys.exit(f"failed: {' '.join(map(str, args))}\n{r.stderr[-3000:]}")
     return r.stdout
+
+# %% ../nbs/13_study.ipynb #cfec248e
+def train_tiny(data, run, *settings, stage='muq', call=run_module) -> str:
+    """`muq.train --stage STAGE --preset tiny --data DATA --run_dir RUN SETTINGS...` in a process of its own (by
+    `call`); its output. A run folder that holds a finished run is reused by `muq.train` itself."""
+    return call('muq.train', '--stage', stage, '--preset', 'tiny', '--data', data, '--run_dir', run, *settings)
 
 # %% ../nbs/13_study.ipynb #df7d499d
 def main(argv=None):

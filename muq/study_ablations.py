@@ -12,7 +12,7 @@ from .corpus import builtin_corpus
 from .model import MuQ
 from .probe import PRIMARY, TASKS
 from . import study_report as report
-from .study import project_root, run_module
+from .study import project_root, run_module, train_tiny
 from .study_results import training_row  # masked CE and accuracy against the targets' unigram floor
 
 # %% auto #0
@@ -121,38 +121,31 @@ def main(argv=None):
     for name, (targets, k, size) in todo.items():
         run = out / name
         common = [
-            "--preset",
-            "tiny",
-            "--data",
-            train,
             f"model.rvq.n_codebooks={k}",
             f"model.rvq.codebook_size={size}",
             "data.num_workers=1",
         ]
         if targets == "mel_rvq" and not (run / "rvq" / "rvq.safetensors").exists():
-            sh(
-                "muq.train",
-                "--stage",
-                "rvq",
-                *common,
-                "--run_dir",
+            train_tiny(
+                train,
                 run,
+                *common,
                 f"optim.steps={rvq_steps}",
                 *(["data.batch_size=8"] if a.quick else []),
+                stage='rvq',
+                call=sh,
             )
         for s in range(a.seeds):
             sr = out / name / f"seed{s}"
-            sh(
-                "muq.train",
-                "--stage",
-                "muq",
-                *common,
-                "--run_dir",
+            train_tiny(
+                train,
                 sr,
+                *common,
                 f"seed={s}",
                 f"optim.steps={a.steps}",
                 f"model.targets={targets}",
                 f"rvq_ckpt={run / 'rvq' / 'rvq.safetensors'}",
+                call=sh,
             )
             models.setdefault(name, []).append(sr / "muq" / "final")
         print(f"[ablations] {name}: {a.seeds} seeds trained, {time.time() - t0:.0f} s", flush=True)
@@ -201,15 +194,8 @@ def main(argv=None):
                     f"{sr}: trained on {was}, not on {store} (iteration 1's layer choice changed); delete {out / name} "
                     "to train it again"
                 )
-            sh(
-                "muq.train",
-                "--stage",
-                "muq",
-                "--preset",
-                "tiny",
-                "--data",
+            train_tiny(
                 train,
-                "--run_dir",
                 sr,
                 f"seed={s}",
                 f"optim.steps={a.steps}",
@@ -218,6 +204,7 @@ def main(argv=None):
                 f"model.rvq.codebook_size={K}",
                 "data.num_workers=1",
                 *init,
+                call=sh,
             )
             models.setdefault(name, []).append(sr / "muq" / "final")
     print(f"[ablations] iteration 2 trained, {time.time() - t0:.0f} s", flush=True)

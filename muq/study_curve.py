@@ -14,7 +14,7 @@ from .model import MuQ
 from . import probe as P
 from . import frames as FR
 from . import study_report as report
-from .study import project_root, run_module
+from .study import project_root, train_tiny
 from muq.study_results import (
     log,
     FRAME_STRIDE,
@@ -50,6 +50,8 @@ Everything resumes: trainings continue from their run folders and finished probe
 stopped at any point and started again with the same command (at low priority: `nice -n 10 make curve`).
 Output: nbs/results/curve.json (committed), from which the README table and the chapters' figures are made.
 `--quick`: the same pipeline at toy sizes (what the tests run; its numbers mean nothing).
+`--sweep diverse_corpus`: one more point at the sweep budget, the tokenizer and MuQ on the same corpus rendered with
+a program per part, drums, dynamics and room reverb (chapter 2b).
 `--recipe optim.lr=3.3e-4`: the whole curve with the recipe changed (every MuQ training gets the settings; the
 tokenizer does not), in a study folder and results file of its own (runs/curve_<recipe>,
 nbs/results/curve_<recipe>.json).
@@ -103,15 +105,8 @@ def train(out, train_manifest, S, cond, updates, seed) -> Path:
     run = out / cond / f"u{updates}" / f"seed{seed}"
     if not (run / "muq" / "summary.json").exists():
         t0 = time.time()
-        run_module(
-            "muq.train",
-            "--stage",
-            "muq",
-            "--preset",
-            "tiny",
-            "--data",
+        train_tiny(
             train_manifest,
-            "--run_dir",
             run,
             f"seed={seed}",
             f"optim.steps={updates}",
@@ -134,6 +129,7 @@ SWEEP = {  # the recipe's settings varied at one budget, each judged on the prob
     'mask_p0.8': ['model.mask_prob=0.8'],
     'warmup_10pct': ['optim.warmup=240'],
     'rvq_600_steps': 'rvq600',
+    'diverse_corpus': 'diverse',  # Mel-RVQ and MuQ on the corpus rendered with more variety (chapter 2b)
 }
 
 # %% ../nbs/13c_study_curve.ipynb #c8ff931a
@@ -177,7 +173,7 @@ class Study:
         self.cfg = P.ProbeConfig.preset('quick')
         self.cache = self.out / "features"
         self.finals, self.res, self.sweep, self.bres, self.base, self.fres, self.fbres = {}, {}, {}, None, {}, {}, None
-        self.verdicts, self.keep = {}, bool(a.budgets)
+        self.verdicts, self.keep, self.div = {}, bool(a.budgets), None
         self.keep_sweep = bool(a.budgets or a.sweep)  # settings (and seeds) of the sweep not run this time stay
         self.old = (
             json.loads(self.results.read_text()) if self.results.exists() else {}
@@ -187,21 +183,16 @@ class Study:
             f"evaluation corpus {self.ev.name}"
         )
 
-    def rvq(self, name='rvq', steps=None) -> Path:
+    def rvq(self, name='rvq', steps=None, manifest=None) -> Path:
+        "The Mel-RVQ of run `name`, fitted (or reused) on `manifest` (default: the pretraining corpus's train split)."
         run = self.out / name
         if not (run / "rvq" / "summary.json").exists():
-            run_module(
-                "muq.train",
-                "--stage",
-                "rvq",
-                "--preset",
-                "tiny",
-                "--data",
-                self.train_manifest,
-                "--run_dir",
+            train_tiny(
+                manifest or self.train_manifest,
                 run,
                 f"optim.steps={steps or self.S['rvq_steps']}",
                 *(["data.batch_size=8"] if self.quick else []),
+                stage='rvq',
             )
         return run / "rvq" / "rvq.safetensors"
 
@@ -299,6 +290,7 @@ class Study:
         base = self.finals[('mel_rvq', u, seed)]
         run = self.out / "sweep" / (name.replace('/', '_') + (f"_seed{seed}" if seed else ""))
         final = run / "muq" / "final"
+        data = self.diverse() if change == 'diverse' else self.train_manifest
         if change == 'precise_bn':
             if not (final / "model.safetensors").exists():
                 precise_bn(MuQ.from_pretrained(base), self.items).save_pretrained(final)
@@ -306,17 +298,12 @@ class Study:
             extra = (
                 [f"rvq_ckpt={self.rvq('rvq600', 4 * self.S['rvq_steps'])}"]
                 if change == 'rvq600'
+                else [f"rvq_ckpt={self.rvq('rvq_diverse', manifest=data)}"]
+                if change == 'diverse'
                 else [f"rvq_ckpt={self.out / 'rvq' / 'rvq' / 'rvq.safetensors'}", *change]
             )
-            run_module(
-                "muq.train",
-                "--stage",
-                "muq",
-                "--preset",
-                "tiny",
-                "--data",
-                self.train_manifest,
-                "--run_dir",
+            train_tiny(
+                data,
                 run,
                 f"seed={seed}",
                 f"optim.steps={u}",
@@ -340,6 +327,16 @@ class Study:
         )
         log(f"sweep {name} seed {seed}: probed ({time.time() - self.t0:.0f} s)")
         self.write()
+
+    def diverse(self) -> Path:
+        """The train manifest of the pretraining corpus rendered with `diverse=True` (chapter 2b: a program per part,
+        drums, dynamics, room reverb), rendered if missing; the same works, clip count and splits as the corpus."""
+        log("the diverse pretraining corpus (rendered once, then reused)")
+        folder = builtin_corpus('pretrain', verbose=False, **{**self.S['pretrain'], 'diverse': True})
+        items = read_manifest(folder / "clips_train.jsonl")
+        hours = sum(i['num_samples'] / i['sample_rate'] for i in items) / 3600
+        self.div = dict(folder=folder.name, train_clips=len(items), train_hours=round(hours, 2))
+        return folder / "clips_train.jsonl"
 
     def verdict(self, o, a, b, t, u, cmp):
         "One paired-bootstrap verdict, computed once per process (every `write` asks again for the earlier points')."
@@ -411,7 +408,12 @@ def main(argv=None):
         "--max_updates", type=int, default=0, help="train and probe only the budgets up to this many updates (0 = all)"
     )
     ap.add_argument("--no_sweep", action="store_true", help="skip the sweep of the recipe's settings")
-    ap.add_argument("--sweep", default="", help="comma-separated subset of the sweep's settings (default: all of them)")
+    ap.add_argument(
+        "--sweep",
+        default="",
+        help="comma-separated settings of the sweep (default: all of SWEEP's; with --quick, QUICK_SWEEP's); any of "
+        "either at either size",
+    )
     ap.add_argument(
         "--budgets",
         default="",
@@ -475,11 +477,12 @@ def main(argv=None):
         st.point(*r)
         if not a.no_sweep and r[1] == sweep_after and all(q in st.finals for q in runs if q[1] <= sweep_after):
             sweep = QUICK_SWEEP if a.quick else SWEEP
-            if a.sweep:
-                unknown = set(a.sweep.split(',')) - set(sweep)
+            if a.sweep:  # any setting, at either size
+                every = {**SWEEP, **QUICK_SWEEP}
+                unknown = set(a.sweep.split(',')) - set(every)
                 if unknown:
-                    sys.exit(f"--sweep: unknown settings {sorted(unknown)}; choose from {sorted(sweep)}")
-                sweep = {k: v for k, v in sweep.items() if k in a.sweep.split(',')}
+                    sys.exit(f"--sweep: unknown settings {sorted(unknown)}; choose from {sorted(every)}")
+                sweep = {k: v for k, v in every.items() if k in a.sweep.split(',')}
             for seed in range(a.sweep_seeds):
                 if ('mel_rvq', sweep_after, seed) not in st.finals:
                     sys.exit(

@@ -81,26 +81,11 @@ def frame_probed(path: Path, encoders: dict, eval_dir, tasks, key: str) -> dict:
         if old.get('key') == key:
             return old
     items, labels = frame_data(eval_dir)
-    T = len(labels['train'][0]['beat'])
-    rows = []
-    for name, fn in encoders.items():
-        feats = {s: [f[:T] for f in fn(v)] for s, v in items.items()}
-        for task in tasks:
-            r = FR.fit_frame_probe(feats, labels, task, stride=FRAME_STRIDE)
-            rows.append(
-                dict(
-                    encoder=name,
-                    task=task,
-                    probe='linear',
-                    layer='weighted',
-                    score=100 * float(np.nanmean(r['test'])),
-                    valid=100 * float(np.nanmean(r['valid'])),
-                    n_train=len(items['train']),
-                    n_valid=len(items['valid']),
-                    n_test=len(items['test']),
-                    per_clip=[None if np.isnan(x) else float(x) for x in r['test']],
-                )
-            )
+    rows = [
+        dict(r, probe='linear', layer='weighted')
+        for name, fn in encoders.items()
+        for r in FR.frame_rows(name, fn, items, labels, tasks, stride=FRAME_STRIDE)
+    ]  # chapter 8c's rows, fitted on every FRAME_STRIDE-th training frame
     res = dict(key=key, rows=rows)
     atomic_write_text(json.dumps(res), path)
     return res
@@ -340,7 +325,7 @@ def curve_document(st, le=None) -> dict:
             if (name, t) in o and ('random_init_seed0', t) in o
         ]
     rvq_stats = {}
-    for name in ('rvq', 'rvq600'):
+    for name in ('rvq', 'rvq600', 'rvq_diverse'):
         m = st.out / name / 'rvq' / 'metrics.jsonl'
         if m.exists():
             rvq_stats[name] = [json.loads(l) for l in m.read_text().splitlines() if '"l1_after_8"' in l][-1]
@@ -391,6 +376,7 @@ def curve_document(st, le=None) -> dict:
     doc = dict(
         study="MuQ-tiny learning curve on the built-in corpus",
         pretrain_corpus=dict(folder=st.pre.name, train_clips=len(st.items), train_hours=round(st.hours, 2)),
+        **({'diverse_corpus': st.div or old['diverse_corpus']} if st.div or 'diverse_corpus' in old else {}),
         eval_corpus=st.ev.name,
         recipe="tiny preset (4 crops x 4 s per update, lr 1e-3, 20 warmup updates, linear decay to the budget)"
         + (f"; changed for every MuQ training: {', '.join(S['recipe'])}" if S['recipe'] else ''),

@@ -191,3 +191,25 @@ def test_mixed_notes_put_a_target_over_another_instrument(tmp_path):
     # a setting added later enters a corpus's name only when used: corpora rendered before keep theirs
     assert corpus_name(CorpusConfig.preset("demo_eval")) == "eval-40min-2400notes-8807a22a"              # the demo's, as before
     assert corpus_name(CorpusConfig.preset("eval", minutes=40)) != "eval-40min-2400notes-8807a22a"
+
+def test_the_diverse_corpus_is_the_same_works_with_more_variety(tmp_path):
+    "diverse=True (chapter 2b): the same works, splits and labels, with a program per part, drums, dynamics and a room."
+    from muq.corpus import corpus_name, render_name
+    from muq.render import DIVERSE_KEYS, clip_plan, render_clip
+    plain, div = CorpusConfig(**ARGS), CorpusConfig(**ARGS, diverse=True)
+    assert render_name(CorpusConfig.preset("demo_eval")) == "render-0bea8aca"       # plain corpora keep their audio folders
+    assert corpus_name(div) != corpus_name(plain) and render_name(div) != render_name(plain)
+    for i in range(20):                                       # the plain draws come first: same work, excerpt, tempo, key
+        p, d = clip_plan(plain, i), clip_plan(div, i)
+        assert {k: v for k, v in d.items() if k not in DIVERSE_KEYS} == p and set(DIVERSE_KEYS) <= set(d)
+    s = build_corpus(div, tmp_path / "d", verbose=False)
+    items = all_items(tmp_path / "d")
+    assert s["clips"] == len(items) > 3 and all(set(DIVERSE_KEYS) <= set(it) for it in items)
+    assert any(it["drums"] is not None for it in items) and any(it["wet"] > 0 for it in items)
+    it = next(it for it in items if it["drums"] is not None)
+    x, _ = sf.read(tmp_path / "d" / it["path"])
+    i = int(it["id"].removeprefix("clip"))
+    y, lab = render_clip(plain, i)
+    keep = lambda l: {k: l[k] for k in ("work", "key", "bpm", "family", "split")}
+    assert keep(lab) == keep(it) and y is not None and len(x) == len(y)
+    assert np.abs(x - y).mean() > 0.01                                          # the same excerpt, another sound

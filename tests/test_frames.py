@@ -75,6 +75,9 @@ def test_frames_cli_end_to_end(corpus, tmp_path):
     assert {(x["encoder"], x["task"]) for x in res["rows"]} == {(e, t) for e in ("muq", "muq_random_init", "mel_local")
                                                                 for t in ("chord", "melody")}
     assert all(0 <= x["score"] <= 100 and x["n_test"] == 3 for x in res["rows"])
+    for x in res["rows"]:  # the score is the mean of the per-clip scores the verdicts are paired on
+        clips = np.array(x["per_clip"], dtype=float)
+        assert len(clips) == 3 and abs(100 * np.nanmean(clips) - x["score"]) < 1e-6 and 0 <= x["valid"] <= 100
     v = res["verdicts"]
     assert len(v) == 4 and all(x["lo"] <= x["diff"] <= x["hi"] and x["n"] == 3 for x in v)
     assert "| muq_vs_mel_local |" in r.stdout
