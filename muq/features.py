@@ -214,18 +214,21 @@ def whitener(X: torch.Tensor, alpha: float = 0.1) -> tuple[torch.Tensor, torch.T
 
 
 def normalize_features(X: dict, method: str = 'whiten', alpha: float = 0.1) -> dict:
-    "Per layer, fitted on X['train']: 'whiten' (shrinkage PCA whitening), 'zscore' (per dimension) or 'none'."
+    """Per layer, fitted on X['train']: 'whiten' (shrinkage PCA whitening), 'whiten:K' (whitened, on the K principal
+    directions of largest variance only: a baseline at an encoder's width), 'zscore' (per dimension) or 'none'."""
     if method == 'none':
         return X
+    kind, _, k = method.partition(':')
+    if kind not in ('whiten', 'zscore') or (k and (kind != 'whiten' or not k.isdigit() or int(k) < 1)):
+        raise ValueError(f"norm={method!r}: use 'whiten', 'whiten:K' (K >= 1), 'zscore' or 'none'")
     tr = X['train']
-    out = {k: torch.empty_like(v) for k, v in X.items()}
+    out = {s: [] for s in X}
     for l in range(tr.shape[1]):
-        if method == 'zscore':
+        if kind == 'zscore':
             mu, W = tr[:, l].mean(0), torch.diag(1 / (tr[:, l].std(0) + 1e-5))
-        elif method == 'whiten':
-            mu, W = whitener(tr[:, l], alpha)
         else:
-            raise ValueError(f"norm={method!r}: use 'whiten', 'zscore' or 'none'")
-        for k, v in X.items():
-            out[k][:, l] = (v[:, l] - mu) @ W
-    return out
+            mu, W = whitener(tr[:, l], alpha)
+            W = W[:, -int(k) :] if k else W  # eigh sorts the variances ascending: the last K are the largest
+        for s, v in X.items():
+            out[s].append((v[:, l] - mu) @ W)
+    return {s: torch.stack(v, 1) for s, v in out.items()}

@@ -261,14 +261,17 @@ def paired_clips(a: np.ndarray, b: np.ndarray, n_boot: int = 1000, seed: int = 0
     )
 
 # %% ../nbs/08c_frames.ipynb #fd1d27b7
-def frame_rows(name: str, fn, items: dict, labels: dict, tasks=FRAME_TASKS, stride: int = 1) -> list[dict]:
+def frame_rows(
+    name: str, fn, items: dict, labels: dict, tasks=FRAME_TASKS, *, stride: int = 1, norm: str = 'whiten'
+) -> list[dict]:
     """One encoder's rows on the frame tasks: test and validation score (x100, means over clips), split sizes and the
-    per-clip test scores (None where a clip has nothing to score); `fn` maps items -> per-clip (frames, layers, d)."""
+    per-clip test scores (None where a clip has nothing to score); `fn` maps items -> per-clip (frames, layers, d),
+    `norm` is the features' normalisation (chapter 8a)."""
     T = len(labels['train'][0]['beat'])
     feats = {s: [f[:T] for f in fn(v)] for s, v in items.items()}
     rows = []
     for task in tasks:
-        r = fit_frame_probe(feats, labels, task, stride=stride)
+        r = fit_frame_probe(feats, labels, task, stride=stride, norm=norm)
         rows.append(
             dict(
                 encoder=name,

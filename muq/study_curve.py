@@ -174,6 +174,7 @@ class Study:
         self.cache = self.out / "features"
         self.finals, self.res, self.sweep, self.bres, self.base, self.fres, self.fbres = {}, {}, {}, None, {}, {}, None
         self.verdicts, self.keep, self.div = {}, bool(a.budgets), None
+        self.wname, self.wres, self.fwres = None, None, None  # the raw mel at MuQ's width (`width_matched`)
         self.keep_sweep = bool(a.budgets or a.sweep)  # settings (and seeds) of the sweep not run this time stay
         self.old = (
             json.loads(self.results.read_text()) if self.results.exists() else {}
@@ -250,7 +251,32 @@ class Study:
                     + ['mel_local', FRAME_STRIDE, list(self.S['frame_tasks'])]
                 ),
             )
+        self.width_matched(arch.encoder.d_model)
         log(f"baselines probed ({time.time() - self.t0:.0f} s)")
+
+    def width_matched(self, d: int):
+        """The raw-mel baselines at MuQ's width `d`: the statistics (clip tasks) and the local mel (frame tasks) whitened
+        onto their `d` principal directions of largest variance on the train split (chapter 8a's 'whiten:d'), so a
+        probe of them reads as many numbers per clip or frame as a probe of MuQ's `d`-wide layers."""
+        norm, self.wname = f'whiten:{d}', f'mel_stats_w{d}'
+        self.wres = probed(
+            self.out / "width_matched.json",
+            {self.wname: (P.mel_features, 'mel')},  # the same cached features as the full-width baseline
+            self.ev,
+            {**self.S, 'layer_tasks': ()},
+            self.cfg.override([f'norms={norm}']),
+            self.cache,
+            key=json.dumps(['mel', norm]),
+        )
+        if self.S['frame_tasks']:
+            self.fwres = frame_probed(
+                self.out / "width_matched_frames.json",
+                {self.wname: FR.mel_frame_features},
+                self.ev,
+                self.S['frame_tasks'],
+                key=json.dumps(['mel_local', norm, FRAME_STRIDE, list(self.S['frame_tasks'])]),
+                norm=norm,
+            )
 
     def point(self, cond, u, seed):
         self.finals[(cond, u, seed)] = train(self.out, self.train_manifest, self.S, cond, u, seed)
@@ -330,7 +356,8 @@ class Study:
 
     def diverse(self) -> Path:
         """The train manifest of the pretraining corpus rendered with `diverse=True` (chapter 2b: a program per part,
-        drums, dynamics, room reverb), rendered if missing; the same works, clip count and splits as the corpus."""
+        drums, dynamics, room reverb), rendered if missing: the same pool of works, number of clips and split by work
+        (a clip the plain rendering drops as near-silent may pass with drums or a room, so the clips differ a little)."""
         log("the diverse pretraining corpus (rendered once, then reused)")
         folder = builtin_corpus('pretrain', verbose=False, **{**self.S['pretrain'], 'diverse': True})
         items = read_manifest(folder / "clips_train.jsonl")

@@ -11,9 +11,9 @@ from .study import project_root
 
 # %% auto #0
 __all__ = ['TASK_ORDER', 'FRAME_TASKS', 'BASELINE_ROWS', 'results_json', 'budgets', 'scores', 'verdict', 'curve_table', 'tally',
-           'verdict_counts', 'diffs_table', 'crossover_table', 'baselines_table', 'training_table', 'layers_table',
-           'label_efficiency_table', 'sweep_table', 'seed_call', 'ablation_scores', 'ablation_table', 'ablation_versus',
-           'probe_snapshot', 'recipe_table', 'curve_tables', 'all_tables', 'main']
+           'verdict_counts', 'diffs_table', 'crossover_table', 'width_table', 'baselines_table', 'training_table',
+           'layers_table', 'label_efficiency_table', 'sweep_table', 'seed_call', 'ablation_scores', 'ablation_table',
+           'ablation_versus', 'probe_snapshot', 'recipe_table', 'curve_tables', 'all_tables', 'main']
 
 # %% ../nbs/13a_study_report.ipynb #3710ec98
 TASK_ORDER = (
@@ -168,6 +168,29 @@ def crossover_table(d) -> str:
                 at(t, cmp, k) for cmp in ('muq_vs_random_init', 'muq_vs_mel_stats') for k in ('better', 'worse')
             )
             + ' |'
+        )
+    return '\n'.join(lines)
+
+
+def width_table(d) -> str:
+    """At the largest budget, per task: MuQ (weighted layers, mean ± std over pretraining seeds) against the raw mel at
+    full width and at MuQ's width (its principal directions of largest variance, as many as MuQ's layers are wide),
+    with both verdicts (seed 0)."""
+    w = next((r['condition'] for r in d['rows'] if r['condition'].startswith('mel_stats_w')), None)
+    if w is None:
+        return '(no width-matched raw-mel baseline in this results file)'
+    top, width = budgets(d)[-1], w.removeprefix('mel_stats_w')
+    cmp = lambda v: '–' if v is None else f"{v['diff']:+.1f} [{v['lo']:+.1f}, {v['hi']:+.1f}] **{v['verdict']}**"
+    lines = [
+        f'| task | MuQ, {top} updates | raw mel | raw mel, {width} dims | MuQ vs raw mel | MuQ vs raw mel at {width} '
+        'dims |',
+        '|---|---|---|---|---|---|',
+    ]
+    for t in _tasks(d):
+        lines.append(
+            f"| {t} | {_cell(scores(d, 'mel_rvq', top, t))} | {_cell(scores(d, 'mel_stats', None, t))} | "
+            f"{_cell(scores(d, w, None, t))} | {cmp(verdict(d, top, 'muq_vs_mel_stats', t))} | "
+            f"{cmp(verdict(d, top, f'muq_vs_{w}', t))} |"
         )
     return '\n'.join(lines)
 
@@ -348,6 +371,7 @@ def curve_tables(d) -> dict:
         "curve:label_efficiency": label_efficiency_table(d),
         "curve:sweep": sweep_table(d),
         "curve:rp": curve_table(d, "random_projection"),
+        "curve:width": width_table(d),
     }
 
 

@@ -73,9 +73,9 @@ def frame_data(eval_dir):
     return _FRAME_DATA[eval_dir]
 
 # %% ../nbs/13b_study_results.ipynb #7de910fc
-def frame_probed(path: Path, encoders: dict, eval_dir, tasks, key: str) -> dict:
+def frame_probed(path: Path, encoders: dict, eval_dir, tasks, key: str, norm: str = 'whiten') -> dict:
     """Frame-task rows of `encoders` {name: items -> per-clip frame features}, with per-clip test scores; from `path`
-    when computed for `key`."""
+    when computed for `key` (which names `norm` where it is not the default)."""
     if path.exists():
         old = json.loads(path.read_text())
         if old.get('key') == key:
@@ -84,7 +84,7 @@ def frame_probed(path: Path, encoders: dict, eval_dir, tasks, key: str) -> dict:
     rows = [
         dict(r, probe='linear', layer='weighted')
         for name, fn in encoders.items()
-        for r in FR.frame_rows(name, fn, items, labels, tasks, stride=FRAME_STRIDE)
+        for r in FR.frame_rows(name, fn, items, labels, tasks, stride=FRAME_STRIDE, norm=norm)
     ]  # chapter 8c's rows, fitted on every FRAME_STRIDE-th training frame
     res = dict(key=key, rows=rows)
     atomic_write_text(json.dumps(res), path)
@@ -266,9 +266,14 @@ def curve_document(st, le=None) -> dict:
         add('random_init', 0, s, st.bres['rows'], f'random_init_seed{s}')
     for b in ('mel_stats', 'chroma_stats', 'tempogram', 'label (ceiling)', 'mel_rvq_codes', 'random_projection_codes'):
         add(b, None, 0, st.bres['rows'], b)
+    w = st.wname if st.wres else None  # the raw mel at MuQ's width
+    if w:
+        add(w, None, 0, st.wres['rows'], w)
     for (cond, u, seed), r in sorted(st.res.items()):
         add(cond, u, seed, r['rows'], 'muq')
-    fbase = {r['encoder'] + '|' + r['task']: r for r in (st.fbres or {}).get('rows', [])}
+    fbase = {
+        r['encoder'] + '|' + r['task']: r for r in (st.fbres or {}).get('rows', []) + (st.fwres or {}).get('rows', [])
+    }
     frow = lambda cond, u, seed, r: dict(
         condition=cond,
         updates=u,
@@ -278,7 +283,8 @@ def curve_document(st, le=None) -> dict:
     )
     for r in fbase.values():
         e = r['encoder']
-        rows.append(frow('mel_stats', None, 0, r) if e == 'mel_stats' else frow('random_init', 0, int(e[-1]), r))
+        rows.append(frow(e, None, 0, r) if e in ('mel_stats', w) else frow('random_init', 0, int(e[-1]), r))
+    refs = (('random_init_seed0', 'random_init'), ('mel_stats', 'mel_stats')) + (((w, w),) if w else ())
     fverdicts = []
     for (cond, u, seed), fr in sorted(st.fres.items()):
         for r in fr['rows']:
@@ -286,16 +292,16 @@ def curve_document(st, le=None) -> dict:
             if seed:
                 continue
             name = 'muq' if cond == 'mel_rvq' else cond
-            for ref, tag in (('random_init_seed0', 'random_init'), ('mel_stats', 'mel_stats')):
+            for ref, tag in refs:
                 if f"{ref}|{r['task']}" in fbase:
                     fverdicts.append(frame_verdict(r, fbase[f"{ref}|{r['task']}"], u, f'{name}_vs_{tag}'))
-    outs = load_outs(st.bres['outs'])
+    outs = {**load_outs(st.bres['outs']), **(load_outs(st.wres['outs']) if w else {})}
     verdicts, sweep_rows = [], []
     for (cond, u, seed), r in sorted(st.res.items()):  # seed 0 of each condition against random weights and raw mel
         if seed:
             continue
         o = {**outs, **{(f'{cond}@{u}', t): v for (e, t), v in load_outs(r['outs']).items()}}
-        for ref, name in (('random_init_seed0', 'random_init'), ('mel_stats', 'mel_stats')):
+        for ref, name in refs:
             verdicts += [
                 st.verdict(o, f'{cond}@{u}', ref, t, u, f"{'muq' if cond == 'mel_rvq' else cond}_vs_{name}")
                 for t in S['tasks']
