@@ -29,7 +29,7 @@ from muq.study_results import (
 )
 
 # %% auto #0
-__all__ = ['CURVE_DOC', 'FULL', 'QUICK', 'SWEEP', 'QUICK_SWEEP', 'plan', 'train', 'Study', 'main']
+__all__ = ['CURVE_DOC', 'FULL', 'QUICK', 'SWEEP', 'SWEEP_PAIRS', 'QUICK_SWEEP', 'plan', 'train', 'Study', 'main']
 
 # %% ../nbs/13c_study_curve.ipynb #08f34ee2
 CURVE_DOC = """The learning curve of MuQ on the built-in corpus (`make curve`): where pretraining starts to beat
@@ -130,7 +130,9 @@ SWEEP = {  # the recipe's settings varied at one budget, each judged on the prob
     'warmup_10pct': ['optim.warmup=240'],
     'rvq_600_steps': 'rvq600',
     'diverse_corpus': 'diverse',  # Mel-RVQ and MuQ on the corpus rendered with more variety (chapter 2b)
+    'diverse_corpus_rvq600': 'diverse600',  # the same with the 600-step tokenizer (set beside rvq_600_steps)
 }
+SWEEP_PAIRS = {'diverse_corpus_rvq600': 'rvq_600_steps'}  # settings also judged against another setting (same seed)
 
 # %% ../nbs/13c_study_curve.ipynb #c8ff931a
 QUICK_SWEEP = {'lr_x3': ['optim.lr=3e-3'], 'precise_bn': 'precise_bn'}
@@ -141,6 +143,7 @@ class Study:
     it has."""
 
     SWEEP_ORDER = list({**SWEEP, **QUICK_SWEEP})  # the sweep table's rows, in this order
+    SWEEP_PAIRS = SWEEP_PAIRS
 
     def __init__(self, a):
         self.S = QUICK if a.quick else FULL
@@ -316,16 +319,19 @@ class Study:
         base = self.finals[('mel_rvq', u, seed)]
         run = self.out / "sweep" / (name.replace('/', '_') + (f"_seed{seed}" if seed else ""))
         final = run / "muq" / "final"
-        data = self.diverse() if change == 'diverse' else self.train_manifest
+        data = self.diverse() if change in ('diverse', 'diverse600') else self.train_manifest
         if change == 'precise_bn':
             if not (final / "model.safetensors").exists():
                 precise_bn(MuQ.from_pretrained(base), self.items).save_pretrained(final)
         elif not (run / "muq" / "summary.json").exists():
+            tokenizer = {  # the settings with a tokenizer of their own (name, steps); the others share the recipe's
+                'rvq600': ('rvq600', 4 * self.S['rvq_steps']),
+                'diverse': ('rvq_diverse', None),
+                'diverse600': ('rvq600_diverse', 4 * self.S['rvq_steps']),
+            }.get(change if isinstance(change, str) else None)
             extra = (
-                [f"rvq_ckpt={self.rvq('rvq600', 4 * self.S['rvq_steps'])}"]
-                if change == 'rvq600'
-                else [f"rvq_ckpt={self.rvq('rvq_diverse', manifest=data)}"]
-                if change == 'diverse'
+                [f"rvq_ckpt={self.rvq(*tokenizer, manifest=data)}"]
+                if tokenizer
                 else [f"rvq_ckpt={self.out / 'rvq' / 'rvq' / 'rvq.safetensors'}", *change]
             )
             train_tiny(

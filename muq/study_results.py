@@ -325,13 +325,17 @@ def curve_document(st, le=None) -> dict:
             **{('recipe', t): v for (e, t), v in load_outs(st.res[('mel_rvq', u, 0)]['outs']).items()},
         }
         verdicts += [st.verdict(o, name, 'recipe', t, u, f'{name}_vs_recipe') for t in S['tasks'] if (name, t) in o]
+        ref = st.SWEEP_PAIRS.get(name)  # a setting judged against another one too (the same seed)
+        if (ref, 0) in st.sweep:
+            o.update({(ref, t): v for (e, t), v in load_outs(st.sweep[(ref, 0)][2]['outs']).items()})
+            verdicts += [st.verdict(o, name, ref, t, u, f'{name}_vs_{ref}') for t in S['tasks'] if (name, t) in o]
         verdicts += [
             st.verdict(o, name, 'random_init_seed0', t, u, f'{name}_vs_random_init')
             for t in S['tasks']
             if (name, t) in o and ('random_init_seed0', t) in o
         ]
     rvq_stats = {}
-    for name in ('rvq', 'rvq600', 'rvq_diverse'):
+    for name in ('rvq', 'rvq600', 'rvq_diverse', 'rvq600_diverse'):
         m = st.out / name / 'rvq' / 'metrics.jsonl'
         if m.exists():
             rvq_stats[name] = [json.loads(l) for l in m.read_text().splitlines() if '"l1_after_8"' in l][-1]

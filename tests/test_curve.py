@@ -77,14 +77,18 @@ def test_curve_quick(tmp_path):
     assert sorted(map(key, one["sweep"])) == sorted(map(key, two["sweep"])) and one["kept_sweep"] == ["lr_x3 seed 1", "precise_bn seed 0", "precise_bn seed 1"]
     assert sorted(map(key, one["verdicts"])) == sorted(map(key, two["verdicts"]))
     # the diversity point: Mel-RVQ and MuQ on the diverse rendering of the pretraining corpus, judged like the sweep
-    div = curve(tmp_path / "curve", "--sweep", "diverse_corpus")
+    div = curve(tmp_path / "curve", "--sweep", "diverse_corpus,diverse_corpus_rvq600,rvq_600_steps")
     assert {x["seed"] for x in div["sweep"] if x["condition"] == "diverse_corpus"} == {0}
-    assert {"diverse_corpus_vs_recipe", "diverse_corpus_vs_random_init"} <= {x["comparison"] for x in div["verdicts"]}
+    comps = {x["comparison"] for x in div["verdicts"]}
+    assert {"diverse_corpus_vs_recipe", "diverse_corpus_vs_random_init", "diverse_corpus_rvq600_vs_rvq_600_steps"} <= comps
+    assert "rvq_600_steps_vs_diverse_corpus_rvq600" not in comps                    # the pair is judged one way
     dc, pc = div["diverse_corpus"], div["pretrain_corpus"]
     assert dc["folder"] != pc["folder"] and dc["train_clips"] > 0
     cfg = json.loads((tmp_path / "curve" / "sweep" / "diverse_corpus" / "muq" / "config.json").read_text())
     assert dc["folder"] in cfg["data"]["manifest"] and cfg["rvq_ckpt"].endswith("rvq_diverse/rvq/rvq.safetensors")
-    assert "rvq_diverse" in div["rvq"] and sorted(map(key, [x for x in div["sweep"] if x["condition"] != "diverse_corpus"])) == sorted(map(key, one["sweep"]))
+    assert {"rvq_diverse", "rvq600_diverse", "rvq600"} <= set(div["rvq"])
+    new = ("diverse_corpus", "diverse_corpus_rvq600", "rvq_600_steps")
+    assert sorted(map(key, [x for x in div["sweep"] if x["condition"] not in new])) == sorted(map(key, one["sweep"]))
 
 def test_curve_with_a_changed_recipe(tmp_path):
     "--recipe: every MuQ training of the curve gets the settings, the results say so, and a study folder keeps one recipe."
