@@ -258,9 +258,9 @@ class Study:
         log(f"baselines probed ({time.time() - self.t0:.0f} s)")
 
     def width_matched(self, d: int):
-        """The raw-mel baselines at MuQ's width `d`: the statistics (clip tasks) and the local mel (frame tasks) whitened
-        onto their `d` principal directions of largest variance on the train split (chapter 8a's 'whiten:d'), so a
-        probe of them reads as many numbers per clip or frame as a probe of MuQ's `d`-wide layers."""
+        """The raw-mel baselines at MuQ's width `d`: the statistics (clip tasks) and the local mel (frame tasks)
+        whitened onto their `d` principal directions of largest variance on the train split (chapter 8a's
+        'whiten:d'), so a probe of them reads as many numbers per clip or frame as a probe of MuQ's `d`-wide layers."""
         norm, self.wname = f'whiten:{d}', f'mel_stats_w{d}'
         self.wres = probed(
             self.out / "width_matched.json",
@@ -363,7 +363,7 @@ class Study:
     def diverse(self) -> Path:
         """The train manifest of the pretraining corpus rendered with `diverse=True` (chapter 2b: a program per part,
         drums, dynamics, room reverb), rendered if missing: the same pool of works, number of clips and split by work
-        (a clip the plain rendering drops as near-silent may pass with drums or a room, so the clips differ a little)."""
+        (a clip the plain rendering drops as near-silent may pass with drums or a room: the clips differ a little)."""
         log("the diverse pretraining corpus (rendered once, then reused)")
         folder = builtin_corpus('pretrain', verbose=False, **{**self.S['pretrain'], 'diverse': True})
         items = read_manifest(folder / "clips_train.jsonl")
