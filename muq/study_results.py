@@ -188,7 +188,7 @@ def precise_bn(model: MuQ, items, batches: int = 32, batch_size: int = 8, second
 
 def frame_verdict(a: dict, b: dict, u, cmp) -> dict:
     "Paired bootstrap over test clips of two frame-task rows (x100)."
-    arr = lambda r: np.array([np.nan if x is None else x for x in r['per_clip']], float)
+    arr = lambda r: np.array(r['per_clip'], dtype=float)  # None (nothing to score) -> nan, as in frame_study
     v = FR.paired_clips(arr(a), arr(b))
     return dict(
         updates=u,
