@@ -182,8 +182,10 @@ def test_command_lines_refuse_missing_or_bad_arguments(tmp_path):
 def test_probe_settings_and_tasks_name_the_bad_one(tmp_path):
     from muq.probe import normalize_features, with_tasks, probe_cli, store_features
     X = {s: torch.randn(6, 1, 3) for s in ('train', 'valid', 'test')}
-    with pytest.raises(ValueError, match="norm='pca': use 'whiten', 'zscore' or 'none'"):
-        normalize_features(X, 'pca')
+    for bad in ('pca', 'whiten:0', 'whiten:x', 'zscore:2'):
+        with pytest.raises(ValueError, match=f"norm='{bad}': use 'whiten', 'whiten:K' \\(K >= 1\\), 'zscore' or 'none'"):
+            normalize_features(X, bad)
+    assert normalize_features(X, 'whiten:2')['test'].shape == (6, 1, 2)
     for spec, msg in [('genre', "task 'genre': expected name=set:field:kind"), ('genre=clips:genre:ranking', "kind 'ranking' not in"),
                       ('genre=clips:genre:multiclass:max', "pool 'max' not in")]:
         with pytest.raises(ValueError, match=msg):
