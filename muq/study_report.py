@@ -340,7 +340,12 @@ def probe_snapshot(probe) -> dict:
 def recipe_table(d, base) -> str:
     """Budget x task: the curve of a changed recipe `d` beside the released recipe's `base` (weighted-layer MLP probe
     x100, seed means; ▲/▼: better/worse than random weights beyond each curve's own paired bootstrap), and each one's
-    counts."""
+    counts. Two curves probed on different evaluation corpora are not set side by side."""
+    if d.get('eval_corpus') != base.get('eval_corpus'):
+        return (
+            f"(not comparable: this curve was probed on {d.get('eval_corpus')}, the released recipe's on "
+            f"{base.get('eval_corpus')})"
+        )
     tasks, us = _tasks(d), [u for u in budgets(d) if u in budgets(base)]
     cell = lambda e, u, t: _cell(scores(e, 'mel_rvq', u, t)) + _mark(verdict(e, u, 'muq_vs_random_init', t))
     n = lambda e, u: ' / '.join(map(str, tally(e, u, 'muq_vs_random_init')))

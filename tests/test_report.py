@@ -34,6 +34,8 @@ def test_recipe_table_sets_a_changed_recipe_beside_the_released_one():
     assert lines[0] == '| updates | key: changed (released) | pitch: changed (released) | vs random weights: changed (released) |'
     assert lines[2:] == ['| 150 | 60.0 ▲ (50.0 ▼) | 40.0 (50.0 ▼) | 1 / 1 / 0 (0 / 0 / 2) |',     # budgets both curves have
                          '| 2400 | 60.0 ▲ (50.0 ▲) | 40.0 (50.0) | 1 / 1 / 0 (1 / 1 / 0) |']
+    changed['eval_corpus'], base['eval_corpus'] = 'eval-340min-2400notes-44a1fa2f', 'eval-100min-2400notes-ac99c5e3'
+    assert report.recipe_table(changed, base).startswith('(not comparable: this curve was probed on eval-340min')
 
 def test_training_row_reads_one_codebook_runs(tmp_path):
     "A one-codebook run logs ce/acc_per_codebook without an index; its row still has them, beside its targets' floor."
