@@ -364,8 +364,9 @@ class Study:
         """The train manifest of the pretraining corpus rendered with `diverse=True` (chapter 2b: a program per part,
         drums, dynamics, room reverb), rendered if missing: the same pool of works, number of clips and split by work
         (a clip the plain rendering drops as near-silent may pass with drums or a room: the clips differ a little)."""
-        log("the diverse pretraining corpus (rendered once, then reused)")
         folder = builtin_corpus('pretrain', verbose=False, **{**self.S['pretrain'], 'diverse': True})
+        if self.div is None:  # asked once per sweep point that trains on it: said once
+            log(f"the diverse pretraining corpus: {folder.name}")
         items = read_manifest(folder / "clips_train.jsonl")
         hours = sum(i['num_samples'] / i['sample_rate'] for i in items) / 3600
         self.div = dict(folder=folder.name, train_clips=len(items), train_hours=round(hours, 2))
